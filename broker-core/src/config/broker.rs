@@ -1,0 +1,381 @@
+//! `broker.conf`: the broker id, the API, the companion files and the pipes.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::credentials::Credentials;
+use super::error::ConfigError;
+use super::ini::{canonical_key, parse_ini, IniEntry, IniSection};
+use super::search::companion_path;
+use super::settings::{PipeSettings, Setting};
+use super::setup::SetupConfig;
+use crate::event::EventType;
+use crate::registry;
+
+/// The default API base URL.
+pub const DEFAULT_API: &str = "https://api.custodib.us";
+/// The default per-request timeout, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 16;
+/// The default `Max` of a pipe.
+pub const DEFAULT_MAX: u32 = 100;
+
+/// A loaded and validated `broker.conf`.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The broker id (`Broker =`).
+    pub broker: String,
+    /// The API base URL, without a trailing slash.
+    pub api: String,
+    /// Where the credentials file is (or will be written).
+    pub credentials_path: PathBuf,
+    /// Where the setup file is looked for.
+    pub setup_path: PathBuf,
+    /// Connect and total timeout of every API request.
+    pub timeout: Duration,
+    /// A `[Broker.Credentials]` table inside broker.conf itself.
+    pub inline_credentials: Option<Credentials>,
+    /// A `[Broker.Setup]` table inside broker.conf itself.
+    pub inline_setup: Option<SetupConfig>,
+    /// The pipes, in file order.
+    pub pipes: Vec<PipeConfig>,
+    /// Things worth a warning in the log once logging is set up (each names file and line).
+    pub warnings: Vec<String>,
+}
+
+/// One `[Pipe.NAME]` section.
+#[derive(Clone, Debug)]
+pub struct PipeConfig {
+    /// The name as written (`MyStats`).
+    pub name: String,
+    /// The event types it receives, in `From` order, without repeats.
+    pub from: Vec<EventType>,
+    /// Events pulled per request.
+    pub max: u32,
+    /// The sink's name, as registered (`file`).
+    pub to: String,
+    /// The sink-specific keys.
+    pub settings: PipeSettings,
+}
+
+const BROKER_KEYS: [&str; 7] = ["broker", "api", "credentials", "setup", "timeout", "logging", "spool"];
+
+impl BrokerConfig {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = read_text(path)?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates the text of a `broker.conf` that lives at `path` (used for messages and for the
+    /// default companion paths).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let sections = parse_ini(text, path)?;
+        let mut warnings = Vec::new();
+        let mut broker_entries: Vec<&IniEntry> = Vec::new();
+        let mut broker_line = 0;
+        let mut inline_credentials = None;
+        let mut inline_setup = None;
+        let mut pipes: Vec<PipeConfig> = Vec::new();
+        let mut seen_pipes: HashSet<String> = HashSet::new();
+
+        for section in &sections {
+            let (head, rest) = match section.name.split_once('.') {
+                Some((h, r)) => (canonical_key(h), Some(r.trim())),
+                None => (canonical_key(&section.name), None),
+            };
+            match (head.as_str(), rest.map(canonical_key).as_deref()) {
+                ("broker", None) => {
+                    broker_line = section.line;
+                    broker_entries.extend(&section.entries);
+                }
+                ("broker", Some("credentials")) => {
+                    inline_credentials = Some(Credentials::from_section(section, path)?)
+                }
+                ("broker", Some("setup")) => {
+                    inline_setup = Some(SetupConfig::from_section(section, path, Utc::now())?)
+                }
+                ("pipe", Some(_)) => {
+                    let pipe = parse_pipe(section, rest.unwrap_or_default(), path, &mut warnings)?;
+                    if !seen_pipes.insert(pipe.name.to_ascii_lowercase()) {
+                        return Err(ConfigError::at(
+                            path,
+                            section.line,
+                            format!("duplicate pipe {} (pipe names are compared ignoring case)", pipe.name),
+                        ));
+                    }
+                    pipes.push(pipe);
+                }
+                _ => warnings.push(format!(
+                    "{} line {}: ignoring unknown section [{}]",
+                    path.display(),
+                    section.line,
+                    section.name
+                )),
+            }
+        }
+
+        let mut first: Vec<(String, &IniEntry)> = Vec::new();
+        for entry in broker_entries {
+            let key = canonical_key(&entry.key);
+            if !BROKER_KEYS.contains(&key.as_str()) {
+                warnings.push(format!(
+                    "{} line {}: ignoring unknown key {} in [Broker] (known: Broker, Api, Credentials, Setup, Timeout, Logging)",
+                    path.display(),
+                    entry.line,
+                    entry.key
+                ));
+            } else if let Some((_, kept)) = first.iter().find(|(k, _)| *k == key) {
+                warnings.push(format!(
+                    "{} line {}: ignoring repeated {} (line {} counts)",
+                    path.display(),
+                    entry.line,
+                    entry.key,
+                    kept.line
+                ));
+            } else {
+                first.push((key, entry));
+            }
+        }
+        let get = |name: &str| first.iter().find(|(k, _)| k == name).map(|(_, e)| *e);
+
+        let broker = get("broker")
+            .map(|e| e.value.clone())
+            .filter(|b| !b.is_empty() && b != "true")
+            .ok_or_else(|| {
+                ConfigError::at(
+                    path,
+                    broker_line,
+                    "missing Broker id: add `Broker = <id>` to the [Broker] section (the id is on the broker's setup page)",
+                )
+            })?;
+        if !broker.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            let line = get("broker").map_or(0, |e| e.line);
+            return Err(ConfigError::at(path, line, format!("Broker id {broker:?} has characters other than A-Z a-z 0-9 _ -")));
+        }
+        let api = match get("api") {
+            Some(e) => {
+                let url = e.value.trim_end_matches('/').to_string();
+                if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 9 {
+                    return Err(ConfigError::at(path, e.line, format!("Api {:?} is not an http:// or https:// URL", e.value)));
+                }
+                url
+            }
+            None => DEFAULT_API.to_string(),
+        };
+        let timeout = match get("timeout") {
+            Some(e) => match e.value.parse::<f64>() {
+                Ok(s) if s > 0.0 && s.is_finite() && s <= 86_400.0 => Duration::from_secs_f64(s),
+                _ => {
+                    return Err(ConfigError::at(path, e.line, format!("Timeout {:?} is not a number of seconds above 0", e.value)))
+                }
+            },
+            None => Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+        };
+        let credentials_path = get("credentials")
+            .map(|e| PathBuf::from(&e.value))
+            .unwrap_or_else(|| companion_path(path, "-credentials"));
+        let setup_path = get("setup")
+            .map(|e| PathBuf::from(&e.value))
+            .unwrap_or_else(|| companion_path(path, "-setup"));
+        if let Some(e) = get("logging") {
+            warnings.push(format!(
+                "{} line {}: Logging = {} is a Python logging config, which this broker does not read; use -v, -vv or --verbosity",
+                path.display(),
+                e.line,
+                e.value
+            ));
+        } else if companion_path(path, "-logging").is_file() {
+            warnings.push(format!(
+                "{}: this broker does not read Python logging configs; use -v, -vv or --verbosity",
+                companion_path(path, "-logging").display()
+            ));
+        }
+        Ok(BrokerConfig {
+            path: path.to_path_buf(),
+            broker,
+            api,
+            credentials_path,
+            setup_path,
+            timeout,
+            inline_credentials,
+            inline_setup,
+            pipes,
+            warnings,
+        })
+    }
+
+    /// The pipe of this name, compared ignoring case.
+    pub fn pipe(&self, name: &str) -> Option<&PipeConfig> {
+        self.pipes.iter().find(|p| p.name.eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The setup file's `[Broker.Setup]` table, if the setup file exists (else the inline one).
+    pub fn load_setup(&self) -> Result<Option<SetupConfig>, ConfigError> {
+        if self.setup_path.exists() {
+            let text = read_text(&self.setup_path)?;
+            let sections = parse_ini(&text, &self.setup_path)?;
+            let section = find_table(&sections, "setup").ok_or_else(|| {
+                ConfigError::file(&self.setup_path, "no [Broker.Setup] section with a Code")
+            })?;
+            return SetupConfig::from_section(section, &self.setup_path, Utc::now()).map(Some);
+        }
+        Ok(self.inline_setup.clone())
+    }
+
+    /// The credentials file's key pair, if the file exists (else the inline one).
+    pub fn load_credentials(&self) -> Result<Option<Credentials>, ConfigError> {
+        if self.credentials_path.exists() {
+            let text = read_text(&self.credentials_path)?;
+            let sections = parse_ini(&text, &self.credentials_path)?;
+            let section = find_table(&sections, "credentials").ok_or_else(|| {
+                ConfigError::file(&self.credentials_path, "no [Broker.Credentials] section with a PrivateKey")
+            })?;
+            return Credentials::from_section(section, &self.credentials_path).map(Some);
+        }
+        Ok(self.inline_credentials.clone())
+    }
+}
+
+/// Reads a config file as text, with a one-line error naming it.
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    if path.is_dir() {
+        return Err(ConfigError::file(path, "is a directory, not a file"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| ConfigError::file(path, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| ConfigError::file(path, "is not UTF-8 text"))
+}
+
+/// The last `[Broker.NAME]` section of a file.
+fn find_table<'a>(sections: &'a [IniSection], name: &str) -> Option<&'a IniSection> {
+    sections.iter().rev().find(|s| {
+        s.name
+            .split_once('.')
+            .is_some_and(|(h, r)| canonical_key(h) == "broker" && canonical_key(r) == name)
+    })
+}
+
+fn parse_pipe(
+    section: &IniSection,
+    name: &str,
+    path: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<PipeConfig, ConfigError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(ConfigError::at(
+            path,
+            section.line,
+            format!("pipe name {name:?} must be made of A-Z a-z 0-9 _ - only"),
+        ));
+    }
+    let mut from: Vec<EventType> = Vec::new();
+    let mut max: Option<(u32, usize)> = None;
+    let mut to: Option<&IniEntry> = None;
+    let mut rest: Vec<&IniEntry> = Vec::new();
+    for entry in &section.entries {
+        let at = |msg: String| ConfigError::at(path, entry.line, format!("pipe {name}: {msg}"));
+        match canonical_key(&entry.key).as_str() {
+            "from" => {
+                for part in entry.value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let t: EventType = part.parse().map_err(|e| at(format!("From: {e}")))?;
+                    if !from.contains(&t) {
+                        from.push(t);
+                    }
+                }
+            }
+            "max" => {
+                let n = entry
+                    .value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| at(format!("Max {:?} is not a positive integer", entry.value)))?;
+                match max {
+                    None => max = Some((n, entry.line)),
+                    Some((_, first)) => warnings.push(repeat_warning(path, entry, first)),
+                }
+            }
+            "to" => match to {
+                None => to = Some(entry),
+                Some(first) => warnings.push(repeat_warning(path, entry, first.line)),
+            },
+            _ => rest.push(entry),
+        }
+    }
+    let names = registry::names().join(", ");
+    let to = to.ok_or_else(|| {
+        ConfigError::at(path, section.line, format!("pipe {name}: missing To (one of: {names})"))
+    })?;
+    let plugin = registry::find(&to.value).ok_or_else(|| {
+        ConfigError::at(
+            path,
+            to.line,
+            format!("pipe {name}: To: unknown sink {:?} (this broker has: {names})", to.value),
+        )
+    })?;
+    if from.is_empty() {
+        warnings.push(format!(
+            "{} line {}: pipe {name} has no From event types; it receives nothing",
+            path.display(),
+            section.line
+        ));
+    }
+    let mut settings = Vec::new();
+    for entry in rest {
+        let key = canonical_key(&entry.key);
+        let Some(known) = plugin.keys.iter().find(|k| canonical_key(k.name) == key) else {
+            let mut expected: Vec<&str> = vec!["From", "Max", "To"];
+            expected.extend(plugin.keys.iter().map(|k| k.name));
+            return Err(ConfigError::at(
+                path,
+                entry.line,
+                format!(
+                    "pipe {name}: unknown key {} for sink {} (expected one of: {})",
+                    entry.key,
+                    plugin.name,
+                    expected.join(", ")
+                ),
+            ));
+        };
+        if !known.repeatable {
+            if let Some(first) = settings.iter().find(|s: &&Setting| canonical_key(&s.key) == key) {
+                warnings.push(repeat_warning(path, entry, first.line));
+                continue;
+            }
+        }
+        settings.push(Setting {
+            key: entry.key.clone(),
+            value: entry.value.clone(),
+            line: entry.line,
+        });
+    }
+    let settings = PipeSettings {
+        pipe: name.to_string(),
+        file: path.to_path_buf(),
+        line: section.line,
+        settings,
+    };
+    // Build once to validate the sink's values; building does no I/O.
+    (plugin.build)(&settings)?;
+    Ok(PipeConfig {
+        name: name.to_string(),
+        from,
+        max: max.map_or(DEFAULT_MAX, |(n, _)| n),
+        to: plugin.name.to_string(),
+        settings,
+    })
+}
+
+fn repeat_warning(path: &Path, entry: &IniEntry, first_line: usize) -> String {
+    format!(
+        "{} line {}: ignoring repeated {} (line {} counts)",
+        path.display(),
+        entry.line,
+        entry.key,
+        first_line
+    )
+}

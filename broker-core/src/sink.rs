@@ -1,0 +1,78 @@
+//! The [`Sink`] trait: where a pipe's events go.
+//!
+//! A sink receives batches of events in order and hands them over to something outside the
+//! broker (a file, a syslog socket, a web service). Sinks are plugins: see [`crate::registry`].
+//!
+//! # Contract
+//!
+//! - [`Sink::deliver`] returns `Ok` only when every event of the batch was handed over (written to
+//!   the file, sent on the socket). Events are handed over in the order given.
+//! - On failure it returns a [`SinkError`] that says how many events at the front of the batch
+//!   were handed over before the failure, and whether the failure is worth retrying
+//!   ([`SinkErrorKind::Retry`]: disk full, connection refused) or permanent for the next event
+//!   ([`SinkErrorKind::Permanent`]: too large for the transport, rejected by the receiver).
+//! - [`Sink::reopen`] is called on SIGHUP (log rotation); [`Sink::close`] once at shutdown.
+//! - A sink builds without I/O; it opens files and sockets on first use, so a config check has
+//!   no side effects.
+
+use async_trait::async_trait;
+
+use crate::event::Event;
+
+/// A destination for a pipe's events.
+#[async_trait]
+pub trait Sink: Send {
+    /// Hands over every event of `events`, in order. See the module docs for what `Ok` promises.
+    async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError>;
+
+    /// Closes and opens again whatever the sink writes to (after log rotation). Default: nothing.
+    async fn reopen(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Flushes and closes the sink at shutdown. Default: nothing.
+    async fn close(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Whether a failed delivery is worth trying again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkErrorKind {
+    /// The destination is unavailable for now (disk full, connection refused): try again later.
+    Retry,
+    /// The next event can never be delivered here (too large, rejected): do not retry it.
+    Permanent,
+}
+
+/// A failed delivery: how far it got, whether to retry, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SinkError {
+    /// How many events at the front of the batch were handed over before the failure.
+    pub delivered: usize,
+    /// Whether the failure is worth retrying.
+    pub kind: SinkErrorKind,
+    /// One line that names the destination and the reason (never a secret).
+    pub message: String,
+}
+
+impl SinkError {
+    /// A failure worth retrying, after `delivered` events were handed over.
+    pub fn retry(delivered: usize, message: impl Into<String>) -> Self {
+        SinkError {
+            delivered,
+            kind: SinkErrorKind::Retry,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that is permanent for the event at index `delivered`.
+    pub fn permanent(delivered: usize, message: impl Into<String>) -> Self {
+        SinkError {
+            delivered,
+            kind: SinkErrorKind::Permanent,
+            message: message.into(),
+        }
+    }
+}

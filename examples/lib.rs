@@ -1,0 +1,1 @@
+//! Example programs; see the examples in this folder.

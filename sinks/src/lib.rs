@@ -1,0 +1,1 @@
+//! The stock sinks (stub).

@@ -1,0 +1,104 @@
+//! Injected faults: the pending misbehaviours that the next matching API requests suffer.
+//!
+//! Faults wait in one ordered list. A request takes the first pending fault whose path prefix
+//! matches its path (a fault without prefix matches every API request; admin requests under
+//! `/_admin/` never take a fault), and that fault's count goes down by one; at zero it is gone.
+//! A faulted request is answered before the API handles it (except [`Fault::Delay`], which only
+//! waits), so a faulted pull never removes events from a queue.
+
+use std::time::Duration;
+
+/// One kind of misbehaviour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer this HTTP status with a JSON:API error body instead of handling the request.
+    Status(u16),
+    /// Wait this long, then handle the request normally. The request is handled even if the
+    /// client gave up while waiting (as a real server would), so a delayed pull whose client
+    /// timed out still removes its events.
+    Delay(Duration),
+    /// Close the connection without sending any response.
+    Drop,
+    /// Answer 200 with a body that is not valid JSON (`{"data": [`).
+    MalformedJson,
+    /// Answer 401 with a JSON:API error body, as for an expired session.
+    Unauthorized,
+}
+
+/// A fault waiting for its requests.
+#[derive(Debug, Clone)]
+struct PendingFault {
+    fault: Fault,
+    remaining: u32,
+    path_prefix: Option<String>,
+}
+
+/// The ordered list of pending faults.
+#[derive(Debug, Default)]
+pub(crate) struct FaultQueue {
+    pending: Vec<PendingFault>,
+}
+
+impl FaultQueue {
+    /// Add `fault` for the next `count` requests whose path starts with `path_prefix` (all API
+    /// requests when `None`). A count of 0 adds nothing.
+    pub(crate) fn push(&mut self, fault: Fault, count: u32, path_prefix: Option<&str>) {
+        if count == 0 {
+            return;
+        }
+        self.pending.push(PendingFault {
+            fault,
+            remaining: count,
+            path_prefix: path_prefix.map(str::to_string),
+        });
+    }
+
+    /// Take one use of the first pending fault that applies to `path`.
+    pub(crate) fn take(&mut self, path: &str) -> Option<Fault> {
+        let pos = self.pending.iter().position(|p| match &p.path_prefix {
+            Some(prefix) => path.starts_with(prefix.as_str()),
+            None => true,
+        })?;
+        let entry = &mut self.pending[pos];
+        let fault = entry.fault.clone();
+        entry.remaining -= 1;
+        if entry.remaining == 0 {
+            self.pending.remove(pos);
+        }
+        Some(fault)
+    }
+
+    /// How many requests the pending faults will still affect in total.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.pending.iter().map(|p| u64::from(p.remaining)).sum()
+    }
+
+    /// Forget every pending fault.
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_apply_in_order_to_matching_paths_and_run_out() {
+        let mut q = FaultQueue::default();
+        q.push(Fault::Status(503), 2, Some("/queues/alerts"));
+        q.push(Fault::Drop, 1, None);
+        q.push(Fault::MalformedJson, 0, None);
+        assert_eq!(q.remaining(), 3);
+        assert_eq!(q.take("/health"), Some(Fault::Drop));
+        assert_eq!(q.take("/health"), None);
+        assert_eq!(q.take("/queues/alerts/next"), Some(Fault::Status(503)));
+        assert_eq!(q.take("/queues/log_authn/next"), None);
+        assert_eq!(q.take("/queues/alerts/next"), Some(Fault::Status(503)));
+        assert_eq!(q.take("/queues/alerts/next"), None);
+        assert_eq!(q.remaining(), 0);
+        q.push(Fault::Unauthorized, 5, None);
+        q.clear();
+        assert_eq!(q.take("/x"), None);
+    }
+}

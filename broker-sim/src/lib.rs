@@ -1,0 +1,75 @@
+//! A simulator of the Pro Custodibus API for tests, the quick start and dry runs.
+//!
+//! It serves, over plain HTTP on 127.0.0.1, the calls the broker makes (see PROTOCOL.md):
+//! `GET /health`, setup with a one-time code (`POST /users/{broker}/credentials/signature`),
+//! challenge login with an Ed25519 signature (`GET /sessions/challenge`, `POST /sessions`),
+//! `GET /queues/{version}/hello` and `POST /queues/{type}/next`. Events are stored as raw JSON
+//! text and served byte-for-byte, so tests can compare exact bytes.
+//!
+//! Tests drive it in-process through [`Simulator`] (many simulators can run in one process),
+//! or from another process through the admin routes under `/_admin/` (listed below; the
+//! `procustodibus-broker-sim` binary serves them too). Faults ([`Fault`]) make the next
+//! matching requests fail in chosen ways; [`EventGenerator`] makes realistic, tricky events.
+//!
+//! ## Admin routes
+//!
+//! Under `/_admin/` on the same port, without authentication (loopback only); they take no
+//! faults and are not recorded in the request log. Bodies and answers are JSON.
+//!
+//! | request | effect and answer |
+//! | --- | --- |
+//! | `POST /_admin/broker` `{"id":..,"name":..}` | add (or rename) a broker |
+//! | `POST /_admin/setup-code` `{"broker":..,"code":..,"expires":rfc3339}` | add a one-time setup code (expires defaults to 3 days ahead); 404 for an unknown broker |
+//! | `POST /_admin/enqueue/{type}` | body: one raw JSON event, or a JSON array of events; each kept byte-for-byte; answers `{"enqueued":N,"queue_len":M}` |
+//! | `POST /_admin/generate/{type}?n=N` | enqueue N (default 1) generated events; answers `{"generated":N,"events":[...]}` |
+//! | `GET /_admin/queues` | `{"alerts":N,"endpoint_stats":N,"log_authn":N,"log_changes":N}` |
+//! | `POST /_admin/fault` `{"kind":"status","status":503,"count":2,"path":"/queues"}` | inject a fault; kinds `status` (with `status`), `delay` (with `ms`), `drop`, `malformed`, `unauthorized`; `count` defaults to 1, `path` (a prefix) to every API path |
+//! | `POST /_admin/clear-faults` | forget pending faults |
+//! | `POST /_admin/expire-sessions` | expire every session token |
+//! | `POST /_admin/health` `[{"healthy":true,"error":""}]` or `{"status":503}` | set what `/health` answers |
+//! | `GET /_admin/requests` | the request log: `[{"method":..,"path":..,"max":N or null,"status":N}]` |
+//! | `GET /_admin/keys/{broker}` | the broker's registered public keys, standard base64 |
+//! | `GET /_admin/stats` | `{"logins":N,"hello_versions":[..],"pending_faults":N}` |
+//!
+//! ## Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), broker_sim::SimError> {
+//! use broker_sim::{Fault, SimOptions, Simulator};
+//!
+//! let sim = Simulator::start(SimOptions::default()).await?;
+//! sim.add_broker("abcdef12345", "My Test Broker");
+//! sim.add_setup_code("abcdef12345", "one-time-code", chrono::Utc::now() + chrono::Duration::days(3));
+//! sim.enqueue_generated("alerts", 5)?;
+//! sim.inject(Fault::Status(503), 1, Some("/queues/alerts"));
+//! println!("API at {}", sim.url());
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod admin;
+mod api;
+mod auth;
+mod error;
+mod event_type;
+mod faults;
+mod generator;
+mod json_text;
+mod options;
+mod random;
+mod records;
+mod response;
+mod rng;
+mod server;
+mod simulator;
+mod state;
+
+pub use error::SimError;
+pub use event_type::EventType;
+pub use faults::Fault;
+pub use generator::EventGenerator;
+pub use options::SimOptions;
+pub use records::{RequestRecord, SetupRecord};
+pub use simulator::Simulator;

@@ -1,0 +1,33 @@
+//! Settings of one simulator instance.
+
+use std::time::Duration;
+
+/// How a [`Simulator`](crate::Simulator) behaves; start from `SimOptions::default()` and change
+/// what a test needs.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Port to listen on at 127.0.0.1; 0 (the default) picks a free one.
+    pub port: u16,
+    /// How long a session token stays valid (default 3600 s). Reported to the client, in whole
+    /// seconds rounded down, as `expiration_timeout`; the token really expires after exactly
+    /// this duration, so sub-second lifetimes work for tests but report 0.
+    pub session_lifetime: Duration,
+    /// How long an unused login challenge stays valid (default 5 minutes).
+    pub challenge_lifetime: Duration,
+    /// Most events one pull answers, whatever `max` asks for (default 1000).
+    pub max_cap: u32,
+    /// Seed of the deterministic event generator (default 1).
+    pub seed: u64,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            port: 0,
+            session_lifetime: Duration::from_secs(3600),
+            challenge_lifetime: Duration::from_secs(300),
+            max_cap: 1000,
+            seed: 1,
+        }
+    }
+}

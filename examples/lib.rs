@@ -1,1 +1,2 @@
-//! Example programs; see the examples in this folder.
+//! Example programs for the Pro Custodibus broker; each is a file in this folder, run with
+//! `cargo run --example NAME`. `quickstart` runs the broker's main job against the simulator.

@@ -1,1 +1,103 @@
-//! CLI (stub).
+//! The `procustodibus-broker` and `procustodibus-broker-credentials` commands.
+//!
+//! A thin layer over [`broker_core`]: flags ([`args`]), log format ([`logging`]), the one-shot
+//! and looping runs ([`run`]), the `--test` report ([`report`]) and `--test-pipe`
+//! ([`test_pipe`]). A custom build is its sink crates plus one call to [`main`].
+
+pub mod args;
+pub mod logging;
+pub mod plugins;
+pub mod report;
+pub mod run;
+pub mod test_pipe;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use broker_core::config::{find_config, BrokerConfig, ConfigError};
+use clap::Parser;
+
+use crate::args::{BrokerArgs, CredentialsArgs, LogArgs};
+
+/// Env variable naming the config file.
+pub const CONF_ENV: &str = "PROCUSTODIBUS_CONF";
+/// Env variable naming the log level.
+pub const LEVEL_ENV: &str = "PROCUSTODIBUS_LOGGING_LEVEL";
+
+/// Runs `procustodibus-broker` with the process's arguments and returns its exit status.
+pub fn main() -> ExitCode {
+    plugins::link();
+    let args = BrokerArgs::parse();
+    if let Err(code) = start_logging(&args.log) {
+        return code;
+    }
+    with_runtime(|| async move {
+        let config = match load_config(args.config.as_deref()) {
+            Ok(config) => config,
+            Err(e) => return fail(&e.to_string()),
+        };
+        if args.test {
+            return report::run(&config).await;
+        }
+        if let Some(name) = &args.test_pipe {
+            return test_pipe::run(&config, name).await;
+        }
+        run::run(&config, args.loop_seconds).await
+    })
+}
+
+/// Runs `procustodibus-broker-credentials` (setup only) and returns its exit status.
+pub fn credentials_main() -> ExitCode {
+    plugins::link();
+    let args = CredentialsArgs::parse();
+    if let Err(code) = start_logging(&args.log) {
+        return code;
+    }
+    with_runtime(|| async move {
+        let config = match load_config(args.config.as_deref()) {
+            Ok(config) => config,
+            Err(e) => return fail(&e.to_string()),
+        };
+        run::setup_only(&config).await
+    })
+}
+
+fn start_logging(args: &LogArgs) -> Result<(), ExitCode> {
+    let env = std::env::var(LEVEL_ENV).ok();
+    match logging::level(args, env.as_deref()) {
+        Ok(level) => {
+            logging::init(level);
+            Ok(())
+        }
+        Err(e) => Err(fail(&e)),
+    }
+}
+
+/// Finds and loads broker.conf, logging its warnings.
+fn load_config(explicit: Option<&Path>) -> Result<BrokerConfig, ConfigError> {
+    let env = std::env::var(CONF_ENV).ok();
+    let path = find_config(explicit, env.as_deref())?;
+    let config = BrokerConfig::load(&path)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+fn with_runtime<F, Fut>(body: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    broker_core::install_crypto_provider();
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(body()),
+        Err(e) => fail(&format!("cannot start the async runtime: {e}")),
+    }
+}
+
+/// Prints a one-line error on standard error and gives exit status 1.
+pub(crate) fn fail(message: &str) -> ExitCode {
+    eprintln!("{message}");
+    ExitCode::FAILURE
+}

@@ -22,10 +22,12 @@ pub enum EventType {
     LogAuthn,
     /// WireGuard configuration changes.
     LogChanges,
+    /// The broker's own test event (`--test-pipe`); no API queue has it and no `From` names it.
+    Test,
 }
 
 impl EventType {
-    /// Every event type, in documentation order.
+    /// Every queue of the API, in documentation order.
     pub const ALL: [EventType; 4] = [
         EventType::Alerts,
         EventType::EndpointStats,
@@ -40,6 +42,7 @@ impl EventType {
             EventType::EndpointStats => "endpoint_stats",
             EventType::LogAuthn => "log_authn",
             EventType::LogChanges => "log_changes",
+            EventType::Test => "test",
         }
     }
 }

@@ -1,1 +1,242 @@
-//! Pipeline (stub).
+//! The poll: pull every queue the pipes want, then hand each pipe its events.
+//!
+//! Queues are gathered across pipes, each pulled with the smallest `Max` of the pipes that want
+//! it. Each pipe then receives, in order, the events of each type in its `From`, in `From` order.
+//! A queue that fails to pull does not stop the others, and a failing sink does not hold up the
+//! other pipes.
+
+use std::collections::BTreeMap;
+
+use crate::config::{ConfigError, PipeConfig};
+use crate::event::{Event, EventType};
+use crate::registry;
+use crate::sink::Sink;
+use crate::source::Source;
+
+/// The pipes with their built sinks.
+pub struct Pipeline {
+    pipes: Vec<PipeRun>,
+    queues: Vec<(EventType, u32)>,
+}
+
+struct PipeRun {
+    config: PipeConfig,
+    sink: Box<dyn Sink>,
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    /// Events pulled, over all queues.
+    pub pulled: usize,
+    /// Events handed over, summed over pipes.
+    pub delivered: usize,
+    /// One line per failed pull or delivery.
+    pub failures: Vec<String>,
+}
+
+impl PollReport {
+    /// Whether anything failed.
+    pub fn failed(&self) -> bool {
+        !self.failures.is_empty()
+    }
+}
+
+/// Each queue wanted by `pipes` with the smallest `Max` among the pipes that want it, in the
+/// order of [`EventType::ALL`].
+pub fn gather_queues(pipes: &[PipeConfig]) -> Vec<(EventType, u32)> {
+    let mut queues: BTreeMap<EventType, u32> = BTreeMap::new();
+    for pipe in pipes {
+        for t in &pipe.from {
+            let max = queues.entry(*t).or_insert(pipe.max);
+            *max = (*max).min(pipe.max);
+        }
+    }
+    queues.into_iter().collect()
+}
+
+impl Pipeline {
+    /// Builds every pipe's sink (no I/O).
+    pub fn new(pipes: &[PipeConfig]) -> Result<Self, ConfigError> {
+        let mut runs = Vec::with_capacity(pipes.len());
+        for pipe in pipes {
+            let plugin = registry::find(&pipe.to).ok_or_else(|| {
+                pipe.settings
+                    .error("To", format!("unknown sink {:?}", pipe.to))
+            })?;
+            runs.push(PipeRun {
+                config: pipe.clone(),
+                sink: (plugin.build)(&pipe.settings)?,
+            });
+        }
+        Ok(Pipeline {
+            queues: gather_queues(pipes),
+            pipes: runs,
+        })
+    }
+
+    /// The queues polled, with the `Max` used for each.
+    pub fn queues(&self) -> &[(EventType, u32)] {
+        &self.queues
+    }
+
+    /// Pulls every queue once and delivers to every pipe.
+    pub async fn poll(&mut self, source: &dyn Source) -> PollReport {
+        let mut report = PollReport::default();
+        let mut pulled: BTreeMap<EventType, Vec<Event>> = BTreeMap::new();
+        for &(queue, max) in &self.queues {
+            match source.pull(queue, max).await {
+                Ok(events) => {
+                    tracing::debug!("pulled {} {queue} events", events.len());
+                    report.pulled += events.len();
+                    pulled.insert(queue, events);
+                }
+                Err(e) => {
+                    tracing::error!("cannot pull {queue}: {e}");
+                    report.failures.push(format!("cannot pull {queue}: {e}"));
+                }
+            }
+        }
+        for pipe in &mut self.pipes {
+            let batch: Vec<Event> = pipe
+                .config
+                .from
+                .iter()
+                .filter_map(|t| pulled.get(t))
+                .flatten()
+                .cloned()
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
+            match pipe.sink.deliver(&batch).await {
+                Ok(()) => {
+                    tracing::info!("pipe {}: delivered {} events", pipe.config.name, batch.len());
+                    report.delivered += batch.len();
+                }
+                Err(e) => {
+                    report.delivered += e.delivered.min(batch.len());
+                    let lost = batch.len().saturating_sub(e.delivered);
+                    let line = format!(
+                        "pipe {}: {e} ({lost} of {} events not delivered)",
+                        pipe.config.name,
+                        batch.len()
+                    );
+                    tracing::error!("{line}");
+                    report.failures.push(line);
+                }
+            }
+        }
+        report
+    }
+
+    /// Delivers `events` to the pipe named `name` only (for `--test-pipe`).
+    pub async fn deliver_to(&mut self, name: &str, events: &[Event]) -> Option<Result<(), crate::SinkError>> {
+        let pipe = self
+            .pipes
+            .iter_mut()
+            .find(|p| p.config.name.eq_ignore_ascii_case(name))?;
+        Some(pipe.sink.deliver(events).await)
+    }
+
+    /// Reopens every sink (after log rotation).
+    pub async fn reopen(&mut self) {
+        for pipe in &mut self.pipes {
+            if let Err(e) = pipe.sink.reopen().await {
+                tracing::error!("pipe {}: cannot reopen: {e}", pipe.config.name);
+            }
+        }
+    }
+
+    /// Closes every sink.
+    pub async fn close(&mut self) {
+        for pipe in &mut self.pipes {
+            if let Err(e) = pipe.sink.close().await {
+                tracing::error!("pipe {}: cannot close: {e}", pipe.config.name);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::registry::{SinkKey, SinkPlugin};
+    use crate::source::MemorySource;
+    use crate::SinkError;
+
+    /// Lines delivered to test sinks, by pipe name.
+    static DELIVERED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+    struct RecordingSink {
+        pipe: String,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl Sink for RecordingSink {
+        async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
+            if self.fail {
+                return Err(SinkError::retry(0, "down"));
+            }
+            let mut d = DELIVERED.lock().unwrap();
+            d.extend(events.iter().map(|e| (self.pipe.clone(), e.line().to_string())));
+            Ok(())
+        }
+    }
+
+    fn build(settings: &crate::config::PipeSettings) -> Result<Box<dyn Sink>, crate::config::ConfigError> {
+        Ok(Box::new(RecordingSink {
+            pipe: settings.pipe.clone(),
+            fail: settings.value("fail").is_some(),
+        }))
+    }
+
+    inventory::submit! {
+        SinkPlugin { name: "recording", keys: &[SinkKey::one("fail", "fail every delivery")], build }
+    }
+
+    fn event(t: EventType, id: u32) -> Event {
+        Event::from_json(t, &format!("{{\"id\":\"{t}-{id}\"}}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn poll_orders_fans_out_and_uses_smallest_max() {
+        let text = "[Broker]\nBroker = b\n\
+            [Pipe.One]\nFrom = log_authn, alerts\nMax = 3\nTo = recording\n\
+            [Pipe.Two]\nFrom = alerts\nMax = 2\nTo = recording\n\
+            [Pipe.Down]\nFrom = alerts\nTo = recording\nFail\n";
+        let config = BrokerConfig::parse(text, std::path::Path::new("b.conf")).unwrap();
+        let mut pipeline = Pipeline::new(&config.pipes).unwrap();
+        assert_eq!(pipeline.queues(), &[(EventType::Alerts, 2), (EventType::LogAuthn, 3)]);
+        let source = MemorySource::new();
+        for i in 0..3 {
+            source.push(event(EventType::Alerts, i));
+            source.push(event(EventType::LogAuthn, i));
+        }
+        let report = pipeline.poll(&source).await;
+        assert_eq!(report.pulled, 5);
+        assert_eq!(report.failures.len(), 1, "{report:?}");
+        assert!(report.failures[0].starts_with("pipe Down: down"));
+        let d = DELIVERED.lock().unwrap().clone();
+        let one: Vec<_> = d.iter().filter(|(p, _)| p == "One").map(|(_, l)| l.as_str()).collect();
+        assert_eq!(
+            one,
+            [
+                r#"{"id":"log_authn-0"}"#,
+                r#"{"id":"log_authn-1"}"#,
+                r#"{"id":"log_authn-2"}"#,
+                r#"{"id":"alerts-0"}"#,
+                r#"{"id":"alerts-1"}"#
+            ]
+        );
+        let two: Vec<_> = d.iter().filter(|(p, _)| p == "Two").map(|(_, l)| l.as_str()).collect();
+        assert_eq!(two, [r#"{"id":"alerts-0"}"#, r#"{"id":"alerts-1"}"#]);
+        assert_eq!(source.len(EventType::Alerts), 1);
+    }
+}

@@ -30,3 +30,44 @@ impl SourceError {
         }
     }
 }
+
+/// An in-memory source: one FIFO per queue (for tests and for embedding the broker).
+#[derive(Debug, Default)]
+pub struct MemorySource {
+    queues: std::sync::Mutex<std::collections::HashMap<EventType, std::collections::VecDeque<Event>>>,
+}
+
+impl MemorySource {
+    /// An empty source.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an event to its type's queue.
+    pub fn push(&self, event: Event) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.entry(event.event_type()).or_default().push_back(event);
+    }
+
+    /// How many events wait in `queue`.
+    pub fn len(&self, queue: EventType) -> usize {
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.get(&queue).map_or(0, |q| q.len())
+    }
+
+    /// Whether every queue is empty.
+    pub fn is_empty(&self) -> bool {
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.values().all(|q| q.is_empty())
+    }
+}
+
+#[async_trait]
+impl Source for MemorySource {
+    async fn pull(&self, queue: EventType, max: u32) -> Result<Vec<Event>, SourceError> {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let q = queues.entry(queue).or_default();
+        let n = q.len().min(max as usize);
+        Ok(q.drain(..n).collect())
+    }
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! `procustodibus-broker`: the stock daemon.
+
+fn main() -> std::process::ExitCode {
+    broker_cli::main()
+}

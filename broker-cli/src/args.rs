@@ -1,0 +1,70 @@
+//! The command line of `procustodibus-broker` and `procustodibus-broker-credentials`.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+/// `procustodibus-broker`: pulls events from Pro Custodibus and pushes them to the pipes' sinks.
+#[derive(Debug, Parser)]
+#[command(
+    name = "procustodibus-broker",
+    version,
+    about = "Pulls events from the Pro Custodibus API and pushes them to each pipe's sink.",
+    after_help = "Environment: PROCUSTODIBUS_CONF (config path), PROCUSTODIBUS_LOGGING_LEVEL (log level)."
+)]
+pub struct BrokerArgs {
+    /// Path to broker.conf (default: search ./broker.conf, /usr/local/etc/procustodibus/broker/, /etc/procustodibus/broker/ ...).
+    #[arg(short = 'c', long = "config", value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Poll every SECONDS seconds instead of once.
+    #[arg(short = 'l', long = "loop", value_name = "SECONDS", value_parser = parse_seconds)]
+    pub loop_seconds: Option<f64>,
+
+    /// Check connectivity and access to the API, print a report, and exit.
+    #[arg(long, conflicts_with_all = ["loop_seconds", "test_pipe"])]
+    pub test: bool,
+
+    /// Send a test event to the pipe NAME (case-insensitive) and exit.
+    #[arg(long = "test-pipe", value_name = "NAME", conflicts_with = "loop_seconds")]
+    pub test_pipe: Option<String>,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `procustodibus-broker-credentials`: runs setup only.
+#[derive(Debug, Parser)]
+#[command(
+    name = "procustodibus-broker-credentials",
+    version,
+    about = "Trades the one-time code of broker-setup.conf for the broker's credentials file.",
+    after_help = "Environment: PROCUSTODIBUS_CONF (config path), PROCUSTODIBUS_LOGGING_LEVEL (log level)."
+)]
+pub struct CredentialsArgs {
+    /// Path to broker.conf (default: the same search as procustodibus-broker).
+    #[arg(short = 'c', long = "config", value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// The logging flags shared by both commands.
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    /// More log output: -v for INFO, -vv for DEBUG.
+    #[arg(short = 'v', action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log level: ERROR, WARNING, INFO or DEBUG (default WARNING).
+    #[arg(long, value_name = "LEVEL")]
+    pub verbosity: Option<String>,
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 && s <= 31_536_000.0 => Ok(s),
+        _ => Err(format!("{text:?} is not a number of seconds (0 to 31536000)")),
+    }
+}

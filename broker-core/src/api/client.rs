@@ -1,0 +1,330 @@
+//! [`ApiClient`]: one method per API call of PROTOCOL.md, each with a connect and a total timeout.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::Signer;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::error::ApiError;
+use crate::config::Credentials;
+use crate::event::{Event, EventType};
+
+/// One entry of the `/health` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct HealthEntry {
+    /// Whether this part of the service is healthy.
+    pub healthy: bool,
+    /// What is wrong, when it is not.
+    #[serde(default)]
+    pub error: String,
+}
+
+/// A logged-in session. The token is a secret: `Debug` does not show it.
+#[derive(Clone)]
+pub struct Session {
+    token: String,
+    /// How long the session lives from login, as the API said.
+    pub lifetime: Duration,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("token", &"<redacted>")
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+/// The HTTP client of one broker id.
+#[derive(Clone, Debug)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    broker: String,
+}
+
+#[derive(Deserialize)]
+struct Data<T> {
+    data: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct Challenge {
+    id: String,
+    attributes: ChallengeAttributes,
+}
+
+#[derive(Deserialize)]
+struct ChallengeAttributes {
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct SessionData {
+    attributes: SessionAttributes,
+    meta: SessionMeta,
+}
+
+#[derive(Deserialize)]
+struct SessionAttributes {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct SessionMeta {
+    expiration_timeout: f64,
+}
+
+#[derive(Deserialize)]
+struct Hello {
+    attributes: HelloAttributes,
+}
+
+#[derive(Deserialize)]
+struct HelloAttributes {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Events<'a> {
+    #[serde(borrow)]
+    data: Vec<&'a RawValue>,
+}
+
+impl ApiClient {
+    /// A client for `base` (`https://api.custodib.us`) and broker id `broker`; every request has
+    /// `timeout` to connect and `timeout` in all.
+    pub fn new(base: &str, broker: &str, timeout: Duration) -> Result<Self, ApiError> {
+        crate::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .user_agent(concat!("procustodibus-broker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Transport {
+                call: base.to_string(),
+                reason: format!("cannot set up the HTTP client: {}", reason(&e)),
+            })?;
+        Ok(ApiClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            broker: broker.to_string(),
+        })
+    }
+
+    /// The API base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The broker id.
+    pub fn broker(&self) -> &str {
+        &self.broker
+    }
+
+    /// `GET /health`.
+    pub async fn health(&self) -> Result<Vec<HealthEntry>, ApiError> {
+        let (call, body) = self.send(reqwest::Method::GET, "/health", None, None).await?;
+        parse_json::<Vec<HealthEntry>>(&call, &body)
+    }
+
+    /// `POST /users/{broker}/credentials/signature`: registers `public_key` (standard base64)
+    /// with the one-time setup `code`.
+    pub async fn register_key(
+        &self,
+        code: &str,
+        public_key: &str,
+        description: &str,
+        keep_others: bool,
+    ) -> Result<(), ApiError> {
+        let path = format!("/users/{}/credentials/signature", self.broker);
+        let auth = format!("X-Custos user=^{} broker_setup=^{code}", self.broker);
+        let body = serde_json::json!({
+            "secret": public_key,
+            "description": description,
+            "keep_others": keep_others,
+        });
+        self.send(reqwest::Method::POST, &path, Some(auth), Some(body)).await?;
+        Ok(())
+    }
+
+    /// `GET /sessions/challenge`, then `POST /sessions` with the challenge signed by `credentials`.
+    pub async fn login(&self, credentials: &Credentials) -> Result<Session, ApiError> {
+        let (call, body) = self
+            .send(reqwest::Method::GET, "/sessions/challenge", None, None)
+            .await?;
+        let challenge = first(&call, parse_json::<Data<Challenge>>(&call, &body)?)?;
+        let signature = credentials
+            .signing_key()
+            .sign(challenge.attributes.value.as_bytes());
+        let auth = format!(
+            "X-Custos user=^{}, challenge=^{}, signature={}",
+            self.broker,
+            challenge.id,
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        );
+        let (call, body) = self
+            .send(reqwest::Method::POST, "/sessions", Some(auth), None)
+            .await?;
+        let session = first(&call, parse_json::<Data<SessionData>>(&call, &body)?)?;
+        let secs = session.meta.expiration_timeout;
+        if !(secs.is_finite() && secs > 0.0) {
+            return Err(ApiError::Malformed {
+                call,
+                reason: format!("expiration_timeout {secs} is not a positive number"),
+            });
+        }
+        Ok(Session {
+            token: session.attributes.token,
+            lifetime: Duration::from_secs_f64(secs.min(1e9)),
+        })
+    }
+
+    /// `GET /queues/{version}/hello`: the broker's display name.
+    pub async fn hello(&self, session: &Session) -> Result<String, ApiError> {
+        let path = format!("/queues/{}/hello", crate::VERSION);
+        let (call, body) = self
+            .send(reqwest::Method::GET, &path, Some(self.session_header(session)), None)
+            .await?;
+        Ok(first(&call, parse_json::<Data<Hello>>(&call, &body)?)?.attributes.name)
+    }
+
+    /// `POST /queues/{type}/next`: takes up to `max` events off the queue.
+    pub async fn pull(
+        &self,
+        session: &Session,
+        queue: EventType,
+        max: u32,
+    ) -> Result<Vec<Event>, ApiError> {
+        let path = format!("/queues/{queue}/next");
+        let body = serde_json::json!({ "max": max });
+        let (call, body) = self
+            .send(reqwest::Method::POST, &path, Some(self.session_header(session)), Some(body))
+            .await?;
+        let events = parse_json::<Events>(&call, &body)?;
+        events
+            .data
+            .into_iter()
+            .map(|raw| {
+                Event::from_raw(queue, raw).map_err(|e| ApiError::Malformed {
+                    call: call.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    fn session_header(&self, session: &Session) -> String {
+        format!("X-Custos user=^{}, session=^{}", self.broker, session.token)
+    }
+
+    /// Sends one request; returns `METHOD URL` and the body of a 2xx answer.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<String>,
+        json: Option<serde_json::Value>,
+    ) -> Result<(String, bytes::Bytes), ApiError> {
+        let url = format!("{}{path}", self.base);
+        let call = format!("{method} {url}");
+        let mut request = self.http.request(method, &url);
+        if let Some(auth) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        if let Some(body) = json {
+            request = request.json(&body);
+        }
+        let transport = |e: reqwest::Error, call: &str| ApiError::Transport {
+            call: call.to_string(),
+            reason: reason(&e),
+        };
+        let response = request.send().await.map_err(|e| transport(e, &call))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| transport(e, &call))?;
+        if status.is_success() {
+            return Ok((call, body));
+        }
+        let detail = error_detail(&body);
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            Err(ApiError::Unauthorized { call, detail })
+        } else {
+            Err(ApiError::Status {
+                call,
+                status: status.as_u16(),
+                detail,
+            })
+        }
+    }
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(call: &str, body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::Malformed {
+        call: call.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn first<T>(call: &str, data: Data<T>) -> Result<T, ApiError> {
+    data.data.into_iter().next().ok_or_else(|| ApiError::Malformed {
+        call: call.to_string(),
+        reason: "empty data list".to_string(),
+    })
+}
+
+/// The explanation in a JSON:API error answer (`errors[].detail` or `title`), kept short.
+fn error_detail(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorObject>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorObject {
+        detail: Option<String>,
+        title: Option<String>,
+    }
+    let Ok(errors) = serde_json::from_slice::<Errors>(body) else {
+        return String::new();
+    };
+    let text: Vec<String> = errors
+        .errors
+        .into_iter()
+        .filter_map(|e| e.detail.or(e.title))
+        .collect();
+    let mut text = text.join("; ");
+    if text.len() > 300 {
+        let mut end = 300;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
+}
+
+/// A reqwest error with its causes, without the URL (the caller names it).
+fn reason(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if error.is_timeout() {
+        parts.push("timed out".to_string());
+    }
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    if parts.is_empty() {
+        let text = error.to_string();
+        parts.push(text);
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,56 @@
+//! [`ApiError`]: why an API call failed, in one line that names the call and never a secret.
+
+/// A failed API call. Messages name the method and URL; they never contain a token, a setup code
+/// or a signature (the URLs of this API carry none).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The API answered 401: the session, setup code or signature was not accepted.
+    #[error("{call}: not authorized (401){}", detail_suffix(.detail))]
+    Unauthorized {
+        /// `METHOD URL`.
+        call: String,
+        /// The API's own explanation, if it gave one.
+        detail: String,
+    },
+    /// The API answered another non-2xx status.
+    #[error("{call}: server answered {status}{}", detail_suffix(.detail))]
+    Status {
+        /// `METHOD URL`.
+        call: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The API's own explanation, if it gave one.
+        detail: String,
+    },
+    /// No answer: refused connection, timeout, TLS failure, dropped connection.
+    #[error("{call}: {reason}")]
+    Transport {
+        /// `METHOD URL`.
+        call: String,
+        /// What the network layer said.
+        reason: String,
+    },
+    /// An answer that is not what the API documents.
+    #[error("{call}: malformed answer: {reason}")]
+    Malformed {
+        /// `METHOD URL`.
+        call: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
+}
+
+impl ApiError {
+    /// Whether this is a 401 answer.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, ApiError::Unauthorized { .. })
+    }
+}

@@ -1,0 +1,419 @@
+//! The `file` sink: appends one JSON line per event to a file (JSON Lines).
+//!
+//! ```ini
+//! [Pipe.MyStats]
+//! From = endpoint_stats
+//! To = file
+//! File = /var/log/procustodibus/broker/stats.jsonl
+//! ```
+//!
+//! The file is opened in append mode (created with mode 0640 when missing) on the first delivery
+//! and kept open until [`Sink::reopen`] (log rotation) or [`Sink::close`]. A batch is written as
+//! one buffer; when a write fails partway, only the events whose whole line reached the file
+//! count as delivered. Should the file end in a partial line (an earlier failed write, a crash),
+//! the next write first ends that line, so a retried event always starts a line of its own.
+//! Writing runs on tokio's blocking pool, never on the runtime's threads.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use broker_core::config::{ConfigError, PipeSettings};
+use broker_core::registry::{BuildError, SinkKey};
+use broker_core::{Event, Sink, SinkError, SinkPlugin};
+
+use crate::os_error::reason;
+
+/// The mode of a file the sink creates (before the umask): owner read/write, group read.
+const CREATE_MODE: u32 = 0o640;
+
+inventory::submit! {
+    SinkPlugin {
+        name: "file",
+        keys: &[SinkKey::one("file", "path of the file that gets one JSON line per event (required)")],
+        build: build_file_sink,
+    }
+}
+
+/// Builds a [`FileSink`] from a pipe's settings (the registered builder of the `file` sink).
+fn build_file_sink(settings: &PipeSettings) -> Result<Box<dyn Sink>, BuildError> {
+    Ok(Box::new(FileSink::from_settings(settings)?))
+}
+
+/// A sink that appends each event's JSON line, and a newline, to a file.
+#[derive(Debug)]
+pub struct FileSink {
+    path: PathBuf,
+    file: Option<OpenFile>,
+}
+
+/// The open file and whether it is a regular file (only those are synced at close).
+#[derive(Debug)]
+struct OpenFile {
+    file: File,
+    regular: bool,
+}
+
+/// Why a batch could not be written in full.
+struct WriteFailure {
+    /// How many events of the batch reached the file whole.
+    delivered: usize,
+    /// The one-line message.
+    message: String,
+}
+
+impl FileSink {
+    /// A sink that appends to `path`. Nothing is opened until the first delivery.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileSink {
+            path: path.into(),
+            file: None,
+        }
+    }
+
+    /// Validates a pipe's settings: `File` must be present and not empty. No I/O.
+    pub fn from_settings(settings: &PipeSettings) -> Result<Self, ConfigError> {
+        match settings.value("File") {
+            None => Err(settings.error(
+                "File",
+                "missing: the file sink needs File = PATH of the file to append to",
+            )),
+            Some("") => {
+                Err(settings.error("File", "empty: give the path of the file to append to"))
+            }
+            Some(path) => Ok(FileSink::new(path)),
+        }
+    }
+
+    /// The path of the file this sink appends to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[async_trait]
+impl Sink for FileSink {
+    async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (buffer, ends) = encode_lines(events);
+        let path = self.path.clone();
+        let file = self.file.take();
+        let task = tokio::task::spawn_blocking(move || append_batch(&path, file, &buffer, &ends));
+        match task.await {
+            Ok((file, Ok(()))) => {
+                self.file = file;
+                Ok(())
+            }
+            // After any failure the handle is dropped: the next delivery opens the path again.
+            Ok((_, Err(failure))) => Err(SinkError::retry(failure.delivered, failure.message)),
+            Err(e) => Err(SinkError::retry(
+                0,
+                format!(
+                    "cannot write {}: writing task failed: {e}",
+                    self.path.display()
+                ),
+            )),
+        }
+    }
+
+    async fn reopen(&mut self) -> Result<(), SinkError> {
+        self.file = None;
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), SinkError> {
+        let Some(open) = self.file.take() else {
+            return Ok(());
+        };
+        if !open.regular {
+            return Ok(());
+        }
+        let task = tokio::task::spawn_blocking(move || open.file.sync_data());
+        let result = match task.await {
+            Ok(result) => result.map_err(|e| reason(&e)),
+            Err(e) => Err(format!("flushing task failed: {e}")),
+        };
+        result.map_err(|why| {
+            SinkError::retry(0, format!("cannot flush {}: {why}", self.path.display()))
+        })
+    }
+}
+
+/// Every event's line plus a newline in one buffer, and the offset just past each line.
+fn encode_lines(events: &[Event]) -> (Vec<u8>, Vec<usize>) {
+    let size = events.iter().map(|e| e.line().len() + 1).sum();
+    let mut buffer = Vec::with_capacity(size);
+    let mut ends = Vec::with_capacity(events.len());
+    for event in events {
+        buffer.extend_from_slice(event.line().as_bytes());
+        buffer.push(b'\n');
+        ends.push(buffer.len());
+    }
+    (buffer, ends)
+}
+
+/// Opens the file if needed and appends the whole buffer (blocking: runs on the blocking pool).
+/// Gives back the open file on success.
+fn append_batch(
+    path: &Path,
+    file: Option<OpenFile>,
+    buffer: &[u8],
+    ends: &[usize],
+) -> (Option<OpenFile>, Result<(), WriteFailure>) {
+    let mut open = match file {
+        Some(open) => open,
+        None => match open_for_append(path) {
+            Ok(open) => open,
+            Err(message) => {
+                return (
+                    None,
+                    Err(WriteFailure {
+                        delivered: 0,
+                        message,
+                    }),
+                )
+            }
+        },
+    };
+    let (written, result) = write_all_counted(&mut open.file, buffer);
+    match result {
+        Ok(()) => (Some(open), Ok(())),
+        Err(e) => {
+            let delivered = ends.iter().take_while(|end| **end <= written).count();
+            let message = format!("cannot write {}: {}", path.display(), reason(&e));
+            (None, Err(WriteFailure { delivered, message }))
+        }
+    }
+}
+
+/// Opens `path` for appending, creating it when missing, and ends a partial last line.
+fn open_for_append(path: &Path) -> Result<OpenFile, String> {
+    let mut options = OpenOptions::new();
+    options.append(true).create(true).mode(CREATE_MODE);
+    // Reading lets us look at the last byte; a file we may only write to is still appended to.
+    let opened = match options.clone().read(true).open(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => options.open(path),
+        other => other,
+    };
+    let mut file = opened.map_err(|e| open_error(path, &e))?;
+    let metadata = file.metadata().map_err(|e| open_error(path, &e))?;
+    let regular = metadata.is_file();
+    if regular && metadata.len() > 0 {
+        let mut last = [0u8; 1];
+        // A failed read (a write-only handle) just skips the check.
+        if matches!(file.read_at(&mut last, metadata.len() - 1), Ok(1)) && last[0] != b'\n' {
+            let (_, result) = write_all_counted(&mut file, b"\n");
+            result.map_err(|e| format!("cannot write {}: {}", path.display(), reason(&e)))?;
+        }
+    }
+    Ok(OpenFile { file, regular })
+}
+
+/// The message for a file that cannot be opened, naming a missing directory when that is why.
+fn open_error(path: &Path, error: &io::Error) -> String {
+    let shown = path.display();
+    match error.kind() {
+        io::ErrorKind::NotFound => match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+                format!(
+                    "cannot open {shown}: directory {} does not exist",
+                    dir.display()
+                )
+            }
+            _ => format!("cannot open {shown}: {}", reason(error)),
+        },
+        io::ErrorKind::IsADirectory => {
+            format!("cannot open {shown}: it is a directory, not a file")
+        }
+        _ => format!("cannot open {shown}: {}", reason(error)),
+    }
+}
+
+/// Writes the whole buffer, in as few calls as the OS allows, and says how many bytes made it.
+fn write_all_counted(file: &mut File, buffer: &[u8]) -> (usize, io::Result<()>) {
+    let mut written = 0;
+    while written < buffer.len() {
+        match file.write(&buffer[written..]) {
+            Ok(0) => {
+                let e = io::Error::new(io::ErrorKind::WriteZero, "the file accepted no more bytes");
+                return (written, Err(e));
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Err(e)),
+        }
+    }
+    (written, Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use broker_core::{EventType, SinkErrorKind};
+
+    fn event(json: &str) -> Event {
+        Event::from_json(EventType::Alerts, json).unwrap()
+    }
+
+    fn events() -> Vec<Event> {
+        vec![
+            event(r#"{"id": "a1", "x": "é"}"#),
+            event(r#"{"id": "a2", "n": 1.50}"#),
+        ]
+    }
+
+    const LINES: &str = "{\"id\":\"a1\",\"x\":\"\\u00e9\"}\n{\"id\":\"a2\",\"n\":1.50}\n";
+
+    #[tokio::test]
+    async fn creates_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut sink = FileSink::new(&path);
+        sink.deliver(&events()).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), LINES);
+    }
+
+    #[tokio::test]
+    async fn appends_to_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, "old\n").unwrap();
+        let mut sink = FileSink::new(&path);
+        sink.deliver(&events()).await.unwrap();
+        sink.deliver(&events()[..1]).await.unwrap();
+        let want = format!("old\n{LINES}{{\"id\":\"a1\",\"x\":\"\\u00e9\"}}\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
+    }
+
+    #[tokio::test]
+    async fn ends_a_partial_last_line_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, "{\"id\":\"a1\",\"x").unwrap();
+        let mut sink = FileSink::new(&path);
+        sink.deliver(&events()).await.unwrap();
+        let want = format!("{{\"id\":\"a1\",\"x\n{LINES}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
+    }
+
+    #[tokio::test]
+    async fn empty_batch_opens_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        FileSink::new(&path).deliver(&[]).await.unwrap();
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn missing_directory_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let path = missing.join("out.jsonl");
+        let err = FileSink::new(&path).deliver(&events()).await.unwrap_err();
+        assert_eq!(err.kind, SinkErrorKind::Retry);
+        assert_eq!(err.delivered, 0);
+        let want = format!(
+            "cannot open {}: directory {} does not exist",
+            path.display(),
+            missing.display()
+        );
+        assert_eq!(err.message, want);
+    }
+
+    #[tokio::test]
+    async fn directory_as_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = FileSink::new(dir.path())
+            .deliver(&events())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, SinkErrorKind::Retry);
+        assert_eq!(err.delivered, 0);
+        let want = format!(
+            "cannot open {}: it is a directory, not a file",
+            dir.path().display()
+        );
+        assert_eq!(err.message, want);
+    }
+
+    #[tokio::test]
+    async fn full_device_delivers_nothing() {
+        if !Path::new("/dev/full").exists() {
+            eprintln!("skipped: no /dev/full on this system");
+            return;
+        }
+        let mut sink = FileSink::new("/dev/full");
+        let err = sink.deliver(&events()).await.unwrap_err();
+        assert_eq!(err.kind, SinkErrorKind::Retry);
+        assert_eq!(err.delivered, 0);
+        assert_eq!(
+            err.message,
+            "cannot write /dev/full: no space left on device"
+        );
+    }
+
+    #[tokio::test]
+    async fn reopen_after_rename_writes_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let rotated = dir.path().join("out.jsonl.1");
+        let mut sink = FileSink::new(&path);
+        sink.deliver(&events()[..1]).await.unwrap();
+        std::fs::rename(&path, &rotated).unwrap();
+        // Still open: this line follows the file to its new name.
+        sink.deliver(&events()[1..]).await.unwrap();
+        sink.reopen().await.unwrap();
+        sink.deliver(&events()[..1]).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(std::fs::read_to_string(&rotated).unwrap(), LINES);
+        let first = LINES.lines().next().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{first}\n")
+        );
+    }
+
+    #[test]
+    fn delivered_counts_whole_lines_only() {
+        let (buffer, ends) = encode_lines(&events());
+        assert_eq!(buffer, LINES.as_bytes());
+        let whole = |written: usize| ends.iter().take_while(|end| **end <= written).count();
+        assert_eq!(whole(0), 0);
+        assert_eq!(whole(ends[0] - 1), 0);
+        assert_eq!(whole(ends[0]), 1);
+        assert_eq!(whole(buffer.len() - 1), 1);
+        assert_eq!(whole(buffer.len()), 2);
+    }
+
+    #[test]
+    fn build_needs_file() {
+        let mut settings = PipeSettings::new("MyPipe", "/etc/b.conf", &[]);
+        settings.line = 3;
+        let err = FileSink::from_settings(&settings).unwrap_err();
+        assert_eq!(
+            err.message,
+            "/etc/b.conf line 3: pipe MyPipe: File: missing: the file sink needs File = PATH of the file to append to"
+        );
+        let mut settings = PipeSettings::new("MyPipe", "/etc/b.conf", &[("file", "")]);
+        settings.settings[0].line = 7;
+        let err = FileSink::from_settings(&settings).unwrap_err();
+        assert_eq!(
+            err.message,
+            "/etc/b.conf line 7: pipe MyPipe: file: empty: give the path of the file to append to"
+        );
+    }
+
+    #[test]
+    fn build_does_no_io() {
+        let settings = PipeSettings::new("P", "/etc/b.conf", &[("File", "/no/such/dir/x.jsonl")]);
+        let sink = FileSink::from_settings(&settings).unwrap();
+        assert_eq!(sink.path(), Path::new("/no/such/dir/x.jsonl"));
+        assert!(broker_core::registry::find("file").is_some());
+        assert!((broker_core::registry::find("file").unwrap().build)(&settings).is_ok());
+    }
+}

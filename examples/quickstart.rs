@@ -61,22 +61,42 @@ async fn quickstart() -> Result<ExitCode, Box<dyn std::error::Error>> {
             expires.format("%Y-%m-%dT%H:%M:%SZ")
         ),
     )?;
-    println!("simulator at {}; broker files in {}", sim.url(), dir.display());
+    println!(
+        "simulator at {}; broker files in {}",
+        sim.url(),
+        dir.display()
+    );
 
     let config = BrokerConfig::load(&config_path)?;
     let code = broker_cli::run::run(&config, None).await;
 
     println!("\n--- {} ---", jsonl.display());
     print!("{}", std::fs::read_to_string(&jsonl).unwrap_or_default());
-    println!("\n--- syslog datagrams received on {} ---", syslog.local_addr()?);
-    let mut buf = vec![0u8; 65536];
-    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), syslog.recv(&mut buf)).await {
-        println!("{}", String::from_utf8_lossy(&buf[..n]).replace('\0', "\\0"));
-    }
     println!(
-        "\n--- {} (written by setup) ---\n{}",
-        dir.join("broker-credentials.conf").display(),
-        "PublicKey/PrivateKey saved with mode 0600 (not shown)"
+        "\n--- syslog datagrams received on {} ---",
+        syslog.local_addr()?
     );
+    let mut buf = vec![0u8; 65536];
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(200), syslog.recv(&mut buf)).await
+    {
+        println!(
+            "{}",
+            String::from_utf8_lossy(&buf[..n]).replace('\0', "\\0")
+        );
+    }
+    let credentials = dir.join("broker-credentials.conf");
+    println!(
+        "\n--- {} (written by setup, mode 0600; private key not shown) ---",
+        credentials.display()
+    );
+    for line in std::fs::read_to_string(&credentials)
+        .unwrap_or_default()
+        .lines()
+    {
+        if !line.to_ascii_lowercase().starts_with("privatekey") {
+            println!("{line}");
+        }
+    }
     Ok(code)
 }

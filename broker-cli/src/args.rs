@@ -26,7 +26,11 @@ pub struct BrokerArgs {
     pub test: bool,
 
     /// Send a test event to the pipe NAME (case-insensitive) and exit.
-    #[arg(long = "test-pipe", value_name = "NAME", conflicts_with = "loop_seconds")]
+    #[arg(
+        long = "test-pipe",
+        value_name = "NAME",
+        conflicts_with = "loop_seconds"
+    )]
     pub test_pipe: Option<String>,
 
     #[command(flatten)]
@@ -64,7 +68,9 @@ pub struct LogArgs {
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && s >= 0.0 && s <= 31_536_000.0 => Ok(s),
-        _ => Err(format!("{text:?} is not a number of seconds (0 to 31536000)")),
+        Ok(s) if (0.0..=31_536_000.0).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds (0 to 31536000)"
+        )),
     }
 }

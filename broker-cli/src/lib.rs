@@ -90,7 +90,10 @@ where
     Fut: std::future::Future<Output = ExitCode>,
 {
     broker_core::install_crypto_provider();
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime.block_on(body()),
         Err(e) => fail(&format!("cannot start the async runtime: {e}")),
     }

@@ -26,7 +26,9 @@ pub fn level(args: &LogArgs, env: Option<&str>) -> Result<Level, String> {
     }
     match env.map(str::trim).filter(|e| !e.is_empty()) {
         Some(name) => parse_level(name).ok_or_else(|| {
-            format!("PROCUSTODIBUS_LOGGING_LEVEL {name:?} is not one of ERROR, WARNING, INFO, DEBUG")
+            format!(
+                "PROCUSTODIBUS_LOGGING_LEVEL {name:?} is not one of ERROR, WARNING, INFO, DEBUG"
+            )
         }),
         None => Ok(Level::WARN),
     }

@@ -118,7 +118,11 @@ async fn check_access(config: &BrokerConfig, client: ApiClient) -> u8 {
 /// The host and port of an `http(s)://host[:port]/...` URL (IPv6 hosts in brackets).
 pub fn host_and_port(url: &str) -> (String, u16) {
     let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    let default_port = if scheme.eq_ignore_ascii_case("http") { 80 } else { 443 };
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        80
+    } else {
+        443
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
     if let Some(v6) = authority.strip_prefix('[') {
@@ -139,8 +143,14 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(host_and_port("https://api.custodib.us"), ("api.custodib.us".into(), 443));
-        assert_eq!(host_and_port("http://127.0.0.1:8080/x"), ("127.0.0.1".into(), 8080));
+        assert_eq!(
+            host_and_port("https://api.custodib.us"),
+            ("api.custodib.us".into(), 443)
+        );
+        assert_eq!(
+            host_and_port("http://127.0.0.1:8080/x"),
+            ("127.0.0.1".into(), 8080)
+        );
         assert_eq!(host_and_port("http://[::1]:81"), ("::1".into(), 81));
     }
 }

@@ -21,7 +21,10 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     if config.pipes.is_empty() {
-        tracing::warn!("{}: no [Pipe.NAME] sections: nothing to do", config.path.display());
+        tracing::warn!(
+            "{}: no [Pipe.NAME] sections: nothing to do",
+            config.path.display()
+        );
     }
     match loop_seconds {
         None => {
@@ -38,7 +41,15 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Some(seconds) => run_loop(config, client, &mut pipeline, Duration::from_secs_f64(seconds)).await,
+        Some(seconds) => {
+            run_loop(
+                config,
+                client,
+                &mut pipeline,
+                Duration::from_secs_f64(seconds),
+            )
+            .await
+        }
     }
 }
 
@@ -102,7 +113,10 @@ async fn run_loop(
         // A setup file dropped in while running is picked up at the next round.
         match setup_from_file(config, source.client()).await {
             Ok(Some(_)) => {
-                tracing::warn!("new credentials from {}: restart to use them", config.setup_path.display())
+                tracing::warn!(
+                    "new credentials from {}: restart to use them",
+                    config.setup_path.display()
+                )
             }
             Ok(None) => {}
             Err(e) => tracing::error!("{e}"),

@@ -27,7 +27,11 @@ pub async fn run(config: &BrokerConfig, name: &str) -> ExitCode {
         return fail(&format!(
             "{}: no pipe named {name} (pipes: {})",
             config.path.display(),
-            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         ));
     };
     let mut pipeline = match Pipeline::new(std::slice::from_ref(pipe)) {
@@ -35,7 +39,9 @@ pub async fn run(config: &BrokerConfig, name: &str) -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let event = test_event(&pipe.name, chrono::Utc::now());
-    let result = pipeline.deliver_to(&pipe.name, std::slice::from_ref(&event)).await;
+    let result = pipeline
+        .deliver_to(&pipe.name, std::slice::from_ref(&event))
+        .await;
     pipeline.close().await;
     match result {
         Some(Ok(())) => {
@@ -53,7 +59,9 @@ mod tests {
 
     #[test]
     fn event_bytes() {
-        let now = chrono::DateTime::parse_from_rfc3339("2022-01-01T12:34:56.7Z").unwrap().to_utc();
+        let now = chrono::DateTime::parse_from_rfc3339("2022-01-01T12:34:56.7Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(
             test_event("MyPipe", now).line(),
             r#"{"attributes":{"created":"2022-01-01T12:34:56Z"},"id":"mypipe","type":"test"}"#

@@ -254,7 +254,8 @@ impl Encoder<'_> {
                 if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(self.err("invalid \\u escape"));
                 }
-                let unit = u32::from_str_radix(hex, 16).map_err(|_| self.err("invalid \\u escape"))?;
+                let unit =
+                    u32::from_str_radix(hex, 16).map_err(|_| self.err("invalid \\u escape"))?;
                 self.pos += 6;
                 // A UTF-16 code unit: surrogates come out as they went in, which is what Python
                 // does both for valid pairs and for lone surrogates.
@@ -282,7 +283,12 @@ fn push_char(out: &mut String, code: u32) {
         0x20..=0x7e => out.push(char::from(code as u8)),
         0x10000.. => {
             let v = code - 0x10000;
-            let _ = write!(out, "\\u{:04x}\\u{:04x}", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
+            let _ = write!(
+                out,
+                "\\u{:04x}\\u{:04x}",
+                0xd800 + (v >> 10),
+                0xdc00 + (v & 0x3ff)
+            );
         }
         _ => {
             let _ = write!(out, "\\u{code:04x}");
@@ -323,7 +329,17 @@ mod tests {
 
     #[test]
     fn rejects_invalid_json() {
-        for bad in ["", "{", "{\"a\" 1}", "[1,]", "01", "\"a", "tru", "{} x", "\"\u{1}\""] {
+        for bad in [
+            "",
+            "{",
+            "{\"a\" 1}",
+            "[1,]",
+            "01",
+            "\"a",
+            "tru",
+            "{} x",
+            "\"\u{1}\"",
+        ] {
             assert!(encode_python_compact(bad).is_err(), "{bad:?}");
         }
     }

@@ -111,7 +111,11 @@ impl Pipeline {
             }
             match pipe.sink.deliver(&batch).await {
                 Ok(()) => {
-                    tracing::info!("pipe {}: delivered {} events", pipe.config.name, batch.len());
+                    tracing::info!(
+                        "pipe {}: delivered {} events",
+                        pipe.config.name,
+                        batch.len()
+                    );
                     report.delivered += batch.len();
                 }
                 Err(e) => {
@@ -131,7 +135,11 @@ impl Pipeline {
     }
 
     /// Delivers `events` to the pipe named `name` only (for `--test-pipe`).
-    pub async fn deliver_to(&mut self, name: &str, events: &[Event]) -> Option<Result<(), crate::SinkError>> {
+    pub async fn deliver_to(
+        &mut self,
+        name: &str,
+        events: &[Event],
+    ) -> Option<Result<(), crate::SinkError>> {
         let pipe = self
             .pipes
             .iter_mut()
@@ -185,12 +193,18 @@ mod tests {
                 return Err(SinkError::retry(0, "down"));
             }
             let mut d = DELIVERED.lock().unwrap();
-            d.extend(events.iter().map(|e| (self.pipe.clone(), e.line().to_string())));
+            d.extend(
+                events
+                    .iter()
+                    .map(|e| (self.pipe.clone(), e.line().to_string())),
+            );
             Ok(())
         }
     }
 
-    fn build(settings: &crate::config::PipeSettings) -> Result<Box<dyn Sink>, crate::config::ConfigError> {
+    fn build(
+        settings: &crate::config::PipeSettings,
+    ) -> Result<Box<dyn Sink>, crate::config::ConfigError> {
         Ok(Box::new(RecordingSink {
             pipe: settings.pipe.clone(),
             fail: settings.value("fail").is_some(),
@@ -213,7 +227,10 @@ mod tests {
             [Pipe.Down]\nFrom = alerts\nTo = recording\nFail\n";
         let config = BrokerConfig::parse(text, std::path::Path::new("b.conf")).unwrap();
         let mut pipeline = Pipeline::new(&config.pipes).unwrap();
-        assert_eq!(pipeline.queues(), &[(EventType::Alerts, 2), (EventType::LogAuthn, 3)]);
+        assert_eq!(
+            pipeline.queues(),
+            &[(EventType::Alerts, 2), (EventType::LogAuthn, 3)]
+        );
         let source = MemorySource::new();
         for i in 0..3 {
             source.push(event(EventType::Alerts, i));
@@ -224,7 +241,11 @@ mod tests {
         assert_eq!(report.failures.len(), 1, "{report:?}");
         assert!(report.failures[0].starts_with("pipe Down: down"));
         let d = DELIVERED.lock().unwrap().clone();
-        let one: Vec<_> = d.iter().filter(|(p, _)| p == "One").map(|(_, l)| l.as_str()).collect();
+        let one: Vec<_> = d
+            .iter()
+            .filter(|(p, _)| p == "One")
+            .map(|(_, l)| l.as_str())
+            .collect();
         assert_eq!(
             one,
             [
@@ -235,7 +256,11 @@ mod tests {
                 r#"{"id":"alerts-1"}"#
             ]
         );
-        let two: Vec<_> = d.iter().filter(|(p, _)| p == "Two").map(|(_, l)| l.as_str()).collect();
+        let two: Vec<_> = d
+            .iter()
+            .filter(|(p, _)| p == "Two")
+            .map(|(_, l)| l.as_str())
+            .collect();
         assert_eq!(two, [r#"{"id":"alerts-0"}"#, r#"{"id":"alerts-1"}"#]);
         assert_eq!(source.len(EventType::Alerts), 1);
     }

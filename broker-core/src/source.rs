@@ -34,7 +34,8 @@ impl SourceError {
 /// An in-memory source: one FIFO per queue (for tests and for embedding the broker).
 #[derive(Debug, Default)]
 pub struct MemorySource {
-    queues: std::sync::Mutex<std::collections::HashMap<EventType, std::collections::VecDeque<Event>>>,
+    queues:
+        std::sync::Mutex<std::collections::HashMap<EventType, std::collections::VecDeque<Event>>>,
 }
 
 impl MemorySource {
@@ -46,7 +47,10 @@ impl MemorySource {
     /// Appends an event to its type's queue.
     pub fn push(&self, event: Event) {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        queues.entry(event.event_type()).or_default().push_back(event);
+        queues
+            .entry(event.event_type())
+            .or_default()
+            .push_back(event);
     }
 
     /// How many events wait in `queue`.

@@ -129,7 +129,9 @@ impl ApiClient {
 
     /// `GET /health`.
     pub async fn health(&self) -> Result<Vec<HealthEntry>, ApiError> {
-        let (call, body) = self.send(reqwest::Method::GET, "/health", None, None).await?;
+        let (call, body) = self
+            .send(reqwest::Method::GET, "/health", None, None)
+            .await?;
         parse_json::<Vec<HealthEntry>>(&call, &body)
     }
 
@@ -149,7 +151,8 @@ impl ApiClient {
             "description": description,
             "keep_others": keep_others,
         });
-        self.send(reqwest::Method::POST, &path, Some(auth), Some(body)).await?;
+        self.send(reqwest::Method::POST, &path, Some(auth), Some(body))
+            .await?;
         Ok(())
     }
 
@@ -189,9 +192,16 @@ impl ApiClient {
     pub async fn hello(&self, session: &Session) -> Result<String, ApiError> {
         let path = format!("/queues/{}/hello", crate::VERSION);
         let (call, body) = self
-            .send(reqwest::Method::GET, &path, Some(self.session_header(session)), None)
+            .send(
+                reqwest::Method::GET,
+                &path,
+                Some(self.session_header(session)),
+                None,
+            )
             .await?;
-        Ok(first(&call, parse_json::<Data<Hello>>(&call, &body)?)?.attributes.name)
+        Ok(first(&call, parse_json::<Data<Hello>>(&call, &body)?)?
+            .attributes
+            .name)
     }
 
     /// `POST /queues/{type}/next`: takes up to `max` events off the queue.
@@ -204,7 +214,12 @@ impl ApiClient {
         let path = format!("/queues/{queue}/next");
         let body = serde_json::json!({ "max": max });
         let (call, body) = self
-            .send(reqwest::Method::POST, &path, Some(self.session_header(session)), Some(body))
+            .send(
+                reqwest::Method::POST,
+                &path,
+                Some(self.session_header(session)),
+                Some(body),
+            )
             .await?;
         let events = parse_json::<Events>(&call, &body)?;
         events
@@ -271,10 +286,13 @@ fn parse_json<'a, T: Deserialize<'a>>(call: &str, body: &'a [u8]) -> Result<T, A
 }
 
 fn first<T>(call: &str, data: Data<T>) -> Result<T, ApiError> {
-    data.data.into_iter().next().ok_or_else(|| ApiError::Malformed {
-        call: call.to_string(),
-        reason: "empty data list".to_string(),
-    })
+    data.data
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Malformed {
+            call: call.to_string(),
+            reason: "empty data list".to_string(),
+        })
 }
 
 /// The explanation in a JSON:API error answer (`errors[].detail` or `title`), kept short.

@@ -62,7 +62,15 @@ pub struct PipeConfig {
     pub settings: PipeSettings,
 }
 
-const BROKER_KEYS: [&str; 7] = ["broker", "api", "credentials", "setup", "timeout", "logging", "spool"];
+const BROKER_KEYS: [&str; 7] = [
+    "broker",
+    "api",
+    "credentials",
+    "setup",
+    "timeout",
+    "logging",
+    "spool",
+];
 
 impl BrokerConfig {
     /// Reads and validates `path`.
@@ -105,7 +113,10 @@ impl BrokerConfig {
                         return Err(ConfigError::at(
                             path,
                             section.line,
-                            format!("duplicate pipe {} (pipe names are compared ignoring case)", pipe.name),
+                            format!(
+                                "duplicate pipe {} (pipe names are compared ignoring case)",
+                                pipe.name
+                            ),
                         ));
                     }
                     pipes.push(pipe);
@@ -153,15 +164,26 @@ impl BrokerConfig {
                     "missing Broker id: add `Broker = <id>` to the [Broker] section (the id is on the broker's setup page)",
                 )
             })?;
-        if !broker.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if !broker
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             let line = get("broker").map_or(0, |e| e.line);
-            return Err(ConfigError::at(path, line, format!("Broker id {broker:?} has characters other than A-Z a-z 0-9 _ -")));
+            return Err(ConfigError::at(
+                path,
+                line,
+                format!("Broker id {broker:?} has characters other than A-Z a-z 0-9 _ -"),
+            ));
         }
         let api = match get("api") {
             Some(e) => {
                 let url = e.value.trim_end_matches('/').to_string();
                 if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 9 {
-                    return Err(ConfigError::at(path, e.line, format!("Api {:?} is not an http:// or https:// URL", e.value)));
+                    return Err(ConfigError::at(
+                        path,
+                        e.line,
+                        format!("Api {:?} is not an http:// or https:// URL", e.value),
+                    ));
                 }
                 url
             }
@@ -171,7 +193,11 @@ impl BrokerConfig {
             Some(e) => match e.value.parse::<f64>() {
                 Ok(s) if s > 0.0 && s.is_finite() && s <= 86_400.0 => Duration::from_secs_f64(s),
                 _ => {
-                    return Err(ConfigError::at(path, e.line, format!("Timeout {:?} is not a number of seconds above 0", e.value)))
+                    return Err(ConfigError::at(
+                        path,
+                        e.line,
+                        format!("Timeout {:?} is not a number of seconds above 0", e.value),
+                    ))
                 }
             },
             None => Duration::from_secs(DEFAULT_TIMEOUT_SECS),
@@ -211,7 +237,9 @@ impl BrokerConfig {
 
     /// The pipe of this name, compared ignoring case.
     pub fn pipe(&self, name: &str) -> Option<&PipeConfig> {
-        self.pipes.iter().find(|p| p.name.eq_ignore_ascii_case(name.trim()))
+        self.pipes
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
     }
 
     /// The setup file's `[Broker.Setup]` table, if the setup file exists (else the inline one).
@@ -233,7 +261,10 @@ impl BrokerConfig {
             let text = read_text(&self.credentials_path)?;
             let sections = parse_ini(&text, &self.credentials_path)?;
             let section = find_table(&sections, "credentials").ok_or_else(|| {
-                ConfigError::file(&self.credentials_path, "no [Broker.Credentials] section with a PrivateKey")
+                ConfigError::file(
+                    &self.credentials_path,
+                    "no [Broker.Credentials] section with a PrivateKey",
+                )
             })?;
             return Credentials::from_section(section, &self.credentials_path).map(Some);
         }
@@ -246,7 +277,8 @@ fn read_text(path: &Path) -> Result<String, ConfigError> {
     if path.is_dir() {
         return Err(ConfigError::file(path, "is a directory, not a file"));
     }
-    let bytes = std::fs::read(path).map_err(|e| ConfigError::file(path, format!("cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| ConfigError::file(path, format!("cannot read: {e}")))?;
     String::from_utf8(bytes).map_err(|_| ConfigError::file(path, "is not UTF-8 text"))
 }
 
@@ -265,7 +297,11 @@ fn parse_pipe(
     path: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<PipeConfig, ConfigError> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return Err(ConfigError::at(
             path,
             section.line,
@@ -280,7 +316,12 @@ fn parse_pipe(
         let at = |msg: String| ConfigError::at(path, entry.line, format!("pipe {name}: {msg}"));
         match canonical_key(&entry.key).as_str() {
             "from" => {
-                for part in entry.value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                for part in entry
+                    .value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                {
                     let t: EventType = part.parse().map_err(|e| at(format!("From: {e}")))?;
                     if !from.contains(&t) {
                         from.push(t);
@@ -293,7 +334,9 @@ fn parse_pipe(
                     .parse::<u32>()
                     .ok()
                     .filter(|n| *n > 0)
-                    .ok_or_else(|| at(format!("Max {:?} is not a positive integer", entry.value)))?;
+                    .ok_or_else(|| {
+                        at(format!("Max {:?} is not a positive integer", entry.value))
+                    })?;
                 match max {
                     None => max = Some((n, entry.line)),
                     Some((_, first)) => warnings.push(repeat_warning(path, entry, first)),
@@ -308,13 +351,20 @@ fn parse_pipe(
     }
     let names = registry::names().join(", ");
     let to = to.ok_or_else(|| {
-        ConfigError::at(path, section.line, format!("pipe {name}: missing To (one of: {names})"))
+        ConfigError::at(
+            path,
+            section.line,
+            format!("pipe {name}: missing To (one of: {names})"),
+        )
     })?;
     let plugin = registry::find(&to.value).ok_or_else(|| {
         ConfigError::at(
             path,
             to.line,
-            format!("pipe {name}: To: unknown sink {:?} (this broker has: {names})", to.value),
+            format!(
+                "pipe {name}: To: unknown sink {:?} (this broker has: {names})",
+                to.value
+            ),
         )
     })?;
     if from.is_empty() {
@@ -342,7 +392,10 @@ fn parse_pipe(
             ));
         };
         if !known.repeatable {
-            if let Some(first) = settings.iter().find(|s: &&Setting| canonical_key(&s.key) == key) {
+            if let Some(first) = settings
+                .iter()
+                .find(|s: &&Setting| canonical_key(&s.key) == key)
+            {
                 warnings.push(repeat_warning(path, entry, first.line));
                 continue;
             }

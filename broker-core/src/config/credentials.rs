@@ -155,7 +155,9 @@ mod tests {
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.contains("# for broker abc on host.example\n[Broker.Credentials]\nPublicKey = "));
+        assert!(
+            text.contains("# for broker abc on host.example\n[Broker.Credentials]\nPublicKey = ")
+        );
         let s = parse_ini(&text, &path).unwrap();
         let back = Credentials::from_section(&s[0], &path).unwrap();
         assert_eq!(back.public_key_base64(), c.public_key_base64());
@@ -167,10 +169,16 @@ mod tests {
         let p = Path::new("c.conf");
         let s = parse_ini("[Broker.Credentials]\nPrivateKey = nope\n", p).unwrap();
         let e = Credentials::from_section(&s[0], p).unwrap_err();
-        assert_eq!(e.message, "c.conf line 2: PrivateKey is not the base64 of a 32-byte Ed25519 key");
+        assert_eq!(
+            e.message,
+            "c.conf line 2: PrivateKey is not the base64 of a 32-byte Ed25519 key"
+        );
         let key = STANDARD.encode([7u8; 32]);
         let text = format!("[Broker.Credentials]\nPublicKey = {key}\nPrivateKey = {key}\n");
         let s = parse_ini(&text, p).unwrap();
-        assert!(Credentials::from_section(&s[0], p).unwrap_err().message.contains("line 2: PublicKey does not match"));
+        assert!(Credentials::from_section(&s[0], p)
+            .unwrap_err()
+            .message
+            .contains("line 2: PublicKey does not match"));
     }
 }

@@ -62,7 +62,10 @@ pub fn parse_ini(text: &str, path: &Path) -> Result<Vec<IniSection>, ConfigError
         .collect();
     let named: Vec<_> = named.into_iter().filter(|(_, p)| !p.is_empty()).collect();
     if named.len() != non_empty.len() {
-        return Err(ConfigError::file(path, "cannot parse the sections of this file"));
+        return Err(ConfigError::file(
+            path,
+            "cannot parse the sections of this file",
+        ));
     }
     for ((name, props), section) in named.into_iter().zip(non_empty) {
         let same_keys = props.iter().count() == section.entries.len()
@@ -94,11 +97,19 @@ fn prepass(text: &str, path: &Path) -> Result<(String, Vec<IniSection>), ConfigE
         }
         if let Some(rest) = line.strip_prefix('[') {
             let name = rest.strip_suffix(']').ok_or_else(|| {
-                ConfigError::at(path, line_no, format!("section header {line:?} lacks a closing ']'"))
+                ConfigError::at(
+                    path,
+                    line_no,
+                    format!("section header {line:?} lacks a closing ']'"),
+                )
             })?;
             let name = name.trim();
             if name.is_empty() || name.contains(['[', ']']) {
-                return Err(ConfigError::at(path, line_no, format!("invalid section header {line:?}")));
+                return Err(ConfigError::at(
+                    path,
+                    line_no,
+                    format!("invalid section header {line:?}"),
+                ));
             }
             clean.push('[');
             clean.push_str(name);
@@ -115,10 +126,18 @@ fn prepass(text: &str, path: &Path) -> Result<(String, Vec<IniSection>), ConfigE
             None => (line, "true"),
         };
         if key.is_empty() {
-            return Err(ConfigError::at(path, line_no, "a '=' with no key before it"));
+            return Err(ConfigError::at(
+                path,
+                line_no,
+                "a '=' with no key before it",
+            ));
         }
         if key.contains([':', '[', ']']) {
-            return Err(ConfigError::at(path, line_no, format!("invalid key {key:?}")));
+            return Err(ConfigError::at(
+                path,
+                line_no,
+                format!("invalid key {key:?}"),
+            ));
         }
         let Some(section) = sections.last_mut() else {
             continue; // keys before the first section are ignored
@@ -154,7 +173,11 @@ mod tests {
         assert_eq!(s[0].entries[0].value, "abc");
         assert_eq!(s[0].entries[0].line, 3);
         assert_eq!(s[1].name, "Pipe.A");
-        let kv: Vec<_> = s[1].entries.iter().map(|e| (e.key.as_str(), e.value.as_str(), e.line)).collect();
+        let kv: Vec<_> = s[1]
+            .entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+            .collect();
         assert_eq!(
             kv,
             vec![
@@ -179,7 +202,10 @@ mod tests {
         let e = parse_ini("[Broker]\n = x\n", Path::new("b.conf")).unwrap_err();
         assert_eq!(e.message, "b.conf line 2: a '=' with no key before it");
         let e = parse_ini("[Broker\n", Path::new("b.conf")).unwrap_err();
-        assert!(e.message.starts_with("b.conf line 1: section header"), "{e}");
+        assert!(
+            e.message.starts_with("b.conf line 1: section header"),
+            "{e}"
+        );
     }
 
     #[test]

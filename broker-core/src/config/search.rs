@@ -24,7 +24,11 @@ pub fn find_config(explicit: Option<&Path>, env: Option<&str>) -> Result<PathBuf
         if path.is_file() {
             return Ok(path);
         }
-        let why = if path.exists() { "is not a file" } else { "does not exist" };
+        let why = if path.exists() {
+            "is not a file"
+        } else {
+            "does not exist"
+        };
         return Err(ConfigError::file(&path, format!("config file {why}")));
     }
     SEARCH_PATH
@@ -63,7 +67,10 @@ mod tests {
             companion_path(Path::new("/etc/x/broker.conf"), "-setup"),
             PathBuf::from("/etc/x/broker-setup.conf")
         );
-        assert_eq!(companion_path(Path::new("b"), "-credentials"), PathBuf::from("b-credentials"));
+        assert_eq!(
+            companion_path(Path::new("b"), "-credentials"),
+            PathBuf::from("b-credentials")
+        );
     }
 
     #[test]

@@ -76,6 +76,10 @@ impl PipeSettings {
             Some(s) => (s.line, s.key.as_str()),
             None => (self.line, key),
         };
-        ConfigError::at(&self.file, line, format!("pipe {}: {shown}: {message}", self.pipe))
+        ConfigError::at(
+            &self.file,
+            line,
+            format!("pipe {}: {shown}: {message}", self.pipe),
+        )
     }
 }

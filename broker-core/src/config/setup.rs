@@ -70,9 +70,9 @@ impl SetupConfig {
                 _ => {}
             }
         }
-        let code = code.filter(|c| !c.is_empty()).ok_or_else(|| {
-            ConfigError::at(path, section.line, "[Broker.Setup] has no Code")
-        })?;
+        let code = code
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| ConfigError::at(path, section.line, "[Broker.Setup] has no Code"))?;
         Ok(SetupConfig {
             code,
             expires,
@@ -87,10 +87,15 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .map(|n| n.and_utc())
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    .map(|n| n.and_utc())
 }
 
 /// The truth of a config value: `true`, `yes`, `on`, `1` (any case) are true.
@@ -108,22 +113,29 @@ mod tests {
 
     fn setup(text: &str) -> Result<SetupConfig, ConfigError> {
         let s = parse_ini(text, Path::new("s.conf")).unwrap();
-        let now = DateTime::parse_from_rfc3339("2022-01-02T00:00:00Z").unwrap().to_utc();
+        let now = DateTime::parse_from_rfc3339("2022-01-02T00:00:00Z")
+            .unwrap()
+            .to_utc();
         SetupConfig::from_section(&s[0], Path::new("s.conf"), now)
     }
 
     #[test]
     fn reads_code_and_expiry() {
-        let s = setup("[Broker.Setup]\nCode = abc\nExpires = 2022-01-04T12:34:56Z\nKeepOthers\n").unwrap();
+        let s = setup("[Broker.Setup]\nCode = abc\nExpires = 2022-01-04T12:34:56Z\nKeepOthers\n")
+            .unwrap();
         assert_eq!(s.code, "abc");
         assert!(s.keep_others);
-        assert_eq!(format!("{s:?}").contains("abc"), false);
+        assert!(!format!("{s:?}").contains("abc"));
     }
 
     #[test]
     fn refuses_expired_and_missing() {
         let e = setup("[Broker.Setup]\nCode = abc\nExpires = 2022-01-01T12:34:56Z\n").unwrap_err();
-        assert!(e.message.starts_with("s.conf line 3: setup code expired at 2022-01-01T12:34:56Z"), "{e}");
+        assert!(
+            e.message
+                .starts_with("s.conf line 3: setup code expired at 2022-01-01T12:34:56Z"),
+            "{e}"
+        );
         let e = setup("[Broker.Setup]\nExpires = soon\n").unwrap_err();
         assert!(e.message.contains("line 2: Expires \"soon\""), "{e}");
         let e = setup("[Broker.Setup]\nKeepOthers = false\n").unwrap_err();

@@ -26,7 +26,8 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
             config.path.display()
         );
     }
-    match loop_seconds {
+    // `--loop 0` means no loop, as in the existing broker.
+    match loop_seconds.filter(|s| *s > 0.0) {
         None => {
             let credentials = match prepare_credentials(config, &client).await {
                 Ok(c) => c,

@@ -23,7 +23,10 @@ pub const BROKER_NAME: &str = "My Test Broker";
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/debug/deps/test-hash -> target/debug/NAME
-    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -201,12 +204,18 @@ for line in sys.stdin:
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 is needed for the reference encoding");
-    {
+    // Feed python3 from another thread: it writes as it reads, and a big input would otherwise
+    // fill both pipes and hang the two processes.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
         use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.as_bytes()).expect("write to python3");
-    }
+        stdin.write_all(input.as_bytes())
+    });
     let out = child.wait_with_output().expect("python3 output");
+    feeder
+        .join()
+        .expect("feeder thread")
+        .expect("write to python3");
     assert!(out.status.success(), "python3 reference encoding failed");
     String::from_utf8(out.stdout)
         .expect("ASCII output")
@@ -313,4 +322,212 @@ impl UnixStreamReceiver {
         std::thread::sleep(settle);
         self.bytes.lock().expect("lock").clone()
     }
+}
+
+/// Polls `condition` every 20 ms until it holds or `limit` has passed; whether it held.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A broker binary running in the background (a `--loop` run). Its standard output and error
+/// go to files in the broker's directory, so a long or chatty run never blocks on a full pipe.
+/// Killed on drop if it is still running.
+pub struct Running {
+    child: std::process::Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl BrokerDir {
+    /// Starts a binary in the background with `--config` set (see [`BrokerDir::command`]).
+    pub fn spawn(&self, binary_name: &str, args: &[&str]) -> Running {
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stdout = self.path(&format!("run-{n}.stdout"));
+        let stderr = self.path(&format!("run-{n}.stderr"));
+        let mut command = self.command(binary_name);
+        command
+            .args(args)
+            .stdout(std::fs::File::create(&stdout).expect("create stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("create stderr file"));
+        let child = command.spawn().expect("spawn binary");
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Running {
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it has written to standard output so far.
+    pub fn stdout_so_far(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM (with `kill -TERM`), waits at most `limit` for the process to end (killing
+    /// it after that), and returns its exit status and output.
+    pub fn terminate(&mut self, limit: Duration) -> Output {
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {} failed", self.child.id());
+        self.finish(limit)
+    }
+
+    /// Waits at most `limit` for the process to end on its own (killing it after that), and
+    /// returns its exit status and output.
+    pub fn finish(&mut self, limit: Duration) -> Output {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait after kill");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Output {
+            status,
+            stdout: std::fs::read(&self.stdout).unwrap_or_default(),
+            stderr: std::fs::read(&self.stderr).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The host name the broker reports (`gethostname`, as the kernel has it).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .expect("read /proc/sys/kernel/hostname")
+}
+
+/// The key pair of a credentials file, checked against PROTOCOL.md's format: the two comment
+/// lines (generation time within a minute of now, broker id, host), `[Broker.Credentials]`,
+/// `PublicKey` and `PrivateKey` as standard base64 with padding of 32 bytes each, the public key
+/// derived from the private seed, and mode 0600. Returns the public key and the private key's
+/// base64 text.
+pub fn check_credentials_file(path: &Path) -> ([u8; 32], String) {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use std::os::unix::fs::PermissionsExt;
+
+    let meta = std::fs::metadata(path).expect("credentials file exists");
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "mode of {}",
+        path.display()
+    );
+    let text = std::fs::read_to_string(path).expect("read credentials file");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "credentials file:\n{text}");
+    assert!(
+        text.ends_with('\n'),
+        "credentials file ends with a newline:\n{text}"
+    );
+    let generated = lines[0]
+        .strip_prefix("# broker-credentials.conf generated ")
+        .unwrap_or_else(|| panic!("first line: {:?}", lines[0]));
+    let generated = chrono::NaiveDateTime::parse_from_str(generated, "%Y-%m-%dT%H:%M:%SZ")
+        .unwrap_or_else(|e| panic!("generation time {generated:?}: {e}"))
+        .and_utc();
+    let age = chrono::Utc::now() - generated;
+    assert!(
+        age >= chrono::Duration::seconds(-1) && age < chrono::Duration::seconds(60),
+        "generation time {generated} is not now"
+    );
+    assert_eq!(
+        lines[1],
+        format!("# for broker {BROKER_ID} on {}", host_name())
+    );
+    assert_eq!(lines[2], "[Broker.Credentials]");
+    let key = |line: &str, name: &str| -> ([u8; 32], String) {
+        let value = line
+            .strip_prefix(&format!("{name} = "))
+            .unwrap_or_else(|| panic!("expected `{name} = ...`, got {line:?}"));
+        let bytes: [u8; 32] = STANDARD
+            .decode(value)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_else(|| panic!("{name} {value:?} is not standard base64 of 32 bytes"));
+        assert_eq!(
+            STANDARD.encode(bytes),
+            value,
+            "{name} is canonical, padded base64"
+        );
+        (bytes, value.to_string())
+    };
+    let (public, _) = key(lines[3], "PublicKey");
+    let (seed, private_text) = key(lines[4], "PrivateKey");
+    let derived = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    assert_eq!(
+        derived.to_bytes(),
+        public,
+        "PublicKey is the key of PrivateKey"
+    );
+    (public, private_text)
+}
+
+/// Writes a credentials file with the key pair of `seed`, which the simulator does not know
+/// unless the caller registers it with `Simulator::add_key`; returns the public key.
+pub fn write_credentials(path: &Path, seed: [u8; 32]) -> [u8; 32] {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    let text = format!(
+        "[Broker.Credentials]\nPublicKey = {}\nPrivateKey = {}\n",
+        STANDARD.encode(public),
+        STANDARD.encode(seed)
+    );
+    std::fs::write(path, text).expect("write credentials");
+    public
+}
+
+/// The requests of `sim`'s log whose path is `path`, as `(max, status)` pairs in order.
+pub fn requests_to(sim: &Simulator, path: &str) -> Vec<(Option<u32>, u16)> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.path == path)
+        .map(|r| (r.max, r.status))
+        .collect()
+}
+
+/// A `[Pipe.NAME]` section for the file sink: `From = from`, an optional `Max`, `File = path`.
+pub fn file_pipe(name: &str, from: &str, max: Option<u32>, path: &Path) -> String {
+    let max = max.map(|m| format!("Max = {m}\n")).unwrap_or_default();
+    format!(
+        "[Pipe.{name}]\nFrom = {from}\n{max}To = file\nFile = {}\n\n",
+        path.display()
+    )
 }

@@ -625,3 +625,32 @@ fn credentials_file_in_a_missing_directory_fails_setup_with_one_line() {
     );
     assert!(!creds.exists());
 }
+
+#[test]
+fn setup_keeps_the_one_time_code_when_the_credentials_cannot_be_saved() {
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    let creds = dir.path("missing/creds.conf");
+    dir.write(
+        "broker.conf",
+        &format!(
+            "[Broker]\nBroker = {BROKER_ID}\nApi = {}\nTimeout = 3\nCredentials = {}\n",
+            sim.url(),
+            creds.display()
+        ),
+    );
+    dir.write_setup(&sim, "kept-code");
+    let out = dir.run("procustodibus-broker", &[]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        sim.setups().is_empty(),
+        "the code was spent: {:?}",
+        sim.setups()
+    );
+    // Once the directory exists, the same setup file works.
+    std::fs::create_dir(dir.path("missing")).unwrap();
+    let out = dir.run("procustodibus-broker", &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(creds.is_file());
+    assert!(!dir.setup().exists());
+}

@@ -87,6 +87,8 @@ pub async fn run_setup(
     client: &ApiClient,
     setup: &SetupConfig,
 ) -> Result<Credentials, SetupError> {
+    // Spend the one-time code only when the key can be saved afterwards.
+    Credentials::check_writable(&config.credentials_path).map_err(SetupError::Io)?;
     let credentials = Credentials::generate().map_err(SetupError::Io)?;
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     tracing::info!("registering a new key for broker {}", config.broker);

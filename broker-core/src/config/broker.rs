@@ -379,7 +379,8 @@ fn parse_pipe(
         let key = canonical_key(&entry.key);
         let Some(known) = plugin.keys.iter().find(|k| canonical_key(k.name) == key) else {
             let mut expected: Vec<&str> = vec!["From", "Max", "To"];
-            expected.extend(plugin.keys.iter().map(|k| k.name));
+            let shown: Vec<String> = plugin.keys.iter().map(|k| camel_case(k.name)).collect();
+            expected.extend(shown.iter().map(String::as_str));
             return Err(ConfigError::at(
                 path,
                 entry.line,
@@ -431,4 +432,17 @@ fn repeat_warning(path: &Path, entry: &IniEntry, first_line: usize) -> String {
         entry.key,
         first_line
     )
+}
+
+/// `private_key` -> `PrivateKey`, as keys are written in the files.
+fn camel_case(key: &str) -> String {
+    key.split('_')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
 }

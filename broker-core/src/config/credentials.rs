@@ -108,36 +108,56 @@ impl Credentials {
     /// disk, then renamed over `path`, then the directory flushed.
     pub fn write(&self, path: &Path, broker: &str, host: &str) -> Result<(), String> {
         let text = self.file_text(broker, host, Utc::now());
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "broker-credentials.conf".into());
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let shown = path.display();
+        let (dir, tmp) = temp_path(path);
         let result = (|| {
-            let _ = fs::remove_file(&tmp);
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut file = create_temp(&tmp)?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
             fs::rename(&tmp, path)?;
-            if let Ok(d) = fs::File::open(dir) {
+            if let Ok(d) = fs::File::open(&dir) {
                 d.sync_all()?;
             }
             Ok::<(), std::io::Error>(())
         })();
         result.map_err(|e| {
             let _ = fs::remove_file(&tmp);
-            format!("cannot write credentials file {shown}: {e}")
+            format!("cannot write credentials file {}: {e}", path.display())
         })
     }
+
+    /// Checks that the credentials file could be written at `path` (by creating and removing its
+    /// temporary file), so setup does not spend the one-time code when it cannot save the key.
+    pub fn check_writable(path: &Path) -> Result<(), String> {
+        let (_, tmp) = temp_path(path);
+        let result = create_temp(&tmp).map(drop);
+        let _ = fs::remove_file(&tmp);
+        result.map_err(|e| format!("cannot write credentials file {}: {e}", path.display()))
+    }
+}
+
+/// The directory of `path` and the temporary file written there before the rename.
+fn temp_path(path: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "broker-credentials.conf".into());
+    let tmp = dir.join(format!(".{name}.tmp"));
+    (dir, tmp)
+}
+
+/// Creates the temporary file afresh with mode 0600.
+fn create_temp(tmp: &Path) -> std::io::Result<fs::File> {
+    let _ = fs::remove_file(tmp);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
 }
 
 #[cfg(test)]

@@ -26,16 +26,8 @@ pub const LEVEL_ENV: &str = "PROCUSTODIBUS_LOGGING_LEVEL";
 
 /// Runs `procustodibus-broker` with the process's arguments and returns its exit status.
 pub fn main() -> ExitCode {
-    plugins::link();
     let args = BrokerArgs::parse();
-    if let Err(code) = start_logging(&args.log) {
-        return code;
-    }
-    with_runtime(|| async move {
-        let config = match load_config(args.config.as_deref()) {
-            Ok(config) => config,
-            Err(e) => return fail(&e.to_string()),
-        };
+    with_config(&args.log, args.config.as_deref(), |config| async move {
         if args.test {
             return report::run(&config).await;
         }
@@ -48,18 +40,27 @@ pub fn main() -> ExitCode {
 
 /// Runs `procustodibus-broker-credentials` (setup only) and returns its exit status.
 pub fn credentials_main() -> ExitCode {
-    plugins::link();
     let args = CredentialsArgs::parse();
-    if let Err(code) = start_logging(&args.log) {
-        return code;
-    }
-    with_runtime(|| async move {
-        let config = match load_config(args.config.as_deref()) {
-            Ok(config) => config,
-            Err(e) => return fail(&e.to_string()),
-        };
+    with_config(&args.log, args.config.as_deref(), |config| async move {
         run::setup_only(&config).await
     })
+}
+
+/// Starts logging and the runtime, loads broker.conf, and runs `body` with it.
+fn with_config<F, Fut>(log: &LogArgs, config: Option<&Path>, body: F) -> ExitCode
+where
+    F: FnOnce(BrokerConfig) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    plugins::link();
+    if let Err(code) = start_logging(log) {
+        return code;
+    }
+    let config = match load_config(config) {
+        Ok(config) => config,
+        Err(e) => return fail(&e.to_string()),
+    };
+    with_runtime(|| body(config))
 }
 
 fn start_logging(args: &LogArgs) -> Result<(), ExitCode> {

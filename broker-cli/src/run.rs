@@ -109,15 +109,17 @@ async fn run_loop(
             return ExitCode::SUCCESS;
         }
     };
-    let source = ApiSource::new(client, credentials);
+    let mut source = ApiSource::new(client, credentials);
     loop {
-        // A setup file dropped in while running is picked up at the next round.
+        // A setup file dropped in while running is used at the next round: setup may have
+        // replaced the old key at the API, so the new credentials take over at once.
         match setup_from_file(config, source.client()).await {
-            Ok(Some(_)) => {
-                tracing::warn!(
-                    "new credentials from {}: restart to use them",
+            Ok(Some(credentials)) => {
+                tracing::info!(
+                    "using the new credentials from {}",
                     config.setup_path.display()
-                )
+                );
+                source = ApiSource::new(source.client().clone(), credentials);
             }
             Ok(None) => {}
             Err(e) => tracing::error!("{e}"),

@@ -598,7 +598,7 @@ fn file_sink_on_a_full_device_fails_the_run() {
 }
 
 #[test]
-fn credentials_file_in_a_missing_directory_fails_setup_with_one_line() {
+fn credentials_file_in_a_missing_directory_fails_setup_and_keeps_the_code() {
     let sim = simulator(Default::default());
     let dir = BrokerDir::new();
     let creds = dir.path("missing/creds.conf");
@@ -624,24 +624,6 @@ fn credentials_file_in_a_missing_directory_fails_setup_with_one_line() {
         "the setup file stays when the credentials were not written"
     );
     assert!(!creds.exists());
-}
-
-#[test]
-fn setup_keeps_the_one_time_code_when_the_credentials_cannot_be_saved() {
-    let sim = simulator(Default::default());
-    let dir = BrokerDir::new();
-    let creds = dir.path("missing/creds.conf");
-    dir.write(
-        "broker.conf",
-        &format!(
-            "[Broker]\nBroker = {BROKER_ID}\nApi = {}\nTimeout = 3\nCredentials = {}\n",
-            sim.url(),
-            creds.display()
-        ),
-    );
-    dir.write_setup(&sim, "kept-code");
-    let out = dir.run("procustodibus-broker", &[]);
-    assert!(!out.status.success(), "{}", describe(&out));
     assert!(
         sim.setups().is_empty(),
         "the code was spent: {:?}",

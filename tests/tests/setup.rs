@@ -280,3 +280,38 @@ fn secrets_never_appear_in_the_output_even_at_debug_level() {
         }
     }
 }
+
+#[test]
+fn a_setup_file_dropped_in_while_looping_replaces_the_credentials() {
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    dir.write_config(
+        &sim.url(),
+        &file_pipe("All", "alerts", None, &dir.path("all.jsonl")),
+    );
+    dir.set_up(&sim);
+    let first = std::fs::read_to_string(dir.credentials()).unwrap();
+    let mut running = dir.spawn("procustodibus-broker", &["--loop", "1"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || sim.login_count() >= 1),
+        "the broker did not log in with its first credentials"
+    );
+    dir.write_setup(&sim, "second-code");
+    assert!(
+        wait_until(Duration::from_secs(10), || !dir.setup().exists()),
+        "the new setup file was not used"
+    );
+    // The old key is gone at the API (keep_others is false): after the sessions expire, only a
+    // login with the new key delivers.
+    sim.expire_all_sessions();
+    let raws = sim.enqueue_generated("alerts", 3).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || dir.lines("all.jsonl").len()
+            == 3),
+        "events not delivered with the new credentials"
+    );
+    assert_eq!(dir.lines("all.jsonl"), expected_lines(&raws));
+    assert_ne!(std::fs::read_to_string(dir.credentials()).unwrap(), first);
+    let out = running.terminate(Duration::from_secs(10));
+    assert!(out.status.success(), "{}", describe(&out));
+}

@@ -422,7 +422,8 @@ impl Drop for Running {
     }
 }
 
-/// The host name the broker reports (`gethostname`, as the kernel has it).
+/// The host name the broker reports on a host whose name has no domain and resolves to no
+/// canonical name with one (as here): `gethostname`, as the kernel has it.
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())

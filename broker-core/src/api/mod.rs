@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod error;
+pub mod host;
 pub mod setup;
 pub mod source;
 

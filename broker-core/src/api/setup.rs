@@ -90,7 +90,9 @@ pub async fn run_setup(
     // Spend the one-time code only when the key can be saved afterwards.
     Credentials::check_writable(&config.credentials_path).map_err(SetupError::Io)?;
     let credentials = Credentials::generate().map_err(SetupError::Io)?;
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let host = tokio::task::spawn_blocking(super::host::fqdn)
+        .await
+        .unwrap_or_else(|_| gethostname::gethostname().to_string_lossy().into_owned());
     tracing::info!("registering a new key for broker {}", config.broker);
     client
         .register_key(

@@ -83,9 +83,13 @@ impl BrokerDir {
         self.path("broker-setup.conf")
     }
 
-    /// Writes broker.conf: a `[Broker]` section for `api` (with `Timeout = 3`), then `pipes`.
+    /// Writes broker.conf: a `[Broker]` section for `api` (with `Timeout = 3` and `Spool` in this
+    /// directory), then `pipes`.
     pub fn write_config(&self, api: &str, pipes: &str) {
-        let text = format!("[Broker]\nBroker = {BROKER_ID}\nApi = {api}\nTimeout = 3\n\n{pipes}");
+        let text = format!(
+            "[Broker]\nBroker = {BROKER_ID}\nApi = {api}\nTimeout = 3\nSpool = {}\n\n{pipes}",
+            self.path("spool").display()
+        );
         std::fs::write(self.config(), text).expect("write broker.conf");
     }
 

@@ -3,8 +3,12 @@
 //! Faults wait in one ordered list. A request takes the first pending fault whose path prefix
 //! matches its path (a fault without prefix matches every API request; admin requests under
 //! `/_admin/` never take a fault), and that fault's count goes down by one; at zero it is gone.
-//! A faulted request is answered before the API handles it (except [`Fault::Delay`], which only
-//! waits), so a faulted pull never removes events from a queue.
+//! Pulls are transactional, as in the real API (whose database transaction rolls back when the
+//! answer cannot be given): a pull that fails in any way never removes events from its queue.
+//! Every fault except [`Fault::Delay`] answers (or hangs up) without handling the request, and
+//! a delayed request is handled only if its client is still connected when the delay is over.
+//! So a failed, malformed, dropped, stalled or timed-out pull leaves the queue as it was, and
+//! only a pull answered with 200 and its events removes them.
 
 use std::time::Duration;
 
@@ -13,13 +17,21 @@ use std::time::Duration;
 pub enum Fault {
     /// Answer this HTTP status with a JSON:API error body instead of handling the request.
     Status(u16),
-    /// Wait this long, then handle the request normally. The request is handled even if the
-    /// client gave up while waiting (as a real server would), so a delayed pull whose client
-    /// timed out still removes its events.
+    /// Wait this long, then handle the request normally if the client is still connected. A
+    /// client that gave up meanwhile (a timeout shorter than the delay) gets nothing and its
+    /// pull removes nothing: the request is logged with status 499 and the queue is untouched.
+    /// (The check happens once, when the delay is over: a client that leaves in the same
+    /// instant can still lose its answer, as with a real server, so tests should choose a
+    /// delay well beyond the client's timeout.)
     Delay(Duration),
+    /// Wait this long, then answer 504 (gateway timeout) with a JSON:API error body, without
+    /// handling the request: a slow failure that never touches the queue. If the client leaves
+    /// while waiting, the request is logged with status 499.
+    Stall(Duration),
     /// Close the connection without sending any response.
     Drop,
-    /// Answer 200 with a body that is not valid JSON (`{"data": [`).
+    /// Answer 200 with a body that is not valid JSON (`{"data": [`), without handling the
+    /// request: the queue keeps its events.
     MalformedJson,
     /// Answer 401 with a JSON:API error body, as for an expired session.
     Unauthorized,
@@ -89,6 +101,7 @@ mod tests {
         q.push(Fault::Status(503), 2, Some("/queues/alerts"));
         q.push(Fault::Drop, 1, None);
         q.push(Fault::MalformedJson, 0, None);
+        q.push(Fault::Stall(Duration::from_millis(5)), 0, None);
         assert_eq!(q.remaining(), 3);
         assert_eq!(q.take("/health"), Some(Fault::Drop));
         assert_eq!(q.take("/health"), None);

@@ -10,7 +10,9 @@ pub struct RequestRecord {
     /// For a pull, the `max` it asked for (before capping), when the body carried a positive
     /// integer; `None` otherwise.
     pub max: Option<u32>,
-    /// The status answered; 0 when the connection was dropped without a response.
+    /// The status answered; 0 when the connection was dropped without a response (a
+    /// [`Fault::Drop`](crate::Fault::Drop)); 499 when the client went away before a delayed or
+    /// stalled answer (nothing was handled).
     pub status: u16,
 }
 

@@ -88,13 +88,78 @@ pub(crate) async fn serve(
 
 async fn serve_connection(stream: TcpStream, state: SharedState) {
     let _ = stream.set_nodelay(true);
-    let service = service_fn(move |request| handle(Arc::clone(&state), request));
+    let (stream, peer) = match with_peer_probe(stream) {
+        Ok(pair) => pair,
+        Err(err) => {
+            tracing::warn!("simulator cannot set up a connection: {err}");
+            return;
+        }
+    };
+    let peer = Arc::new(peer);
+    let service = service_fn(move |request| handle(Arc::clone(&state), Arc::clone(&peer), request));
     // An error here is a client hanging up or an injected drop: nothing to report.
     let _ = http1::Builder::new()
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }
+
+/// A second handle on a connection's socket (a duplicated descriptor), used only to peek at
+/// whether the client is still there after a slow answer. It lives exactly as long as the
+/// connection's service, so it never keeps a socket open after hyper is done with it.
+#[derive(Debug)]
+struct PeerProbe(std::net::TcpStream);
+
+impl PeerProbe {
+    /// Whether the client has closed its side (or the socket failed): a non-blocking peek
+    /// that reads end-of-file or an error other than "would block".
+    fn client_gone(&self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.0.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(err) => err.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+}
+
+/// Split off a [`PeerProbe`] from a connection (the stream stays non-blocking and registered
+/// with the runtime).
+fn with_peer_probe(stream: TcpStream) -> std::io::Result<(TcpStream, PeerProbe)> {
+    let std_stream = stream.into_std()?;
+    let probe = std_stream.try_clone()?;
+    Ok((TcpStream::from_std(std_stream)?, PeerProbe(probe)))
+}
+
+/// Records a faulted or slow API request when it ends: with the status answered, or with
+/// [`CLIENT_GONE`] when it ends without an answer because the client went away (hyper drops
+/// the request's future when the client closes the connection mid-request).
+struct PendingRecord<'a> {
+    state: &'a Mutex<State>,
+    record: Option<RequestRecord>,
+}
+
+impl PendingRecord<'_> {
+    fn finish(mut self, status: u16) {
+        if let Some(mut record) = self.record.take() {
+            record.status = status;
+            push_record(self.state, record);
+        }
+    }
+}
+
+impl Drop for PendingRecord<'_> {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.status = CLIENT_GONE;
+            push_record(self.state, record);
+        }
+    }
+}
+
+/// The status recorded for a request whose client went away before it was answered (as in
+/// nginx's logs); nothing was handled for it.
+pub(crate) const CLIENT_GONE: u16 = 499;
 
 /// The service error that makes hyper close the connection without answering.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +168,7 @@ struct DropConnection;
 
 async fn handle(
     state: SharedState,
+    peer: Arc<PeerProbe>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, DropConnection> {
     let (parts, body) = request.into_parts();
@@ -143,9 +209,18 @@ async fn handle(
         None
     };
     let fault = lock(&state).faults.take(path);
+    let pending = PendingRecord {
+        state: &state,
+        record: Some(RequestRecord {
+            method: api_request.method.to_string(),
+            path: api_request.path.to_string(),
+            max,
+            status: 0,
+        }),
+    };
     let response = match fault {
         Some(Fault::Drop) => {
-            record(&state, &api_request, max, 0);
+            pending.finish(0);
             return Err(DropConnection);
         }
         Some(Fault::Status(status)) => response::error(status, "simulated failure"),
@@ -153,20 +228,24 @@ async fn handle(
         Some(Fault::Unauthorized) => response::error(401, "invalid session (simulated)"),
         Some(Fault::Delay(delay)) => {
             tokio::time::sleep(delay).await;
+            // A transaction whose client left is rolled back: nothing is handled.
+            if peer.client_gone() {
+                pending.finish(CLIENT_GONE);
+                return Err(DropConnection);
+            }
             api::handle(&mut lock(&state), &api_request)
+        }
+        Some(Fault::Stall(delay)) => {
+            tokio::time::sleep(delay).await;
+            response::error(504, "simulated gateway timeout: nothing was handled")
         }
         None => api::handle(&mut lock(&state), &api_request),
     };
-    record(&state, &api_request, max, response.status().as_u16());
+    tracing::debug!("{} {} -> {}", parts.method, path, response.status());
+    pending.finish(response.status().as_u16());
     Ok(response)
 }
 
-fn record(state: &Mutex<State>, request: &ApiRequest<'_>, max: Option<u32>, status: u16) {
-    tracing::debug!("{} {} -> {}", request.method, request.path, status);
-    lock(state).requests.push(RequestRecord {
-        method: request.method.to_string(),
-        path: request.path.to_string(),
-        max,
-        status,
-    });
+fn push_record(state: &Mutex<State>, record: RequestRecord) {
+    lock(state).requests.push(record);
 }

@@ -200,6 +200,16 @@ impl Simulator {
             .unwrap_or(0)
     }
 
+    /// Number of events of a queue that pulls have taken (answered with 200) so far: with the
+    /// events enqueued in order, these are the first `served_count` of them (0 for an unknown
+    /// type).
+    pub fn served_count(&self, event_type: &str) -> usize {
+        event_type
+            .parse::<EventType>()
+            .map(|t| self.state().served(t))
+            .unwrap_or(0)
+    }
+
     /// Make `GET /health` answer 200 with one `{"healthy": .., "error": ..}` per entry.
     pub fn set_health(&self, entries: Vec<(bool, String)>) {
         self.state().health = Health::Entries(entries);

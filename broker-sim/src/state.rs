@@ -104,6 +104,7 @@ pub(crate) struct State {
     challenges: HashMap<String, Challenge>,
     sessions: HashMap<String, Session>,
     queues: [VecDeque<String>; 4],
+    served: [usize; 4],
     pub(crate) health: Health,
     pub(crate) faults: FaultQueue,
     pub(crate) requests: Vec<RequestRecord>,
@@ -124,6 +125,7 @@ impl State {
             challenges: HashMap::new(),
             sessions: HashMap::new(),
             queues: Default::default(),
+            served: [0; 4],
             health: Health::Entries(vec![(true, String::new())]),
             faults: FaultQueue::default(),
             requests: Vec::new(),
@@ -190,6 +192,11 @@ impl State {
     /// Number of events waiting in a queue.
     pub(crate) fn queue_len(&self, event_type: EventType) -> usize {
         self.queues[event_type.index()].len()
+    }
+
+    /// Number of events successful pulls have removed from a queue so far.
+    pub(crate) fn served(&self, event_type: EventType) -> usize {
+        self.served[event_type.index()]
     }
 
     /// Make every session token invalid from now on.
@@ -430,6 +437,7 @@ impl State {
         let count = max.min(self.options.max_cap) as usize;
         let queue = &mut self.queues[event_type.index()];
         let count = count.min(queue.len());
+        self.served[event_type.index()] += count;
         let mut out = String::from(r#"{"data":["#);
         for (i, raw) in queue.drain(..count).enumerate() {
             if i > 0 {

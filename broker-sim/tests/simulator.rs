@@ -717,3 +717,140 @@ async fn runs_on_the_callers_runtime() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(TcpStream::connect(sim.addr()).is_err());
 }
+
+/// Sends a pull and gives up (closes the connection) after `patience` without an answer.
+fn pull_impatiently(sim: &Simulator, token: &str, queue: &str, patience: Duration) {
+    let mut stream = TcpStream::connect(sim.addr()).unwrap();
+    stream.set_read_timeout(Some(patience)).unwrap();
+    let body = r#"{"max": 10}"#;
+    let request = format!(
+        "POST /queues/{queue}/next HTTP/1.1\r\nhost: {}\r\nauthorization: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        sim.addr(),
+        session(token),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut buf = [0u8; 64];
+    let read = stream.read(&mut buf);
+    assert!(
+        read.is_err(),
+        "an answer came before the client gave up: {read:?}"
+    );
+}
+
+fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    condition()
+}
+
+#[test]
+fn a_delayed_pull_whose_client_left_removes_nothing() {
+    let (sim, token) = logged_in(options());
+    sim.enqueue_generated("alerts", 3).unwrap();
+    sim.inject(
+        Fault::Delay(Duration::from_millis(600)),
+        1,
+        Some("/queues/"),
+    );
+    pull_impatiently(&sim, &token, "alerts", Duration::from_millis(150));
+    let logged = wait_for(Duration::from_secs(5), || {
+        sim.requests()
+            .iter()
+            .any(|r| r.path == "/queues/alerts/next")
+    });
+    assert!(logged, "{:?}", sim.requests());
+    // Past the delay: the simulator did not hand the events to anyone.
+    std::thread::sleep(Duration::from_millis(700));
+    let last = sim.requests().pop().unwrap();
+    assert_eq!((last.status, last.max), (499, Some(10)));
+    assert_eq!(sim.queue_len("alerts"), 3);
+    assert_eq!(sim.served_count("alerts"), 0);
+
+    // A patient client gets the delayed answer and the events.
+    sim.inject(
+        Fault::Delay(Duration::from_millis(200)),
+        1,
+        Some("/queues/"),
+    );
+    let reply = pull(&sim, &token, "alerts", 10);
+    assert_eq!(reply.json()["data"].as_array().unwrap().len(), 3);
+    assert_eq!(sim.queue_len("alerts"), 0);
+    assert_eq!(sim.served_count("alerts"), 3);
+}
+
+#[test]
+fn a_stall_answers_504_late_and_keeps_the_queue() {
+    let (sim, token) = logged_in(options());
+    sim.enqueue_generated("log_authn", 2).unwrap();
+    sim.inject(
+        Fault::Stall(Duration::from_millis(300)),
+        2,
+        Some("/queues/"),
+    );
+    let started = Instant::now();
+    let reply = pull(&sim, &token, "log_authn", 5);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(reply.status, 504);
+    assert_eq!(reply.json()["errors"][0]["status"], "504");
+    assert_eq!(sim.queue_len("log_authn"), 2);
+    // A client that leaves during a stall is logged as gone.
+    pull_impatiently(&sim, &token, "log_authn", Duration::from_millis(100));
+    assert!(wait_for(Duration::from_secs(5), || {
+        sim.requests().last().map(|r| r.status) == Some(499)
+    }));
+    assert_eq!(sim.queue_len("log_authn"), 2);
+    assert_eq!(pull(&sim, &token, "log_authn", 5).status, 200);
+    assert_eq!(sim.served_count("log_authn"), 2);
+    assert_eq!(
+        post(&sim, "/_admin/fault", None, r#"{"kind":"stall","ms":5}"#).status,
+        200
+    );
+    assert_eq!(
+        post(&sim, "/_admin/fault", None, r#"{"kind":"stall"}"#).status,
+        400
+    );
+}
+
+#[test]
+fn every_failed_pull_keeps_the_queue() {
+    let (sim, token) = logged_in(options());
+    sim.enqueue_generated("endpoint_stats", 4).unwrap();
+    for fault in [
+        Fault::Status(500),
+        Fault::Status(502),
+        Fault::Status(503),
+        Fault::MalformedJson,
+        Fault::Unauthorized,
+    ] {
+        sim.inject(fault.clone(), 1, Some("/queues/endpoint_stats"));
+        let reply = pull(&sim, &token, "endpoint_stats", 10);
+        assert_ne!(
+            serde_json::from_str::<Value>(&reply.body)
+                .ok()
+                .and_then(|v| v["data"].as_array().map(Vec::len)),
+            Some(4),
+            "{fault:?}"
+        );
+        assert_eq!(sim.queue_len("endpoint_stats"), 4, "{fault:?}");
+    }
+    sim.inject(Fault::Drop, 1, Some("/queues/"));
+    assert!(send(
+        sim.addr(),
+        "POST",
+        "/queues/endpoint_stats/next",
+        Some(&session(&token)),
+        Some(r#"{"max":10}"#)
+    )
+    .is_err());
+    assert_eq!(sim.queue_len("endpoint_stats"), 4);
+    assert_eq!(sim.served_count("endpoint_stats"), 0);
+    sim.expire_all_sessions();
+    assert_eq!(pull(&sim, &token, "endpoint_stats", 10).status, 401);
+    assert_eq!(sim.queue_len("endpoint_stats"), 4);
+}

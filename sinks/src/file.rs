@@ -8,15 +8,21 @@
 //! ```
 //!
 //! The file is opened in append mode (created with mode 0640 when missing) on the first delivery
-//! and kept open until [`Sink::reopen`] (log rotation) or [`Sink::close`]. A batch is written as
-//! one buffer; when a write fails partway, only the events whose whole line reached the file
-//! count as delivered. Should the file end in a partial line (an earlier failed write, a crash),
-//! the next write first ends that line, so a retried event always starts a line of its own.
-//! Writing runs on tokio's blocking pool, never on the runtime's threads.
+//! and kept open until [`Sink::reopen`] (log rotation), [`Sink::close`] or a failed write. Before
+//! each delivery the sink compares the open file with what is at the path now (device and inode):
+//! when the file was moved (logrotate's `mv`) or deleted, or the path now names another file, it
+//! closes its handle and opens (or creates) the file at the path, so no event goes to a file that
+//! nobody will read. A batch is written as one buffer; when a write fails partway, only the events
+//! whose whole line reached the file count as delivered. Should the file end in a partial line
+//! (an earlier failed write, a crash), the next write first ends that line, so a retried event
+//! always starts a line of its own. Every failure (missing or unwritable directory, a directory
+//! at the path, a full disk) is worth retrying: an operator can fix each of them, and the next
+//! delivery opens the path again. Writing runs on tokio's blocking pool, never on the runtime's
+//! threads.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -49,11 +55,23 @@ pub struct FileSink {
     file: Option<OpenFile>,
 }
 
-/// The open file and whether it is a regular file (only those are synced at close).
+/// The open file, whether it is a regular file (only those are synced at close), and its device
+/// and inode numbers (to notice that the path now names another file, or none).
 #[derive(Debug)]
 struct OpenFile {
     file: File,
     regular: bool,
+    id: (u64, u64),
+}
+
+impl OpenFile {
+    /// Whether `path` still names this file (a failed `stat` counts as no).
+    fn is_at(&self, path: &Path) -> bool {
+        match std::fs::metadata(path) {
+            Ok(metadata) => (metadata.dev(), metadata.ino()) == self.id,
+            Err(_) => false,
+        }
+    }
 }
 
 /// Why a batch could not be written in full.
@@ -120,9 +138,28 @@ impl Sink for FileSink {
         }
     }
 
+    /// Closes the file and, if it was open, opens the file at the path again (after log
+    /// rotation). A sink that has not delivered yet stays closed until its first delivery.
     async fn reopen(&mut self) -> Result<(), SinkError> {
-        self.file = None;
-        Ok(())
+        if self.file.take().is_none() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let task = tokio::task::spawn_blocking(move || open_for_append(&path));
+        match task.await {
+            Ok(Ok(open)) => {
+                self.file = Some(open);
+                Ok(())
+            }
+            Ok(Err(message)) => Err(SinkError::retry(0, message)),
+            Err(e) => Err(SinkError::retry(
+                0,
+                format!(
+                    "cannot open {}: opening task failed: {e}",
+                    self.path.display()
+                ),
+            )),
+        }
     }
 
     async fn close(&mut self) -> Result<(), SinkError> {
@@ -156,14 +193,24 @@ fn encode_lines(events: &[Event]) -> (Vec<u8>, Vec<usize>) {
     (buffer, ends)
 }
 
-/// Opens the file if needed and appends the whole buffer (blocking: runs on the blocking pool).
-/// Gives back the open file on success.
+/// Opens the file if needed (or if the open one is no longer at the path) and appends the whole
+/// buffer (blocking: runs on the blocking pool). Gives back the open file on success.
 fn append_batch(
     path: &Path,
     file: Option<OpenFile>,
     buffer: &[u8],
     ends: &[usize],
 ) -> (Option<OpenFile>, Result<(), WriteFailure>) {
+    let file = file.filter(|open| {
+        let here = open.is_at(path);
+        if !here {
+            tracing::info!(
+                "file {} was moved or deleted: opening a new one at that path",
+                path.display()
+            );
+        }
+        here
+    });
     let mut open = match file {
         Some(open) => open,
         None => match open_for_append(path) {
@@ -202,6 +249,7 @@ fn open_for_append(path: &Path) -> Result<OpenFile, String> {
     let mut file = opened.map_err(|e| open_error(path, &e))?;
     let metadata = file.metadata().map_err(|e| open_error(path, &e))?;
     let regular = metadata.is_file();
+    let id = (metadata.dev(), metadata.ino());
     if regular && metadata.len() > 0 {
         let mut last = [0u8; 1];
         // A failed read (a write-only handle) just skips the check.
@@ -210,7 +258,7 @@ fn open_for_append(path: &Path) -> Result<OpenFile, String> {
             result.map_err(|e| format!("cannot write {}: {}", path.display(), reason(&e)))?;
         }
     }
-    Ok(OpenFile { file, regular })
+    Ok(OpenFile { file, regular, id })
 }
 
 /// The message for a file that cannot be opened, naming a missing directory when that is why.
@@ -229,6 +277,15 @@ fn open_error(path: &Path, error: &io::Error) -> String {
         io::ErrorKind::IsADirectory => {
             format!("cannot open {shown}: it is a directory, not a file")
         }
+        io::ErrorKind::NotADirectory => match path.parent() {
+            Some(dir) if dir.is_file() => {
+                format!(
+                    "cannot open {shown}: {} is a file, not a directory",
+                    dir.display()
+                )
+            }
+            _ => format!("cannot open {shown}: {}", reason(error)),
+        },
         _ => format!("cannot open {shown}: {}", reason(error)),
     }
 }
@@ -357,24 +414,175 @@ mod tests {
         );
     }
 
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// The first line of [`LINES`] (event a1), with its newline.
+    fn first_line() -> String {
+        format!("{}\n", LINES.lines().next().unwrap())
+    }
+
     #[tokio::test]
-    async fn reopen_after_rename_writes_new_file() {
+    async fn moved_file_is_noticed_before_the_next_delivery() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
         let rotated = dir.path().join("out.jsonl.1");
         let mut sink = FileSink::new(&path);
         sink.deliver(&events()[..1]).await.unwrap();
         std::fs::rename(&path, &rotated).unwrap();
-        // Still open: this line follows the file to its new name.
         sink.deliver(&events()[1..]).await.unwrap();
-        sink.reopen().await.unwrap();
         sink.deliver(&events()[..1]).await.unwrap();
         sink.close().await.unwrap();
-        assert_eq!(std::fs::read_to_string(&rotated).unwrap(), LINES);
-        let first = LINES.lines().next().unwrap();
+        assert_eq!(read(&rotated), first_line());
+        let second = LINES.lines().nth(1).unwrap();
+        assert_eq!(read(&path), format!("{second}\n{}", first_line()));
+    }
+
+    #[tokio::test]
+    async fn deleted_file_is_created_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut sink = FileSink::new(&path);
+        sink.deliver(&events()[..1]).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        sink.deliver(&events()).await.unwrap();
+        assert_eq!(read(&path), LINES);
+    }
+
+    #[tokio::test]
+    async fn reopen_closes_and_opens_the_path_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let rotated = dir.path().join("out.jsonl.1");
+        let mut sink = FileSink::new(&path);
+        // Nothing open yet: nothing to reopen, nothing created.
+        sink.reopen().await.unwrap();
+        assert!(!path.exists());
+        sink.deliver(&events()).await.unwrap();
+        std::fs::rename(&path, &rotated).unwrap();
+        sink.reopen().await.unwrap();
+        assert_eq!(read(&path), "");
+        sink.deliver(&events()[..1]).await.unwrap();
+        assert_eq!(read(&rotated), LINES);
+        assert_eq!(read(&path), first_line());
+    }
+
+    #[tokio::test]
+    async fn reopen_that_fails_is_retried_by_the_next_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let path = logs.join("out.jsonl");
+        let mut sink = FileSink::new(&path);
+        sink.deliver(&events()[..1]).await.unwrap();
+        std::fs::remove_dir_all(&logs).unwrap();
+        let err = sink.reopen().await.unwrap_err();
+        assert_eq!(err.kind, SinkErrorKind::Retry);
+        let want = format!(
+            "cannot open {}: directory {} does not exist",
+            path.display(),
+            logs.display()
+        );
+        assert_eq!(err.message, want);
+        std::fs::create_dir(&logs).unwrap();
+        sink.deliver(&events()).await.unwrap();
+        assert_eq!(read(&path), LINES);
+    }
+
+    #[tokio::test]
+    async fn parent_replaced_by_a_file_is_retried_until_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let moved = dir.path().join("logs.old");
+        std::fs::create_dir(&logs).unwrap();
+        let path = logs.join("out.jsonl");
+        let mut sink = FileSink::new(&path);
+        sink.deliver(&events()[..1]).await.unwrap();
+        std::fs::rename(&logs, &moved).unwrap();
+        std::fs::write(&logs, "not a directory").unwrap();
+        for _ in 0..2 {
+            let err = sink.deliver(&events()).await.unwrap_err();
+            assert_eq!(err.kind, SinkErrorKind::Retry);
+            assert_eq!(err.delivered, 0);
+            let want = format!(
+                "cannot open {}: {} is a file, not a directory",
+                path.display(),
+                logs.display()
+            );
+            assert_eq!(err.message, want);
+        }
+        // Nothing went to the old file while the path was unusable.
+        assert_eq!(read(&moved.join("out.jsonl")), first_line());
+        std::fs::remove_file(&logs).unwrap();
+        std::fs::rename(&moved, &logs).unwrap();
+        sink.deliver(&events()).await.unwrap();
+        assert_eq!(read(&path), format!("{}{LINES}", first_line()));
+    }
+
+    #[tokio::test]
+    async fn unwritable_directory_is_retried_until_fixed() {
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            eprintln!("skipped: root may write to any directory");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o500)).unwrap();
+        let path = logs.join("out.jsonl");
+        let mut sink = FileSink::new(&path);
+        let err = sink.deliver(&events()).await.unwrap_err();
+        assert_eq!(err.kind, SinkErrorKind::Retry);
+        assert_eq!(err.delivered, 0);
         assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("{first}\n")
+            err.message,
+            format!("cannot open {}: permission denied", path.display())
+        );
+        std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        sink.deliver(&events()).await.unwrap();
+        assert_eq!(read(&path), LINES);
+    }
+
+    #[tokio::test]
+    async fn full_disk_is_retried_until_fixed() {
+        if !Path::new("/dev/full").exists() {
+            eprintln!("skipped: no /dev/full on this system");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let real = dir.path().join("real.jsonl");
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let mut sink = FileSink::new(&path);
+        let err = sink.deliver(&events()).await.unwrap_err();
+        assert_eq!(err.kind, SinkErrorKind::Retry);
+        assert_eq!(err.delivered, 0);
+        assert_eq!(
+            err.message,
+            format!("cannot write {}: no space left on device", path.display())
+        );
+        // The operator points the path at a disk with room.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        sink.deliver(&events()).await.unwrap();
+        assert_eq!(read(&real), LINES);
+    }
+
+    #[test]
+    fn open_errors_name_the_path_and_the_reason() {
+        let path = Path::new("/var/log/broker/out.jsonl");
+        let denied = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(
+            open_error(path, &denied),
+            "cannot open /var/log/broker/out.jsonl: permission denied"
+        );
+        let read_only = io::Error::from_raw_os_error(libc::EROFS);
+        assert_eq!(
+            open_error(path, &read_only),
+            "cannot open /var/log/broker/out.jsonl: read-only file system"
         );
     }
 

@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod sink;
 pub mod source;
+pub mod spool;
 
 pub use event::{Event, EventType};
 pub use registry::SinkPlugin;

@@ -1,0 +1,430 @@
+//! The spool: a durable local buffer of everything pulled and not yet delivered by every pipe.
+//!
+//! Each queue has an append-only log of segment files ([`queue`]); each pipe has, for each queue
+//! it reads, the sequence number of the next event it has not delivered ([`positions`]). Events
+//! are flushed to the disk before any pipe can read them, a position moves only when the pipe's
+//! sink said `Ok`, and a segment is deleted once every pipe reading its queue is past it. See
+//! `docs/reliability.md` for the operator's view.
+
+mod dead_letter;
+mod lock;
+mod positions;
+mod queue;
+mod record;
+mod segment;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+use crate::config::PipeConfig;
+use crate::event::{Event, EventType};
+pub use dead_letter::FILE_NAME as DEAD_LETTER_FILE;
+use positions::Positions;
+use queue::QueueLog;
+
+/// The default bound on the spool's size: 256 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// The largest segment file.
+const SEGMENT_MAX: u64 = 8 * 1024 * 1024;
+
+/// A spool failure: one line naming the file and the reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpoolError(pub String);
+
+/// The durable buffer between the pulls and the pipes.
+pub struct Spool {
+    dir: Option<PathBuf>,
+    max_bytes: u64,
+    queues: BTreeMap<EventType, Mutex<QueueLog>>,
+    cursors: Mutex<Cursors>,
+    appended: watch::Sender<u64>,
+    freed: watch::Sender<u64>,
+    _lock: Option<lock::DirLock>,
+}
+
+/// Each pipe's positions.
+struct Cursors {
+    /// Pipe names and the queues they read, in config order.
+    pipes: Vec<(String, Vec<EventType>)>,
+    /// Next undelivered sequence number, per pipe (same order) and queue.
+    next: Vec<BTreeMap<EventType, u64>>,
+}
+
+impl Cursors {
+    fn as_positions(&self) -> Positions {
+        self.pipes
+            .iter()
+            .zip(&self.next)
+            .map(|((name, _), next)| (name.clone(), next.clone()))
+            .collect()
+    }
+
+    /// The smallest position among the pipes reading `queue`, if any reads it.
+    fn low_water(&self, queue: EventType) -> Option<u64> {
+        self.next
+            .iter()
+            .filter_map(|n| n.get(&queue))
+            .min()
+            .copied()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Spool {
+    /// Opens (creating it if needed) and locks the spool in `dir` for `pipes`, recovering what
+    /// an earlier run left: undelivered events stay, positions of pipes no longer configured
+    /// are dropped (logged with the count of undelivered events), torn records are cut off.
+    pub fn open(dir: &Path, max_bytes: u64, pipes: &[PipeConfig]) -> Result<Spool, SpoolError> {
+        let err = |what: &str, e: std::io::Error| {
+            SpoolError(format!("spool {}: {what}: {e}", dir.display()))
+        };
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| err("cannot create the directory", e))?;
+        }
+        let dir_lock = lock::DirLock::acquire(dir)?;
+        let segment_max = segment_max(max_bytes);
+        let mut queues = BTreeMap::new();
+        for queue in EventType::ALL {
+            let queue_dir = dir.join("queues").join(queue.as_str());
+            let (log, warnings) = QueueLog::open(&queue_dir, queue, segment_max)
+                .map_err(|e| err(&format!("cannot open {}", queue_dir.display()), e))?;
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            queues.insert(queue, log);
+        }
+        let positions_path = dir.join("positions");
+        let saved = match positions::read(&positions_path) {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::warn!("spool: {e}: every pipe starts at the oldest spooled event");
+                None
+            }
+        };
+        let cursors = recover_cursors(&mut queues, saved.as_ref(), pipes);
+        let spool = Spool::assemble(
+            Some(dir.to_path_buf()),
+            Some(dir_lock),
+            max_bytes,
+            queues,
+            cursors,
+        );
+        spool.save_and_reclaim_all()?;
+        Ok(spool)
+    }
+
+    /// A spool that keeps everything in memory (nothing survives the process): for tests,
+    /// benchmarks and embedding.
+    pub fn in_memory(max_bytes: u64, pipes: &[PipeConfig]) -> Spool {
+        let mut queues: BTreeMap<EventType, QueueLog> = EventType::ALL
+            .into_iter()
+            .map(|q| (q, QueueLog::in_memory(q, segment_max(max_bytes))))
+            .collect();
+        let cursors = recover_cursors(&mut queues, Some(&Positions::new()), pipes);
+        Spool::assemble(None, None, max_bytes, queues, cursors)
+    }
+
+    fn assemble(
+        dir: Option<PathBuf>,
+        dir_lock: Option<lock::DirLock>,
+        max_bytes: u64,
+        queues: BTreeMap<EventType, QueueLog>,
+        cursors: Cursors,
+    ) -> Spool {
+        Spool {
+            dir,
+            max_bytes,
+            queues: queues
+                .into_iter()
+                .map(|(q, l)| (q, Mutex::new(l)))
+                .collect(),
+            cursors: Mutex::new(cursors),
+            appended: watch::channel(0).0,
+            freed: watch::channel(0).0,
+            _lock: dir_lock,
+        }
+    }
+
+    /// The spool directory (`None` for an in-memory spool).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The size bound, in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Bytes in the segment files.
+    pub fn bytes(&self) -> u64 {
+        self.queues.values().map(|q| lock(q).bytes()).sum()
+    }
+
+    /// Whether the spool reached its bound (pulling should pause).
+    pub fn is_full(&self) -> bool {
+        self.bytes() >= self.max_bytes
+    }
+
+    /// Appends events pulled from `queue` and flushes them to the disk; only then can pipes
+    /// read them. On failure, the events at the front that were appended are readable and the
+    /// error says how many there were.
+    pub fn append(&self, queue: EventType, events: &[Event]) -> Result<(), (usize, SpoolError)> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let Some(log) = self.queues.get(&queue) else {
+            return Err((0, SpoolError(format!("spool has no queue {queue}"))));
+        };
+        let result = lock(log).append(events);
+        self.appended.send_modify(|n| *n += 1);
+        result.map_err(|(appended, e)| {
+            (
+                appended,
+                SpoolError(format!(
+                    "{}: cannot append {queue} events: {e}",
+                    self.name()
+                )),
+            )
+        })
+    }
+
+    /// Up to `max_per_queue` undelivered events of each queue pipe `pipe` (an index into the
+    /// pipes given at open) reads, queue after queue in its `From` order.
+    pub fn read(&self, pipe: usize, max_per_queue: usize) -> Result<Vec<Event>, SpoolError> {
+        let wanted: Vec<(EventType, u64)> = {
+            let cursors = lock(&self.cursors);
+            let Some(next) = cursors.next.get(pipe) else {
+                return Ok(Vec::new());
+            };
+            cursors.pipes[pipe]
+                .1
+                .iter()
+                .filter_map(|q| next.get(q).map(|n| (*q, *n)))
+                .collect()
+        };
+        let mut events = Vec::new();
+        for (queue, from) in wanted {
+            if let Some(log) = self.queues.get(&queue) {
+                let got = lock(log).read(from, max_per_queue).map_err(|e| {
+                    SpoolError(format!("{}: cannot read {queue} events: {e}", self.name()))
+                })?;
+                events.extend(got);
+            }
+        }
+        Ok(events)
+    }
+
+    /// How many events pipe `pipe` has not delivered.
+    pub fn pending(&self, pipe: usize) -> u64 {
+        let cursors = lock(&self.cursors);
+        let Some(next) = cursors.next.get(pipe) else {
+            return 0;
+        };
+        next.iter()
+            .map(|(q, n)| {
+                self.queues
+                    .get(q)
+                    .map_or(0, |l| lock(l).end().saturating_sub(*n))
+            })
+            .sum()
+    }
+
+    /// Marks `delivered`, a front part of what [`Spool::read`] last returned for `pipe`, as
+    /// delivered: moves the pipe's positions, saves them, and reclaims space no pipe needs.
+    pub fn advance(&self, pipe: usize, delivered: &[Event]) -> Result<(), SpoolError> {
+        if delivered.is_empty() {
+            return Ok(());
+        }
+        let mut counts: BTreeMap<EventType, u64> = BTreeMap::new();
+        for event in delivered {
+            *counts.entry(event.event_type()).or_default() += 1;
+        }
+        let was_full = self.is_full();
+        let mut cursors = lock(&self.cursors);
+        if let Some(next) = cursors.next.get_mut(pipe) {
+            for (queue, n) in &counts {
+                if let Some(position) = next.get_mut(queue) {
+                    *position += n;
+                }
+            }
+        }
+        self.save(&cursors)?;
+        for queue in counts.keys() {
+            self.reclaim(&cursors, *queue)?;
+        }
+        drop(cursors);
+        if was_full && !self.is_full() {
+            self.freed.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+
+    /// Appends `event`, which pipe `pipe` rejected for good, to the dead-letter file, and
+    /// returns where it went (for an in-memory spool, the log: there is no file).
+    pub fn dead_letter(
+        &self,
+        pipe: usize,
+        event: &Event,
+        reason: &str,
+    ) -> Result<String, SpoolError> {
+        let name = lock(&self.cursors)
+            .pipes
+            .get(pipe)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default();
+        let line = dead_letter::line(&name, event, reason);
+        match &self.dir {
+            Some(dir) => {
+                let path = dir.join(DEAD_LETTER_FILE);
+                dead_letter::append(&path, &line).map_err(|e| {
+                    SpoolError(format!(
+                        "cannot write the dead letter to {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Ok(path.display().to_string())
+            }
+            None => {
+                tracing::error!("dead letter: {line}");
+                Ok("the log".to_string())
+            }
+        }
+    }
+
+    /// A receiver that changes whenever events are appended.
+    pub fn watch_appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// A receiver that changes whenever a full spool got room again.
+    pub fn watch_freed(&self) -> watch::Receiver<u64> {
+        self.freed.subscribe()
+    }
+
+    fn name(&self) -> String {
+        match &self.dir {
+            Some(dir) => format!("spool {}", dir.display()),
+            None => "in-memory spool".to_string(),
+        }
+    }
+
+    fn save(&self, cursors: &Cursors) -> Result<(), SpoolError> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let path = dir.join("positions");
+        positions::write(&path, &cursors.as_positions(), false)
+            .map_err(|e| SpoolError(format!("cannot save {}: {e}", path.display())))
+    }
+
+    fn reclaim(&self, cursors: &Cursors, queue: EventType) -> Result<(), SpoolError> {
+        let Some(log) = self.queues.get(&queue) else {
+            return Ok(());
+        };
+        let mut log = lock(log);
+        let upto = cursors.low_water(queue).unwrap_or(log.end());
+        log.reclaim(upto).map_err(|e| {
+            SpoolError(format!(
+                "{}: cannot reclaim {queue} segments: {e}",
+                self.name()
+            ))
+        })
+    }
+
+    fn save_and_reclaim_all(&self) -> Result<(), SpoolError> {
+        let cursors = lock(&self.cursors);
+        if let Some(dir) = &self.dir {
+            let path = dir.join("positions");
+            positions::write(&path, &cursors.as_positions(), true)
+                .map_err(|e| SpoolError(format!("cannot save {}: {e}", path.display())))?;
+        }
+        for queue in EventType::ALL {
+            self.reclaim(&cursors, queue)?;
+        }
+        Ok(())
+    }
+}
+
+/// The segment size for a spool bound: small enough that a small spool can reclaim space.
+fn segment_max(max_bytes: u64) -> u64 {
+    (max_bytes / 8).clamp(4096, SEGMENT_MAX)
+}
+
+/// Each configured pipe's positions, from what was saved: a pipe or queue not saved starts at
+/// the end (it gets what is pulled from now on), unless nothing was saved at all, when every
+/// pipe starts at the oldest spooled event. Positions of pipes no longer configured are dropped
+/// with a log line.
+fn recover_cursors(
+    queues: &mut BTreeMap<EventType, QueueLog>,
+    saved: Option<&Positions>,
+    pipes: &[PipeConfig],
+) -> Cursors {
+    if let Some(saved) = saved {
+        for next in saved.values().flat_map(|q| q.iter()) {
+            if let Some(log) = queues.get_mut(next.0) {
+                log.raise_end(*next.1);
+            }
+        }
+    }
+    let spooled: u64 = queues.values().map(|l| l.end() - l.start()).sum();
+    if saved.is_none() && spooled > 0 {
+        tracing::warn!(
+            "spool: no saved positions: every pipe starts at the oldest of {spooled} spooled events"
+        );
+    }
+    let mut cursors = Cursors {
+        pipes: Vec::new(),
+        next: Vec::new(),
+    };
+    for pipe in pipes {
+        let saved_pipe = saved.and_then(|s| s.get(&pipe.name));
+        let mut next = BTreeMap::new();
+        for queue in &pipe.from {
+            let Some(log) = queues.get(queue) else {
+                continue;
+            };
+            let position = match (saved, saved_pipe.and_then(|p| p.get(queue))) {
+                (_, Some(n)) => (*n).clamp(log.start(), log.end()),
+                (None, None) => log.start(),
+                (Some(_), None) => log.end(),
+            };
+            next.insert(*queue, position);
+        }
+        cursors.pipes.push((pipe.name.clone(), pipe.from.clone()));
+        cursors.next.push(next);
+    }
+    if let Some(saved) = saved {
+        for (name, next) in saved {
+            if pipes.iter().any(|p| &p.name == name) {
+                continue;
+            }
+            let dropped: u64 = next
+                .iter()
+                .filter_map(|(q, n)| {
+                    queues
+                        .get(q)
+                        .map(|l| l.end().saturating_sub((*n).max(l.start())))
+                })
+                .sum();
+            tracing::warn!(
+                "pipe {name} is no longer in the config: dropped its spool position and {dropped} undelivered events"
+            );
+        }
+    }
+    cursors
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,249 @@
+//! One queue's log: its segments, oldest first, and the next sequence number.
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::record;
+use super::segment::{self, Segment};
+use crate::event::{Event, EventType};
+
+/// The append-only log of one queue's events.
+pub(crate) struct QueueLog {
+    queue: EventType,
+    /// `None` for an in-memory spool.
+    dir: Option<PathBuf>,
+    segments: VecDeque<Segment>,
+    next: u64,
+    segment_max: u64,
+    bytes: u64,
+}
+
+impl QueueLog {
+    /// An empty in-memory log.
+    pub(crate) fn in_memory(queue: EventType, segment_max: u64) -> QueueLog {
+        QueueLog {
+            queue,
+            dir: None,
+            segments: VecDeque::new(),
+            next: 0,
+            segment_max,
+            bytes: 0,
+        }
+    }
+
+    /// Opens (creating the directory if needed) the log in `dir`. Returns warnings about files
+    /// that were repaired or ignored.
+    pub(crate) fn open(
+        dir: &Path,
+        queue: EventType,
+        segment_max: u64,
+    ) -> io::Result<(QueueLog, Vec<String>)> {
+        std::fs::create_dir_all(dir)?;
+        let mut warnings = Vec::new();
+        let mut firsts = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            match name.to_str().and_then(segment::parse_file_name) {
+                Some(first) => firsts.push(first),
+                None => warnings.push(format!(
+                    "spool: ignoring {}, which is not a segment file",
+                    entry.path().display()
+                )),
+            }
+        }
+        firsts.sort_unstable();
+        let mut segments = VecDeque::new();
+        let mut next = 0;
+        let mut bytes = 0;
+        for first in firsts {
+            if first < next {
+                warnings.push(format!(
+                    "spool: ignoring {}, which overlaps the segment before it",
+                    dir.join(segment::file_name(first)).display()
+                ));
+                continue;
+            }
+            let (seg, damage) = Segment::open(&dir.join(segment::file_name(first)), first)?;
+            warnings.extend(damage);
+            next = seg.end();
+            bytes += seg.len();
+            segments.push_back(seg);
+        }
+        Ok((
+            QueueLog {
+                queue,
+                dir: Some(dir.to_path_buf()),
+                segments,
+                next,
+                segment_max,
+                bytes,
+            },
+            warnings,
+        ))
+    }
+
+    /// The oldest sequence number still kept (the end when the log is empty).
+    pub(crate) fn start(&self) -> u64 {
+        self.segments.front().map_or(self.next, Segment::first)
+    }
+
+    /// The sequence number the next appended event gets.
+    pub(crate) fn end(&self) -> u64 {
+        self.next
+    }
+
+    /// Makes sure numbering goes on at least from `floor` (a position saved before the segments
+    /// holding it were reclaimed).
+    pub(crate) fn raise_end(&mut self, floor: u64) {
+        if self.segments.is_empty() {
+            self.next = self.next.max(floor);
+        }
+    }
+
+    /// Bytes in the log's segments.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Appends `events` and flushes them to the disk before returning. On failure, says how
+    /// many events at the front were appended (and may be read) before it.
+    pub(crate) fn append(&mut self, events: &[Event]) -> Result<(), (usize, io::Error)> {
+        let mut appended = 0;
+        let mut touched = Vec::new();
+        let mut buf = Vec::new();
+        let mut sizes = Vec::new();
+        let mut rest = events;
+        while !rest.is_empty() {
+            let room = match self.segments.back() {
+                Some(seg) if seg.len() < self.segment_max => self.segment_max - seg.len(),
+                _ => {
+                    let seg = match &self.dir {
+                        Some(dir) => Segment::create(dir, self.next).map_err(|e| (appended, e))?,
+                        None => Segment::in_memory(self.next),
+                    };
+                    self.segments.push_back(seg);
+                    self.segment_max
+                }
+            };
+            buf.clear();
+            sizes.clear();
+            let mut taken = 0;
+            for event in rest {
+                if !sizes.is_empty()
+                    && (buf.len() + record::HEADER + event.line().len()) as u64 > room
+                {
+                    break;
+                }
+                sizes.push(record::encode(event.line(), &mut buf));
+                taken += 1;
+            }
+            let last = self.segments.len() - 1;
+            let seg = &mut self.segments[last];
+            seg.append(&buf, &sizes).map_err(|e| (appended, e))?;
+            appended += taken;
+            if touched.last() != Some(&last) {
+                touched.push(last);
+            }
+            self.next = seg.end();
+            self.bytes += buf.len() as u64;
+            rest = &rest[taken..];
+        }
+        for i in touched {
+            self.segments[i].sync().map_err(|e| (appended, e))?;
+        }
+        Ok(())
+    }
+
+    /// Up to `max` events from sequence number `from` on.
+    pub(crate) fn read(&self, from: u64, max: usize) -> io::Result<Vec<Event>> {
+        let to = from.saturating_add(max as u64).min(self.next);
+        let mut events = Vec::new();
+        for seg in &self.segments {
+            if seg.end() <= from || seg.first() >= to {
+                continue;
+            }
+            let lines = seg.read(from.max(seg.first()), to)?;
+            events.extend(
+                lines
+                    .into_iter()
+                    .map(|line| Event::from_encoded_line(self.queue, line)),
+            );
+        }
+        Ok(events)
+    }
+
+    /// Deletes the segments whose every record is before `upto`.
+    pub(crate) fn reclaim(&mut self, upto: u64) -> io::Result<()> {
+        while let Some(seg) = self.segments.front() {
+            if seg.end() > upto {
+                break;
+            }
+            let len = seg.len();
+            if let Some(seg) = self.segments.pop_front() {
+                seg.remove()?;
+                self.bytes -= len;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(queue: EventType, range: std::ops::Range<u32>) -> Vec<Event> {
+        range
+            .map(|i| Event::from_encoded_line(queue, format!("{{\"id\":{i}}}")))
+            .collect()
+    }
+
+    fn ids(events: &[Event]) -> Vec<String> {
+        events.iter().map(|e| e.id().unwrap()).collect()
+    }
+
+    #[test]
+    fn rolls_segments_reads_across_them_and_reclaims() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = EventType::Alerts;
+        let (mut log, warnings) = QueueLog::open(dir.path(), q, 64).unwrap();
+        assert!(warnings.is_empty());
+        log.append(&events(q, 0..10)).unwrap();
+        log.append(&events(q, 10..12)).unwrap();
+        assert_eq!((log.start(), log.end()), (0, 12));
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert!(files > 1, "{files} segment files");
+        assert_eq!(
+            ids(&log.read(3, 6).unwrap()),
+            ["3", "4", "5", "6", "7", "8"]
+        );
+        assert_eq!(ids(&log.read(11, 6).unwrap()), ["11"]);
+
+        log.reclaim(7).unwrap();
+        assert!(log.start() > 0 && log.start() <= 7);
+        let (reopened, warnings) = QueueLog::open(dir.path(), q, 64).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!((reopened.start(), reopened.end()), (log.start(), 12));
+        assert_eq!(reopened.bytes(), log.bytes());
+
+        log.reclaim(12).unwrap();
+        assert_eq!((log.start(), log.end(), log.bytes()), (12, 12, 0));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let (mut empty, _) = QueueLog::open(dir.path(), q, 64).unwrap();
+        empty.raise_end(12);
+        empty.append(&events(q, 12..13)).unwrap();
+        assert_eq!(ids(&empty.read(12, 5).unwrap()), ["12"]);
+    }
+
+    #[test]
+    fn in_memory_log_behaves_the_same() {
+        let q = EventType::LogAuthn;
+        let mut log = QueueLog::in_memory(q, 64);
+        log.append(&events(q, 0..10)).unwrap();
+        assert_eq!(ids(&log.read(8, 5).unwrap()), ["8", "9"]);
+        log.reclaim(10).unwrap();
+        assert_eq!((log.start(), log.end(), log.bytes()), (10, 10, 0));
+    }
+}

@@ -104,7 +104,7 @@ fn space_is_reclaimed_when_every_pipe_is_past_it() {
 fn full_spool_signals_when_it_has_room_again() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(dir.path(), 4096, &pipes(TWO)).unwrap();
-    let mut freed = spool.watch_freed();
+    let freed = spool.watch_freed();
     let mut n = 0;
     while !spool.is_full() {
         spool

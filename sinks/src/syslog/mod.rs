@@ -11,8 +11,11 @@
 //! ```
 //!
 //! Every value is checked when the config loads ([`SyslogSink::from_settings`]); the socket is
-//! resolved and connected on the first delivery and kept until an error, [`Sink::reopen`] or
-//! [`Sink::close`]. The parts: [`names`] (facility and priority tables),
+//! resolved and connected on the first delivery and kept until an error worth retrying,
+//! [`Sink::reopen`] or [`Sink::close`]. A missing local socket, a receiver that went away, a
+//! refused UDP port or a failed lookup is worth retrying, and the next delivery connects afresh;
+//! a message too large for the socket (`EMSGSIZE`) is permanent for that one event only. The
+//! parts: [`names`] (facility and priority tables),
 //! [`format`](mod@format) (the bytes of a message), [`address`] (the `Socket` value) and
 //! [`transport`] (the sockets).
 
@@ -24,7 +27,7 @@ pub mod transport;
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::registry::{BuildError, SinkKey};
-use broker_core::{Event, Sink, SinkError, SinkPlugin};
+use broker_core::{Event, Sink, SinkError, SinkErrorKind, SinkPlugin};
 
 use crate::os_error::reason;
 use address::{Socket, DEFAULT_SOCKET};
@@ -139,8 +142,9 @@ impl Sink for SyslogSink {
         if events.is_empty() {
             return Ok(());
         }
-        // Taken out while sending: after any error (or a cancelled delivery) it stays dropped,
-        // so the next delivery connects afresh.
+        // Taken out while sending: after an error worth retrying (or a cancelled delivery) it
+        // stays dropped, so the next delivery connects afresh (a restarted receiver, a socket
+        // that was missing and is back).
         let mut transport = match self.transport.take() {
             Some(transport) => transport,
             None => {
@@ -160,7 +164,12 @@ impl Sink for SyslogSink {
             message.clear();
             self.format.encode_into(&self.settings, event, &mut message);
             if let Err(e) = transport.send(&message).await {
-                return Err(self.send_error(index, event, message.len(), &e));
+                let error = self.send_error(index, event, message.len(), &e);
+                // One event too large says nothing against the socket: keep it for the rest.
+                if error.kind == SinkErrorKind::Permanent {
+                    self.transport = Some(transport);
+                }
+                return Err(error);
             }
         }
         self.transport = Some(transport);

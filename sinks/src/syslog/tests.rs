@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use broker_core::{EventType, SinkErrorKind};
+use broker_core::EventType;
 use tokio::io::AsyncReadExt;
 use tokio::net::{UdpSocket, UnixDatagram, UnixListener};
 
@@ -307,7 +307,8 @@ async fn unix_datagram_too_large_is_permanent() {
     let path = socket_path(dir.path());
     let receiver = UnixDatagram::bind(&path).unwrap();
     let mut sink = sink_to(path.to_str().unwrap());
-    let batch = vec![events().remove(0), big_event("huge", 8 << 20)];
+    let mut batch = events();
+    batch.insert(1, big_event("huge", 8 << 20));
     let size = Format::SysLogHandler
         .encode(&MessageSettings::default(), &batch[1])
         .len();
@@ -321,7 +322,11 @@ async fn unix_datagram_too_large_is_permanent() {
             path.display()
         )
     );
-    assert_eq!(recv_unix(&receiver).await, expected()[0]);
+    // The pipeline sets the event aside and goes on with the rest.
+    sink.deliver(&batch[2..]).await.unwrap();
+    for want in expected() {
+        assert_eq!(recv_unix(&receiver).await, want);
+    }
 }
 
 #[tokio::test]
@@ -380,4 +385,161 @@ async fn reopen_connects_afresh() {
     sink.reopen().await.unwrap();
     sink.deliver(&events()[1..2]).await.unwrap();
     assert_eq!(recv_unix(&second).await, expected()[1]);
+}
+
+/// Removes the receiver at `path` (as a syslog daemon that stopped does), then checks that the
+/// sink retries, without counting anything delivered, as long as nothing is there.
+async fn check_missing_receiver_is_retried(sink: &mut SyslogSink, path: &Path) {
+    // The first delivery finds the old connection dead, the next ones find no socket at all.
+    let err = sink.deliver(&events()).await.unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Retry);
+    assert_eq!(err.delivered, 0);
+    assert!(
+        err.message
+            .starts_with(&format!("cannot send to {}: ", path.display())),
+        "{}",
+        err.message
+    );
+    for _ in 0..2 {
+        let err = sink.deliver(&events()).await.unwrap_err();
+        assert_eq!(err.kind, SinkErrorKind::Retry);
+        assert_eq!(err.delivered, 0);
+        assert_eq!(
+            err.message,
+            format!(
+                "cannot connect to {}: no such file or directory",
+                path.display()
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn removed_unix_socket_is_retried_until_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = socket_path(dir.path());
+    let first = UnixDatagram::bind(&path).unwrap();
+    let mut sink = sink_to(path.to_str().unwrap());
+    sink.deliver(&events()[..1]).await.unwrap();
+    assert_eq!(recv_unix(&first).await, expected()[0]);
+    drop(first);
+    std::fs::remove_file(&path).unwrap();
+    check_missing_receiver_is_retried(&mut sink, &path).await;
+    let second = UnixDatagram::bind(&path).unwrap();
+    sink.deliver(&events()).await.unwrap();
+    for want in expected() {
+        assert_eq!(recv_unix(&second).await, want);
+    }
+}
+
+#[tokio::test]
+async fn unix_socket_restored_as_a_stream_is_used_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = socket_path(dir.path());
+    let first = UnixDatagram::bind(&path).unwrap();
+    let mut sink = sink_to(path.to_str().unwrap());
+    sink.deliver(&events()[..1]).await.unwrap();
+    assert_eq!(recv_unix(&first).await, expected()[0]);
+    drop(first);
+    std::fs::remove_file(&path).unwrap();
+    check_missing_receiver_is_retried(&mut sink, &path).await;
+    let listener = UnixListener::bind(&path).unwrap();
+    sink.deliver(&events()).await.unwrap();
+    sink.close().await.unwrap();
+    let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, expected().concat());
+}
+
+#[tokio::test]
+async fn unix_stream_receiver_gone_is_retried_until_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = socket_path(dir.path());
+    let listener = UnixListener::bind(&path).unwrap();
+    let mut sink = sink_to(path.to_str().unwrap());
+    sink.deliver(&events()[..1]).await.unwrap();
+    let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut got = vec![0u8; expected()[0].len()];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, expected()[0]);
+    drop((stream, listener));
+    std::fs::remove_file(&path).unwrap();
+    check_missing_receiver_is_retried(&mut sink, &path).await;
+    let listener = UnixListener::bind(&path).unwrap();
+    sink.deliver(&events()).await.unwrap();
+    sink.close().await.unwrap();
+    let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, expected().concat());
+}
+
+#[tokio::test]
+async fn udp_refused_is_retried_until_the_receiver_is_back() {
+    let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = receiver.local_addr().unwrap();
+    let mut sink = sink_to(&address.to_string());
+    sink.deliver(&events()[..1]).await.unwrap();
+    assert_eq!(recv_udp(&receiver).await, expected()[0]);
+    drop(receiver);
+    // UDP learns of a refusal only from a send after the one that was refused.
+    let mut failure = None;
+    for _ in 0..5 {
+        if let Err(e) = sink.deliver(&events()).await {
+            failure = Some(e);
+            break;
+        }
+    }
+    let err = failure.expect("a send to a closed port fails");
+    assert_eq!(err.kind, SinkErrorKind::Retry);
+    assert!(err.delivered < 3, "{err:?}");
+    assert_eq!(
+        err.message,
+        format!("cannot send to {address}: connection refused")
+    );
+    let Ok(receiver) = UdpSocket::bind(address).await else {
+        eprintln!(
+            "skipped the end: port {} was taken meanwhile",
+            address.port()
+        );
+        return;
+    };
+    // The next delivery connects afresh and sends every event of the retried batch.
+    sink.deliver(&events()).await.unwrap();
+    for want in expected() {
+        assert_eq!(recv_udp(&receiver).await, want);
+    }
+}
+
+#[tokio::test]
+async fn too_large_keeps_the_connection_for_the_rest() {
+    let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let mut sink = sink_to(&format!("127.0.0.1:{port}"));
+    let err = sink.deliver(&[big_event("big", 70_000)]).await.unwrap_err();
+    assert_eq!((err.kind, err.delivered), (SinkErrorKind::Permanent, 0));
+    assert!(sink.transport.is_some());
+    sink.deliver(&events()).await.unwrap();
+    for want in expected() {
+        assert_eq!(recv_udp(&receiver).await, want);
+    }
 }

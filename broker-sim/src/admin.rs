@@ -48,6 +48,7 @@ pub(crate) fn handle(
             Ok(ok())
         }
         (&Method::POST, ["health"]) => set_health(state, body),
+        (&Method::POST, ["hold-pulls"]) => hold_pulls(state, body),
         (&Method::GET, ["requests"]) => Ok(requests(state)),
         (&Method::GET, ["keys", broker]) => Ok(keys(state, broker)),
         (&Method::GET, ["stats"]) => Ok(stats(state)),
@@ -233,6 +234,17 @@ fn inject(state: &mut State, body: &[u8]) -> AdminResult {
 }
 
 #[derive(Deserialize)]
+struct HoldBody {
+    hold: bool,
+}
+
+fn hold_pulls(state: &mut State, body: &[u8]) -> AdminResult {
+    let request: HoldBody = parse(body)?;
+    state.pull_gate.send_replace(request.hold);
+    Ok(ok())
+}
+
+#[derive(Deserialize)]
 #[serde(untagged)]
 enum HealthBody {
     Entries(Vec<HealthEntry>),
@@ -291,9 +303,10 @@ fn keys(state: &State, broker: &str) -> String {
 fn stats(state: &State) -> String {
     let versions: Vec<String> = state.hello_versions.iter().map(|v| quote(v)).collect();
     format!(
-        r#"{{"logins":{},"hello_versions":[{}],"pending_faults":{}}}"#,
+        r#"{{"logins":{},"hello_versions":[{}],"pending_faults":{},"held_pulls":{}}}"#,
         state.logins,
         versions.join(","),
-        state.faults.remaining()
+        state.faults.remaining(),
+        state.held_pulls
     )
 }

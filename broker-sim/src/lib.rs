@@ -36,9 +36,10 @@
 //! | `POST /_admin/clear-faults` | forget pending faults |
 //! | `POST /_admin/expire-sessions` | expire every session token |
 //! | `POST /_admin/health` `[{"healthy":true,"error":""}]` or `{"status":503}` | set what `/health` answers |
+//! | `POST /_admin/hold-pulls` `{"hold":true}` | hold every pull unanswered until `{"hold":false}` (see `Simulator::hold_pulls`) |
 //! | `GET /_admin/requests` | the request log: `[{"method":..,"path":..,"max":N or null,"status":N}]` |
 //! | `GET /_admin/keys/{broker}` | the broker's registered public keys, standard base64 |
-//! | `GET /_admin/stats` | `{"logins":N,"hello_versions":[..],"pending_faults":N}` |
+//! | `GET /_admin/stats` | `{"logins":N,"hello_versions":[..],"pending_faults":N,"held_pulls":N}` |
 //!
 //! ## Example
 //!

@@ -203,12 +203,8 @@ async fn handle(
             .and_then(|v| v.to_str().ok()),
         body: &body,
     };
-    let max = if path.starts_with("/queues/") && path.ends_with("/next") {
-        pull_max(&body)
-    } else {
-        None
-    };
-    let fault = lock(&state).faults.take(path);
+    let is_pull = path.starts_with("/queues/") && path.ends_with("/next");
+    let max = if is_pull { pull_max(&body) } else { None };
     let pending = PendingRecord {
         state: &state,
         record: Some(RequestRecord {
@@ -218,6 +214,10 @@ async fn handle(
             status: 0,
         }),
     };
+    if is_pull {
+        wait_while_held(&state).await;
+    }
+    let fault = lock(&state).faults.take(path);
     let response = match fault {
         Some(Fault::Drop) => {
             pending.finish(0);
@@ -244,6 +244,26 @@ async fn handle(
     tracing::debug!("{} {} -> {}", parts.method, path, response.status());
     pending.finish(response.status().as_u16());
     Ok(response)
+}
+
+/// Waits while pulls are held (see `Simulator::hold_pulls`), counted as a held pull meanwhile.
+/// A client that leaves while held gets nothing (the future is dropped here).
+async fn wait_while_held(state: &Mutex<State>) {
+    let mut gate = lock(state).pull_gate.subscribe();
+    if !*gate.borrow_and_update() {
+        return;
+    }
+    struct Held<'a>(&'a Mutex<State>);
+    impl Drop for Held<'_> {
+        fn drop(&mut self) {
+            let mut state = lock(self.0);
+            state.held_pulls = state.held_pulls.saturating_sub(1);
+        }
+    }
+    lock(state).held_pulls += 1;
+    let _held = Held(state);
+    // An error means the sender is gone, i.e. the simulator is shutting down: go on.
+    let _ = gate.wait_for(|held| !*held).await;
 }
 
 fn push_record(state: &Mutex<State>, record: RequestRecord) {

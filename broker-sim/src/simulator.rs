@@ -238,6 +238,25 @@ impl Simulator {
         self.state().faults.remaining()
     }
 
+    /// Hold every pull from now on: a pull (`POST /queues/{type}/next`) waits, unanswered and
+    /// before any fault or handling, until [`Simulator::release_pulls`]. A client that gives up
+    /// meanwhile gets nothing and its pull removes nothing (logged with status 499). With every
+    /// queue's pull held, no answer is on its way to the client: a test can stop the client at
+    /// a moment when everything served has been received.
+    pub fn hold_pulls(&self) {
+        self.state().pull_gate.send_replace(true);
+    }
+
+    /// Let held pulls (and later ones) go on.
+    pub fn release_pulls(&self) {
+        self.state().pull_gate.send_replace(false);
+    }
+
+    /// Number of pulls waiting while held.
+    pub fn held_pulls(&self) -> usize {
+        self.state().held_pulls
+    }
+
     /// Expire every session now; the next session call with an old token gets 401.
     pub fn expire_all_sessions(&self) {
         self.state().expire_all_sessions(Instant::now());

@@ -112,6 +112,10 @@ pub(crate) struct State {
     pub(crate) logins: usize,
     pub(crate) hello_versions: Vec<String>,
     pub(crate) generator: EventGenerator,
+    /// True while pulls are held: they wait, unanswered, until it turns false.
+    pub(crate) pull_gate: tokio::sync::watch::Sender<bool>,
+    /// Pulls waiting at the gate now.
+    pub(crate) held_pulls: usize,
 }
 
 impl State {
@@ -132,6 +136,8 @@ impl State {
             setups: Vec::new(),
             logins: 0,
             hello_versions: Vec::new(),
+            pull_gate: tokio::sync::watch::Sender::new(false),
+            held_pulls: 0,
         }
     }
 

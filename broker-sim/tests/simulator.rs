@@ -854,3 +854,39 @@ fn every_failed_pull_keeps_the_queue() {
     assert_eq!(pull(&sim, &token, "endpoint_stats", 10).status, 401);
     assert_eq!(sim.queue_len("endpoint_stats"), 4);
 }
+
+#[test]
+fn held_pulls_wait_for_release_and_a_leaving_client_takes_nothing() {
+    let (sim, token) = logged_in(options());
+    sim.enqueue_generated("alerts", 3).unwrap();
+    sim.hold_pulls();
+    pull_impatiently(&sim, &token, "alerts", Duration::from_millis(150));
+    assert!(wait_for(Duration::from_secs(5), || {
+        sim.requests().last().map(|r| r.status) == Some(499)
+    }));
+    assert_eq!(sim.held_pulls(), 0);
+    assert_eq!(sim.queue_len("alerts"), 3);
+
+    let probe = sim.clone();
+    let waiting = std::thread::spawn(move || pull(&probe, &token, "alerts", 10));
+    assert!(wait_for(Duration::from_secs(5), || sim.held_pulls() == 1));
+    assert_eq!(get(&sim, "/_admin/stats", None).json()["held_pulls"], 1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(sim.queue_len("alerts"), 3, "nothing served while held");
+    assert_eq!(
+        post(&sim, "/_admin/hold-pulls", None, r#"{"hold":false}"#).status,
+        200
+    );
+    let reply = waiting.join().unwrap();
+    assert_eq!(reply.json()["data"].as_array().unwrap().len(), 3);
+    assert_eq!(sim.held_pulls(), 0);
+    assert_eq!(sim.served_count("alerts"), 3);
+    // Other calls are never held.
+    sim.release_pulls();
+    assert_eq!(
+        post(&sim, "/_admin/hold-pulls", None, r#"{"hold":true}"#).status,
+        200
+    );
+    assert_eq!(get(&sim, "/health", None).status, 200);
+    sim.release_pulls();
+}

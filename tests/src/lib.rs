@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use broker_sim::{SimOptions, Simulator};
 
+pub mod delivery;
+
 /// The broker id every test uses.
 pub const BROKER_ID: &str = "abcdef12345";
 /// The display name the simulator gives it.
@@ -535,4 +537,204 @@ pub fn file_pipe(name: &str, from: &str, max: Option<u32>, path: &Path) -> Strin
         "[Pipe.{name}]\nFrom = {from}\n{max}To = file\nFile = {}\n\n",
         path.display()
     )
+}
+
+// ---- Helpers of the outage and spool tests (tests/tests/outage.rs, tests/tests/spool.rs) ----
+
+impl BrokerDir {
+    /// Writes broker.conf as [`BrokerDir::write_config`] does, with `broker_extra` (lines such as
+    /// `SpoolMax = 16K\n`) added to the `[Broker]` section.
+    pub fn write_config_with(&self, api: &str, broker_extra: &str, pipes: &str) {
+        let text = format!(
+            "[Broker]\nBroker = {BROKER_ID}\nApi = {api}\nTimeout = 3\nSpool = {}\n{broker_extra}\n{pipes}",
+            self.path("spool").display()
+        );
+        std::fs::write(self.config(), text).expect("write broker.conf");
+    }
+
+    /// Starts a binary in the background as user `uid` and group `gid` (with `setpriv`, which
+    /// execs the binary, so the process id is the broker's), otherwise as [`BrokerDir::spawn`].
+    pub fn spawn_as(&self, uid: u32, gid: u32, binary_name: &str, args: &[&str]) -> Running {
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stdout = self.path(&format!("run-as-{n}.stdout"));
+        let stderr = self.path(&format!("run-as-{n}.stderr"));
+        let mut command = Command::new("setpriv");
+        command
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--clear-groups")
+            .arg(binary(binary_name))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("PROCUSTODIBUS_CONF")
+            .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("create stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("create stderr file"));
+        let child = command.spawn().expect("spawn setpriv");
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The path of the spool directory [`BrokerDir::write_config`] sets.
+    pub fn spool(&self) -> PathBuf {
+        self.path("spool")
+    }
+}
+
+/// Changes the owner of `path` and of everything below it.
+pub fn chown_recursive(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+    let meta = std::fs::symlink_metadata(path).expect("metadata");
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).expect("read dir") {
+            chown_recursive(&entry.expect("dir entry").path(), uid, gid);
+        }
+    }
+}
+
+/// The total size of the spool's segment files (`queues/<queue>/*.seg`) under `spool`.
+pub fn spool_segment_bytes(spool: &Path) -> u64 {
+    let Ok(queues) = std::fs::read_dir(spool.join("queues")) else {
+        return 0;
+    };
+    let mut total = 0;
+    for queue in queues.flatten() {
+        let Ok(files) = std::fs::read_dir(queue.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            if file.path().extension().is_some_and(|e| e == "seg") {
+                total += file.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// The `type` member of an output line.
+pub fn line_type(line: &str) -> String {
+    let value: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    value["type"].as_str().unwrap_or_default().to_string()
+}
+
+/// The lines of `lines` whose `type` is `event_type`, in order.
+pub fn lines_of_type(lines: &[String], event_type: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| line_type(l) == event_type)
+        .cloned()
+        .collect()
+}
+
+/// A `[Pipe.NAME]` section for the syslog sink with the default facility, priority and tag
+/// (`local0`, `info`, `procustodibus`): `From = from`, an optional `Max`, `Socket = socket`.
+pub fn default_syslog_pipe(name: &str, from: &str, max: Option<u32>, socket: &str) -> String {
+    let max = max.map(|m| format!("Max = {m}\n")).unwrap_or_default();
+    format!("[Pipe.{name}]\nFrom = {from}\n{max}To = syslog\nSocket = {socket}\n\n")
+}
+
+/// The legacy syslog message of a pipe with the default settings for an output line:
+/// `<134>procustodibus: LINE\0`.
+pub fn default_syslog_message(line: &str) -> Vec<u8> {
+    format!("<134>procustodibus: {line}\0").into_bytes()
+}
+
+/// Datagrams read from a socket on a background thread as they arrive, so a sender never waits
+/// on a full socket queue. Stops (and closes the socket) on [`DatagramCollector::stop`] or drop.
+pub struct DatagramCollector {
+    messages: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DatagramCollector {
+    /// Binds a unix datagram socket at `path` and collects what arrives there.
+    pub fn bind_unix(path: &Path) -> Self {
+        let socket = UnixDatagram::bind(path)
+            .unwrap_or_else(|e| panic!("bind unix datagram {}: {e}", path.display()));
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("read timeout");
+        Self::start(move |buf| socket.recv(buf))
+    }
+
+    /// Binds a UDP socket at `127.0.0.1:0` and collects what arrives there; also returns its
+    /// `host:port`.
+    pub fn bind_udp() -> (Self, String) {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("read timeout");
+        let address = socket.local_addr().expect("local addr").to_string();
+        (Self::start(move |buf| socket.recv(buf)), address)
+    }
+
+    fn start(mut recv: impl FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'static) -> Self {
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, stopped) = (messages.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                match recv(&mut buf) {
+                    Ok(n) => sink.lock().expect("lock").push(buf[..n].to_vec()),
+                    // A timeout: quiet for 100 ms; the end when asked to stop.
+                    Err(_) if stopped.load(std::sync::atomic::Ordering::SeqCst) => break,
+                    Err(_) => {}
+                }
+            }
+        });
+        DatagramCollector {
+            messages,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// How many datagrams arrived so far.
+    pub fn count(&self) -> usize {
+        self.messages.lock().expect("lock").len()
+    }
+
+    /// The datagrams that arrived so far, in order.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        self.messages.lock().expect("lock").clone()
+    }
+
+    /// Reads what is still queued at the socket (until it has been quiet for 100 ms), closes
+    /// the socket and returns every datagram received.
+    pub fn stop(mut self) -> Vec<Vec<u8>> {
+        self.halt();
+        self.messages()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for DatagramCollector {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// The lines of a run's standard output that contain `needle`.
+pub fn lines_containing(text: &str, needle: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(String::from)
+        .collect()
 }

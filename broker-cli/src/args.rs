@@ -33,6 +33,11 @@ pub struct BrokerArgs {
     )]
     pub test_pipe: Option<String>,
 
+    /// Validate the config, the credentials (or setup) file, the pipes' sinks and the spool
+    /// directory, without network or writes, and exit.
+    #[arg(long = "check-config", conflicts_with_all = ["loop_seconds", "test", "test_pipe"])]
+    pub check_config: bool,
+
     #[command(flatten)]
     pub log: LogArgs,
 }

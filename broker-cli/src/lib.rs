@@ -1,14 +1,16 @@
 //! The `procustodibus-broker` and `procustodibus-broker-credentials` commands.
 //!
 //! A thin layer over [`broker_core`]: flags ([`args`]), log format ([`logging`]), the one-shot
-//! and looping runs ([`run`]), the `--test` report ([`report`]) and `--test-pipe`
-//! ([`test_pipe`]). A custom build is its sink crates plus one call to [`main`].
+//! and looping runs ([`run`]), the `--test` report ([`report`]), `--test-pipe`
+//! ([`test_pipe`]) and `--check-config` ([`check_config`]). A custom build is its sink crates plus one call to [`main`].
 
 pub mod args;
 pub mod logging;
 pub mod plugins;
 pub mod report;
 pub mod run;
+pub mod signals;
+pub mod check_config;
 pub mod test_pipe;
 
 use std::path::Path;
@@ -30,6 +32,9 @@ pub fn main() -> ExitCode {
     with_config(&args.log, args.config.as_deref(), |config| async move {
         if args.test {
             return report::run(&config).await;
+        }
+        if args.check_config {
+            return check_config::run(&config);
         }
         if let Some(name) = &args.test_pipe {
             return test_pipe::run(&config, name).await;
@@ -91,7 +96,8 @@ where
     Fut: std::future::Future<Output = ExitCode>,
 {
     broker_core::install_crypto_provider();
-    match tokio::runtime::Builder::new_current_thread()
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {

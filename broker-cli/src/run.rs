@@ -1,14 +1,27 @@
 //! The broker's main job: poll once, or every `--loop` seconds until SIGTERM or SIGINT.
+//!
+//! Everything pulled goes through the spool (see `docs/reliability.md`): a one-shot run pulls
+//! each queue once and delivers what the spool holds; a looping run keeps one delivery task per
+//! pipe and drains every queue each round, backing off after API failures.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use broker_core::api::{prepare_credentials, setup_from_file, ApiClient, ApiSource, SetupError};
+use broker_core::backoff::Backoff;
 use broker_core::config::BrokerConfig;
-use broker_core::pipeline::Pipeline;
-use tokio::signal::unix::{signal, SignalKind};
+use broker_core::pipeline::{Pipeline, Running};
+use broker_core::spool::Spool;
+use tokio::sync::watch;
 
 use crate::fail;
+use crate::signals::{Signals, Wake};
+
+/// How long a pull under way at SIGTERM may take to finish and be spooled.
+const PULL_GRACE: Duration = Duration::from_millis(2500);
+/// How long the sinks may take to finish a delivery under way at SIGTERM and close.
+const DELIVERY_GRACE: Duration = Duration::from_millis(1500);
 
 /// Runs setup if a setup file exists, then polls once (`loop_seconds` None) or in a loop.
 pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
@@ -16,7 +29,7 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
         Ok(client) => client,
         Err(e) => return fail(&e.to_string()),
     };
-    let mut pipeline = match Pipeline::new(&config.pipes) {
+    let pipeline = match Pipeline::new(&config.pipes) {
         Ok(p) => p,
         Err(e) => return fail(&e.to_string()),
     };
@@ -33,9 +46,12 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(&e.to_string()),
             };
-            let source = ApiSource::new(client, credentials);
-            let report = pipeline.poll(&source).await;
-            pipeline.close().await;
+            let spool = match open_spool(config).await {
+                Ok(spool) => Arc::new(spool),
+                Err(e) => return fail(&e),
+            };
+            let source = Arc::new(ApiSource::new(client, credentials));
+            let report = pipeline.run_once(source, spool).await;
             if report.failed() {
                 ExitCode::FAILURE
             } else {
@@ -43,73 +59,62 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
             }
         }
         Some(seconds) => {
-            run_loop(
-                config,
-                client,
-                &mut pipeline,
-                Duration::from_secs_f64(seconds),
-            )
-            .await
+            // The pipes start at once and deliver what an earlier run left in the spool, while
+            // the loop gets credentials (retrying an API that is down).
+            let spool = match open_spool(config).await {
+                Ok(spool) => Arc::new(spool),
+                Err(e) => return fail(&e),
+            };
+            let running = pipeline.start(spool);
+            run_loop(config, client, running, Duration::from_secs_f64(seconds)).await
         }
     }
 }
 
-/// What stopped a wait.
-enum Wake {
-    Timer,
-    Reopen,
-    Stop,
-}
-
-/// Signals the loop listens to.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Self> {
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: signal(SignalKind::hangup())?,
-        })
-    }
-
-    async fn sleep(&mut self, duration: Duration) -> Wake {
-        tokio::select! {
-            _ = tokio::time::sleep(duration) => Wake::Timer,
-            _ = self.term.recv() => Wake::Stop,
-            _ = self.int.recv() => Wake::Stop,
-            _ = self.hup.recv() => Wake::Reopen,
-        }
-    }
+/// Opens the spool of `config` (in a blocking thread: it reads and repairs files).
+async fn open_spool(config: &BrokerConfig) -> Result<Spool, String> {
+    let state_directory = std::env::var("STATE_DIRECTORY").ok();
+    let dir = config.spool_dir(state_directory.as_deref());
+    let max = config.spool_max;
+    let pipes = config.pipes.clone();
+    tokio::task::spawn_blocking(move || Spool::open(&dir, max, &pipes))
+        .await
+        .map_err(|e| format!("cannot open the spool: {e}"))?
+        .map_err(|e| e.to_string())
 }
 
 async fn run_loop(
     config: &BrokerConfig,
     client: ApiClient,
-    pipeline: &mut Pipeline,
+    running: Running,
     every: Duration,
 ) -> ExitCode {
     let mut signals = match Signals::new() {
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot listen for signals: {e}")),
     };
+    let (stop_pulling, stop) = watch::channel(false);
+    let mut api_backoff = Backoff::new(Duration::from_secs(1), every);
     check_connectivity(&client).await;
-    // Credentials: a missing file is fatal; an API that is down is retried every round.
+    // Credentials: a missing file is fatal; an API that is down is retried with backoff. The
+    // pipes meanwhile deliver what an earlier run left in the spool.
     let credentials = loop {
         match prepare_credentials(config, &client).await {
             Ok(c) => break c,
             Err(SetupError::Api(e)) => tracing::error!("cannot register the broker's key: {e}"),
-            Err(e) => return fail(&e.to_string()),
+            Err(e) => {
+                running.shutdown(DELIVERY_GRACE).await;
+                return fail(&e.to_string());
+            }
         }
-        if wait(&mut signals, every, pipeline).await {
-            return ExitCode::SUCCESS;
+        let delay = api_backoff.next_delay();
+        tracing::info!("retrying the api in {:.1} s", delay.as_secs_f64());
+        if signals.wait(delay, &running).await {
+            return stopped(running).await;
         }
     };
-    let mut source = ApiSource::new(client, credentials);
+    api_backoff.reset();
+    let mut source = Arc::new(ApiSource::new(client, credentials));
     loop {
         // A setup file dropped in while running is used at the next round: setup may have
         // replaced the old key at the API, so the new credentials take over at once.
@@ -119,38 +124,55 @@ async fn run_loop(
                     "using the new credentials from {}",
                     config.setup_path.display()
                 );
-                source = ApiSource::new(source.client().clone(), credentials);
+                source = Arc::new(ApiSource::new(source.client().clone(), credentials));
             }
             Ok(None) => {}
             Err(e) => tracing::error!("{e}"),
         }
-        let report = pipeline.poll(&source).await;
-        if report.failed() {
+        let report = {
+            let drain = running.drain(source.clone(), &stop);
+            tokio::pin!(drain);
+            loop {
+                tokio::select! {
+                    report = &mut drain => break Some(report),
+                    wake = signals.next() => match wake {
+                        Wake::Reopen => reopen(&running),
+                        _ => {
+                            let _ = stop_pulling.send(true);
+                            let _ = tokio::time::timeout(PULL_GRACE, &mut drain).await;
+                            break None;
+                        }
+                    },
+                }
+            }
+        };
+        let Some(report) = report else {
+            return stopped(running).await;
+        };
+        let delay = if report.failed() {
             check_connectivity(source.client()).await;
-        }
-        if wait(&mut signals, every, pipeline).await {
-            break;
+            let delay = api_backoff.next_delay();
+            tracing::info!("retrying the api in {:.1} s", delay.as_secs_f64());
+            delay
+        } else {
+            api_backoff.reset();
+            every
+        };
+        if signals.wait(delay, &running).await {
+            return stopped(running).await;
         }
     }
-    pipeline.close().await;
-    tracing::info!("stopped");
-    ExitCode::SUCCESS
 }
 
-/// Sleeps `every`, reopening sinks on SIGHUP; true when told to stop.
-async fn wait(signals: &mut Signals, every: Duration, pipeline: &mut Pipeline) -> bool {
-    let deadline = tokio::time::Instant::now() + every;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match signals.sleep(left).await {
-            Wake::Timer => return false,
-            Wake::Stop => return true,
-            Wake::Reopen => {
-                tracing::info!("SIGHUP: reopening sinks");
-                pipeline.reopen().await;
-            }
-        }
-    }
+fn reopen(running: &Running) {
+    tracing::info!("SIGHUP: reopening sinks");
+    running.reopen();
+}
+
+async fn stopped(running: Running) -> ExitCode {
+    running.shutdown(DELIVERY_GRACE).await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
 }
 
 /// Logs whether the API answers and is healthy.

@@ -8,6 +8,7 @@
 //! run many brokers in one process.
 
 pub mod api;
+pub mod backoff;
 pub mod config;
 pub mod encode;
 pub mod event;

@@ -133,6 +133,8 @@ impl BrokerDir {
             .arg("--config")
             .arg(self.config())
             .current_dir(self.dir.path())
+            // Never the machine's own spool, even where a config names none.
+            .env("STATE_DIRECTORY", self.path("state"))
             .env_remove("PROCUSTODIBUS_CONF")
             .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")
             .stdin(Stdio::null());

@@ -397,6 +397,7 @@ fn credentials_file_the_broker_may_not_read() {
         .arg("--config")
         .arg(dir.config())
         .current_dir(dir.dir.path())
+        .env("STATE_DIRECTORY", dir.path("state"))
         .env_remove("PROCUSTODIBUS_CONF")
         .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")
         .stdin(Stdio::null());
@@ -499,6 +500,7 @@ fn config_path_that_does_not_exist_or_is_a_directory() {
         .arg("--config")
         .arg(&missing)
         .current_dir(dir.dir.path())
+        .env("STATE_DIRECTORY", dir.path("state"))
         .env_remove("PROCUSTODIBUS_CONF");
     let out = run_with_timeout(command, Duration::from_secs(30));
     assert_eq!(

@@ -38,7 +38,7 @@ fn an_unknown_sink_is_refused_naming_exactly_the_stock_sinks() {
         );
         let err = stderr(&run);
         assert!(
-            err.contains("nosuch") && err.contains("line 13"),
+            err.contains("nosuch") && err.contains("line 14"),
             "{binary} {args:?}: names the value and the line: {}",
             describe(&run)
         );

@@ -85,7 +85,7 @@ impl ApiSource {
         }
         *guard = None;
         let session = self.client.login(&self.credentials).await?;
-        let renew_in = renewal_delay(session.lifetime, random_jitter_fraction());
+        let renew_in = renewal_delay(session.lifetime, crate::backoff::random_fraction());
         tracing::debug!(
             "logged in to {}; session renewed in {:.0} s",
             self.client.base(),
@@ -117,14 +117,6 @@ pub fn renewal_delay(lifetime: Duration, fraction: f64) -> Duration {
     lifetime.saturating_sub(Duration::from_secs_f64(jitter))
 }
 
-fn random_jitter_fraction() -> f64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return 0.5;
-    }
-    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,7 +128,7 @@ mod tests {
         assert_eq!(renewal_delay(hour, 1.0), Duration::from_secs(3000));
         let short = Duration::from_secs(4);
         assert_eq!(renewal_delay(short, 0.3), Duration::from_secs(2));
-        let f = random_jitter_fraction();
+        let f = crate::backoff::random_fraction();
         assert!((0.0..1.0).contains(&f));
     }
 }

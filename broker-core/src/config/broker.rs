@@ -19,6 +19,8 @@ use crate::registry;
 pub const DEFAULT_API: &str = "https://api.custodib.us";
 /// The default per-request timeout, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 16;
+/// The spool directory when neither `Spool =` nor `$STATE_DIRECTORY` names one.
+pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/procustodibus/broker";
 /// The default `Max` of a pipe.
 pub const DEFAULT_MAX: u32 = 100;
 
@@ -41,6 +43,10 @@ pub struct BrokerConfig {
     pub inline_credentials: Option<Credentials>,
     /// A `[Broker.Setup]` table inside broker.conf itself.
     pub inline_setup: Option<SetupConfig>,
+    /// The spool directory named by `Spool =`, if any (see [`BrokerConfig::spool_dir`]).
+    pub spool: Option<PathBuf>,
+    /// The bound on the spool's size in bytes (`SpoolMax =`).
+    pub spool_max: u64,
     /// The pipes, in file order.
     pub pipes: Vec<PipeConfig>,
     /// Things worth a warning in the log once logging is set up (each names file and line).
@@ -62,7 +68,7 @@ pub struct PipeConfig {
     pub settings: PipeSettings,
 }
 
-const BROKER_KEYS: [&str; 7] = [
+const BROKER_KEYS: [&str; 8] = [
     "broker",
     "api",
     "credentials",
@@ -70,6 +76,7 @@ const BROKER_KEYS: [&str; 7] = [
     "timeout",
     "logging",
     "spool",
+    "spoolmax",
 ];
 
 impl BrokerConfig {
@@ -208,6 +215,26 @@ impl BrokerConfig {
         let setup_path = get("setup")
             .map(|e| PathBuf::from(&e.value))
             .unwrap_or_else(|| companion_path(path, "-setup"));
+        let spool = match get("spool") {
+            Some(e) if e.value.is_empty() => {
+                return Err(ConfigError::at(path, e.line, "Spool is empty: name a directory"))
+            }
+            Some(e) => Some(PathBuf::from(&e.value)),
+            None => None,
+        };
+        let spool_max = match get("spoolmax") {
+            Some(e) => parse_size(&e.value).ok_or_else(|| {
+                ConfigError::at(
+                    path,
+                    e.line,
+                    format!(
+                        "SpoolMax {:?} is not a size in bytes (a whole number with an optional K, M or G suffix, at least 4K)",
+                        e.value
+                    ),
+                )
+            })?,
+            None => crate::spool::DEFAULT_MAX_BYTES,
+        };
         if let Some(e) = get("logging") {
             warnings.push(format!(
                 "{} line {}: Logging = {} is a Python logging config, which this broker does not read; use -v, -vv or --verbosity",
@@ -230,9 +257,23 @@ impl BrokerConfig {
             timeout,
             inline_credentials,
             inline_setup,
+            spool,
+            spool_max,
             pipes,
             warnings,
         })
+    }
+
+    /// The spool directory: `Spool =`, else `state_directory` (systemd's `$STATE_DIRECTORY`;
+    /// the first path when it lists several), else [`DEFAULT_SPOOL_DIR`].
+    pub fn spool_dir(&self, state_directory: Option<&str>) -> PathBuf {
+        if let Some(dir) = &self.spool {
+            return dir.clone();
+        }
+        match state_directory.and_then(|s| s.split(':').find(|p| !p.is_empty())) {
+            Some(dir) => PathBuf::from(dir),
+            None => PathBuf::from(DEFAULT_SPOOL_DIR),
+        }
     }
 
     /// The pipe of this name, compared ignoring case.
@@ -445,4 +486,54 @@ fn camel_case(key: &str) -> String {
             }
         })
         .collect()
+}
+
+/// `256M` -> 268435456: a whole number of bytes with an optional `K`, `M` or `G` suffix (powers
+/// of 1024, either case), at least 4K.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => return None,
+    };
+    let n: u64 = digits.trim().parse().ok()?;
+    let bytes = n.checked_mul(1u64 << shift)?;
+    (bytes >= 4096).then_some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256M"), Some(256 << 20));
+        assert_eq!(parse_size("16k"), Some(16 << 10));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("5000"), Some(5000));
+        for bad in ["", "M", "1.5M", "-1M", "10T", "100", "99999999999G"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn spool_dir_comes_from_the_config_then_systemd_then_the_default() {
+        let parse = |text: &str| BrokerConfig::parse(text, Path::new("b.conf")).unwrap();
+        let c = parse("[Broker]\nBroker = b\nSpool = /x/spool\nSpoolMax = 1M\n");
+        assert_eq!(c.spool_dir(Some("/state")), PathBuf::from("/x/spool"));
+        assert_eq!(c.spool_max, 1 << 20);
+        let c = parse("[Broker]\nBroker = b\n");
+        assert_eq!(c.spool_dir(Some("/a:/b")), PathBuf::from("/a"));
+        assert_eq!(c.spool_dir(None), PathBuf::from(DEFAULT_SPOOL_DIR));
+        assert_eq!(c.spool_max, crate::spool::DEFAULT_MAX_BYTES);
+        let e = BrokerConfig::parse("[Broker]\nBroker = b\nSpoolMax = lots\n", Path::new("b.conf"));
+        assert!(e.unwrap_err().to_string().contains("line 3: SpoolMax \"lots\""));
+    }
 }

@@ -1,17 +1,33 @@
-//! The poll: pull every queue the pipes want, then hand each pipe its events.
+//! The pipeline: pull every queue the pipes want into the [`Spool`], and hand each pipe its
+//! events from there.
 //!
 //! Queues are gathered across pipes, each pulled with the smallest `Max` of the pipes that want
-//! it. Each pipe then receives, in order, the events of each type in its `From`, in `From` order.
-//! A queue that fails to pull does not stop the others, and a failing sink does not hold up the
-//! other pipes.
+//! it. Each pipe receives, batch by batch, the spooled events of each type in its `From`, in
+//! `From` order, and its position in the spool moves only when its sink said `Ok`. A queue that
+//! fails to pull does not stop the others, and a failing sink does not hold up the other pipes:
+//! it is retried with backoff ([`crate::backoff`]), and an event it rejects for good goes to the
+//! spool's dead-letter file.
+//!
+//! - [`Pipeline::run_once`]: one pull per queue, then one delivery pass (a run without `--loop`).
+//! - [`Pipeline::start`]: a delivery task per pipe; [`Running::drain`] pulls every queue
+//!   concurrently until it returns less than a full batch (a `--loop` round).
+
+mod delivery;
+mod drain;
+mod worker;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
 
 use crate::config::{ConfigError, PipeConfig};
 use crate::event::{Event, EventType};
 use crate::registry;
 use crate::sink::Sink;
 use crate::source::Source;
+use crate::spool::Spool;
+pub use worker::Running;
 
 /// The pipes with their built sinks.
 pub struct Pipeline {
@@ -19,9 +35,10 @@ pub struct Pipeline {
     queues: Vec<(EventType, u32)>,
 }
 
-struct PipeRun {
-    config: PipeConfig,
-    sink: Box<dyn Sink>,
+/// A pipe with its sink.
+pub(crate) struct PipeRun {
+    pub(crate) config: PipeConfig,
+    pub(crate) sink: Box<dyn Sink>,
 }
 
 /// What one poll did.
@@ -39,6 +56,13 @@ impl PollReport {
     /// Whether anything failed.
     pub fn failed(&self) -> bool {
         !self.failures.is_empty()
+    }
+
+    /// Adds `other`'s counts and failures to this report.
+    pub fn merge(&mut self, other: PollReport) {
+        self.pulled += other.pulled;
+        self.delivered += other.delivered;
+        self.failures.extend(other.failures);
     }
 }
 
@@ -80,58 +104,26 @@ impl Pipeline {
         &self.queues
     }
 
-    /// Pulls every queue once and delivers to every pipe.
-    pub async fn poll(&mut self, source: &dyn Source) -> PollReport {
+    /// One run without `--loop`: pulls every queue once, spools what came, then delivers every
+    /// pipe's spooled events (older ones first) and closes the sinks. What a pipe could not
+    /// deliver stays in the spool for the next run.
+    pub async fn run_once(mut self, source: Arc<dyn Source>, spool: Arc<Spool>) -> PollReport {
         let mut report = PollReport::default();
-        let mut pulled: BTreeMap<EventType, Vec<Event>> = BTreeMap::new();
-        for &(queue, max) in &self.queues {
-            match source.pull(queue, max).await {
-                Ok(events) => {
-                    tracing::debug!("pulled {} {queue} events", events.len());
-                    report.pulled += events.len();
-                    pulled.insert(queue, events);
-                }
-                Err(e) => {
-                    tracing::error!("cannot pull {queue}: {e}");
-                    report.failures.push(format!("cannot pull {queue}: {e}"));
-                }
-            }
+        let (_stop_tx, stop) = watch::channel(false);
+        let pulls = drain::pull_each_once(source, &self.queues, &spool, &stop).await;
+        report.merge(pulls);
+        for (index, pipe) in self.pipes.iter_mut().enumerate() {
+            let deliveries = delivery::deliver_once(index, pipe, &spool).await;
+            report.merge(deliveries);
         }
-        for pipe in &mut self.pipes {
-            let batch: Vec<Event> = pipe
-                .config
-                .from
-                .iter()
-                .filter_map(|t| pulled.get(t))
-                .flatten()
-                .cloned()
-                .collect();
-            if batch.is_empty() {
-                continue;
-            }
-            match pipe.sink.deliver(&batch).await {
-                Ok(()) => {
-                    tracing::info!(
-                        "pipe {}: delivered {} events",
-                        pipe.config.name,
-                        batch.len()
-                    );
-                    report.delivered += batch.len();
-                }
-                Err(e) => {
-                    report.delivered += e.delivered.min(batch.len());
-                    let lost = batch.len().saturating_sub(e.delivered);
-                    let line = format!(
-                        "pipe {}: {e} ({lost} of {} events not delivered)",
-                        pipe.config.name,
-                        batch.len()
-                    );
-                    tracing::error!("{line}");
-                    report.failures.push(line);
-                }
-            }
-        }
+        self.close().await;
         report
+    }
+
+    /// Starts one delivery task per pipe for `--loop` mode; they deliver what reaches the spool
+    /// until [`Running::shutdown`].
+    pub fn start(self, spool: Arc<Spool>) -> Running {
+        worker::start(self.pipes, self.queues, spool)
     }
 
     /// Delivers `events` to the pipe named `name` only (for `--test-pipe`).
@@ -226,20 +218,22 @@ mod tests {
             [Pipe.Two]\nFrom = alerts\nMax = 2\nTo = recording\n\
             [Pipe.Down]\nFrom = alerts\nTo = recording\nFail\n";
         let config = BrokerConfig::parse(text, std::path::Path::new("b.conf")).unwrap();
-        let mut pipeline = Pipeline::new(&config.pipes).unwrap();
+        let pipeline = Pipeline::new(&config.pipes).unwrap();
         assert_eq!(
             pipeline.queues(),
             &[(EventType::Alerts, 2), (EventType::LogAuthn, 3)]
         );
-        let source = MemorySource::new();
+        let source = Arc::new(MemorySource::new());
         for i in 0..3 {
             source.push(event(EventType::Alerts, i));
             source.push(event(EventType::LogAuthn, i));
         }
-        let report = pipeline.poll(&source).await;
+        let spool = Arc::new(Spool::in_memory(1 << 20, &config.pipes));
+        let report = pipeline.run_once(source.clone(), spool.clone()).await;
         assert_eq!(report.pulled, 5);
         assert_eq!(report.failures.len(), 1, "{report:?}");
         assert!(report.failures[0].starts_with("pipe Down: down"));
+        assert_eq!(spool.pending(2), 2, "Down's alerts wait in the spool");
         let d = DELIVERED.lock().unwrap().clone();
         let one: Vec<_> = d
             .iter()

@@ -1,0 +1,154 @@
+//! Pulling queues into the spool: once each (a run without `--loop`), or until each returns
+//! less than a full batch (a `--loop` round), all queues at the same time.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::PollReport;
+use crate::backoff::Backoff;
+use crate::event::{Event, EventType};
+use crate::source::Source;
+use crate::spool::Spool;
+
+/// What the pulls share.
+#[derive(Clone)]
+pub(crate) struct Puller {
+    pub(crate) source: Arc<dyn Source>,
+    pub(crate) spool: Arc<Spool>,
+    pub(crate) stop: watch::Receiver<bool>,
+    /// Whether pulling is paused because the spool is full (so that is logged once).
+    pub(crate) paused: Arc<AtomicBool>,
+}
+
+/// Pulls each queue once, concurrently; a full spool skips the pull.
+pub(crate) async fn pull_each_once(
+    source: Arc<dyn Source>,
+    queues: &[(EventType, u32)],
+    spool: &Arc<Spool>,
+    stop: &watch::Receiver<bool>,
+) -> PollReport {
+    let puller = Puller {
+        source,
+        spool: spool.clone(),
+        stop: stop.clone(),
+        paused: Arc::new(AtomicBool::new(false)),
+    };
+    pull_all(puller, queues, false).await
+}
+
+/// Pulls every queue concurrently, each again and again while it returns full batches.
+pub(crate) async fn pull_all(puller: Puller, queues: &[(EventType, u32)], repeat: bool) -> PollReport {
+    let mut tasks = JoinSet::new();
+    for &(queue, max) in queues {
+        let puller = puller.clone();
+        tasks.spawn(async move { pull_queue(puller, queue, max, repeat).await });
+    }
+    let mut report = PollReport::default();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(r) => report.merge(r),
+            Err(e) => report.failures.push(format!("pull task failed: {e}")),
+        }
+    }
+    report
+}
+
+async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> PollReport {
+    let mut report = PollReport::default();
+    loop {
+        if *p.stop.borrow() || !room(&mut p, repeat).await {
+            break;
+        }
+        match p.source.pull(queue, max).await {
+            Err(e) => {
+                let line = format!("cannot pull {queue}: {e}");
+                tracing::error!("{line}");
+                report.failures.push(line);
+                break;
+            }
+            Ok(events) => {
+                let n = events.len();
+                tracing::debug!("pulled {n} {queue} events");
+                report.pulled += n;
+                if let Err(line) = spool_events(&mut p, queue, events).await {
+                    report.failures.push(line);
+                    break;
+                }
+                if !repeat || n < max as usize {
+                    break;
+                }
+            }
+        }
+    }
+    report
+}
+
+/// Whether there is room in the spool to pull into; when it is full, logs that once, and
+/// (with `wait`) waits for room or a stop.
+async fn room(p: &mut Puller, wait: bool) -> bool {
+    let mut freed = p.spool.watch_freed();
+    loop {
+        freed.borrow_and_update();
+        if !p.spool.is_full() {
+            if p.paused.swap(false, Ordering::SeqCst) {
+                tracing::info!("spool has room again: pulling resumed");
+            }
+            return true;
+        }
+        if !p.paused.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                "spool full ({} of {} bytes): pulling paused until the pipes catch up",
+                p.spool.bytes(),
+                p.spool.max_bytes()
+            );
+        }
+        if !wait {
+            return false;
+        }
+        tokio::select! {
+            _ = freed.changed() => {}
+            _ = p.stop.changed() => return false,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Appends pulled events to the spool, retrying with backoff while it cannot (say, the disk
+/// is full): they are gone from the API, so they are held until they are spooled or the broker
+/// is told to stop, which is logged as a loss.
+async fn spool_events(p: &mut Puller, queue: EventType, mut events: Vec<Event>) -> Result<(), String> {
+    let mut backoff = Backoff::for_sink();
+    loop {
+        let spool = p.spool.clone();
+        let (result, back) = tokio::task::spawn_blocking(move || {
+            let result = spool.append(queue, &events);
+            (result, events)
+        })
+        .await
+        .map_err(|e| format!("spool task failed: {e}"))?;
+        events = back;
+        let Err((appended, e)) = result else {
+            return Ok(());
+        };
+        events.drain(..appended.min(events.len()));
+        if *p.stop.borrow() {
+            let line = format!("lost {} pulled {queue} events: {e}", events.len());
+            tracing::error!("{line}");
+            return Err(line);
+        }
+        let delay = backoff.next_delay();
+        tracing::error!(
+            "{e} ({} pulled events held in memory; retrying in {:.1} s)",
+            events.len(),
+            delay.as_secs_f64()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = p.stop.changed() => {}
+        }
+    }
+}

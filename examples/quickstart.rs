@@ -46,10 +46,11 @@ async fn quickstart() -> Result<ExitCode, Box<dyn std::error::Error>> {
     std::fs::write(
         &config_path,
         format!(
-            "[Broker]\nBroker = {BROKER}\nApi = {}\n\n\
+            "[Broker]\nBroker = {BROKER}\nApi = {}\nSpool = {}\n\n\
              [Pipe.AllToFile]\nFrom = alerts, endpoint_stats, log_authn, log_changes\nMax = 100\nTo = file\nFile = {}\n\n\
              [Pipe.AlertsToSyslog]\nFrom = alerts\nTo = syslog\nSocket = {}\nFacility = local0\nPriority = info\n",
             sim.url(),
+            dir.join("spool").display(),
             jsonl.display(),
             syslog.local_addr()?
         ),

@@ -101,7 +101,12 @@ where
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(body()),
+        Ok(runtime) => {
+            let code = runtime.block_on(body());
+            // A file write stuck in a blocking thread must not keep the process from exiting.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            code
+        }
         Err(e) => fail(&format!("cannot start the async runtime: {e}")),
     }
 }

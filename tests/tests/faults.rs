@@ -126,12 +126,32 @@ impl Bench {
     }
 }
 
-/// The broker's log says it retries the API.
-fn assert_retry_logged(out: &std::process::Output) {
+/// The delays of the log's `retrying the api in S s` lines, in order.
+fn retry_delays(out: &std::process::Output) -> Vec<f64> {
+    log_lines_with(out, "retrying the api in")
+        .iter()
+        .map(|line| {
+            line.split("retrying the api in ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|s| s.trim_end_matches('s').parse().ok())
+                .unwrap_or_else(|| panic!("no number of seconds in {line:?}"))
+        })
+        .collect()
+}
+
+/// The broker's log says it retries the API, never later than the `--loop` interval
+/// (`loop_seconds`; the log rounds to tenths).
+fn assert_retry_logged(out: &std::process::Output, loop_seconds: f64) {
+    let delays = retry_delays(out);
     assert!(
-        !log_lines_with(out, "retrying the api in").is_empty(),
+        !delays.is_empty(),
         "no `retrying the api in S s` line: {}",
         describe(out)
+    );
+    assert!(
+        delays.iter().all(|d| *d <= loop_seconds + 0.05),
+        "a retry delay above the --loop interval {loop_seconds} s: {delays:?}"
     );
 }
 
@@ -169,7 +189,7 @@ fn bursts_of_5xx_in_a_drain_lose_and_repeat_nothing() {
         .dir
         .spawn("procustodibus-broker", &["--loop", "1", "-v"]);
     let out = bench.finish(&mut broker);
-    assert_retry_logged(&out);
+    assert_retry_logged(&out, 1.0);
     let alerts = pull_statuses(&bench.sim, "alerts");
     assert_eq!(
         alerts.iter().filter(|s| **s >= 500).count(),
@@ -196,7 +216,7 @@ fn dropped_connections_in_a_drain_lose_and_repeat_nothing() {
         .dir
         .spawn("procustodibus-broker", &["--loop", "1", "-v"]);
     let out = bench.finish(&mut broker);
-    assert_retry_logged(&out);
+    assert_retry_logged(&out, 1.0);
 }
 
 #[test]
@@ -217,7 +237,7 @@ fn answers_slower_than_the_timeout_lose_and_repeat_nothing() {
         .dir
         .spawn("procustodibus-broker", &["--loop", "1", "-v"]);
     let out = bench.finish(&mut broker);
-    assert_retry_logged(&out);
+    assert_retry_logged(&out, 1.0);
     // 499: the client left before the answer. Had the broker waited longer than its Timeout,
     // it would have got the late answer instead.
     let gone = |q: &str| {
@@ -257,7 +277,7 @@ fn malformed_answers_in_a_drain_lose_and_repeat_nothing() {
         .dir
         .spawn("procustodibus-broker", &["--loop", "1", "-v"]);
     let out = bench.finish(&mut broker);
-    assert_retry_logged(&out);
+    assert_retry_logged(&out, 1.0);
     let errors = log_lines_with(&out, "malformed answer");
     assert!(errors.len() >= 6, "{}", describe(&out));
 }
@@ -309,14 +329,15 @@ fn sessions_expired_in_a_drain_lose_and_repeat_nothing() {
 #[test]
 fn short_sessions_expire_again_and_again_in_a_drain() {
     let options = SimOptions {
-        session_lifetime: Duration::from_millis(700),
+        // Whole seconds: the API reports the lifetime in seconds, and never 0.
+        session_lifetime: Duration::from_secs(2),
         ..Default::default()
     };
     let bench = Bench::new(options, &["log_authn"], 2000, 100);
     inject_sequence(
         &bench.sim,
         "log_authn",
-        &[(Fault::Delay(Duration::from_millis(150)), 20)],
+        &[(Fault::Delay(Duration::from_millis(300)), 20)],
     );
     let mut broker = bench
         .dir
@@ -324,7 +345,7 @@ fn short_sessions_expire_again_and_again_in_a_drain() {
     bench.finish(&mut broker);
     assert!(
         bench.sim.login_count() >= 3,
-        "{} logins in a 3 s drain with 0.7 s sessions",
+        "{} logins in a 6 s drain with 2 s sessions",
         bench.sim.login_count()
     );
 }
@@ -346,12 +367,14 @@ fn a_failed_pull_is_retried_within_seconds_not_after_the_loop_interval() {
     let mut broker = bench
         .dir
         .spawn("procustodibus-broker", &["--loop", "30", "-v"]);
-    // Backoff 0.25 + 0.5 + 1 + 2 s, each with up to half again of jitter: well under 10 s,
-    // while a wait for the next round would take 30 s.
-    let recovered = wait_until(Duration::from_secs(12), || bench.drained());
+    // Backoff 0.25, 0.5, 1, 2 s, each with up to half again of jitter: 5.6 s at most, while a
+    // wait for the next round would take 30 s.
+    let recovered = wait_until(Duration::from_secs(10), || bench.drained());
     let took = start.elapsed();
     let alive = broker.is_alive();
     let (out, _) = broker.stop_with("TERM", Duration::from_secs(10));
+    let delays = retry_delays(&out);
+    println!("drained through 4 failed pulls in {took:?} with --loop 30; retry delays {delays:?}");
     assert!(
         recovered,
         "not drained {took:?} after the start with --loop 30 ({} of {} lines): {}",
@@ -359,23 +382,24 @@ fn a_failed_pull_is_retried_within_seconds_not_after_the_loop_interval() {
         bench.catalog.total(),
         describe(&out)
     );
-    println!("drained through 4 failed pulls in {took:?} with --loop 30");
     assert!(alive, "{}", describe(&out));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let tally = bench
         .catalog
         .tally(&read_lines(&bench.dir.path("out.jsonl")));
     assert!(tally.exactly_once(), "{}", tally.describe());
-    assert_retry_logged(&out);
-    // Every delay is capped at the loop interval and named in seconds.
-    for line in log_lines_with(&out, "retrying the api in") {
-        let seconds: f64 = line
-            .split("retrying the api in ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|s| s.trim_end_matches('s').parse().ok())
-            .unwrap_or_else(|| panic!("no number of seconds in {line:?}"));
-        assert!(seconds <= 30.0, "{line}");
+    assert_retry_logged(&out, 30.0);
+    // Four failures in a row: the n-th retry waits 0.25 * 2^(n-1) s plus up to half of that.
+    assert!(delays.len() >= 4, "{delays:?}: {}", describe(&out));
+    for (n, delay) in delays.iter().take(4).enumerate() {
+        let base = 0.25 * f64::from(1u32 << n);
+        assert!(
+            *delay <= base * 1.5 + 0.05,
+            "retry {} after {delay} s, expected 0.25 s doubling with at most half again of \
+             jitter (at most {} s): delays {delays:?}",
+            n + 1,
+            base * 1.5
+        );
     }
 }
 
@@ -484,5 +508,5 @@ fn every_fault_at_once_on_every_queue_with_two_pipes() {
         "Security: {}",
         got_security.describe()
     );
-    assert_retry_logged(&out);
+    assert_retry_logged(&out, 1.0);
 }

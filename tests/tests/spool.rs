@@ -266,6 +266,18 @@ fn spooled_events_of_a_failed_run_go_first_in_the_next_run() {
     );
     assert_eq!(sim.queue_len("alerts"), 0, "pulled into the spool");
     assert_eq!(sim.queue_len("log_authn"), 0, "pulled into the spool");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.spool())
+            .expect("spool")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o700,
+            "the spool directory is created with mode 0700"
+        );
+    }
 
     // Fixed; the API has newer events meanwhile.
     std::fs::remove_file(dir.path("blocked")).unwrap();
@@ -447,31 +459,41 @@ fn check_config(sim: &Simulator, dir: &BrokerDir, udp: &DatagramCollector) -> st
     run
 }
 
-#[test]
-fn check_config_validates_without_network_or_writes() {
+/// A simulator with queued events, a UDP syslog receiver, and a broker directory with
+/// credentials whose config has a file pipe and a syslog pipe to that receiver; also the
+/// receiver's `host:port`.
+fn check_config_fixture() -> (Simulator, BrokerDir, DatagramCollector, String) {
     let sim = simulator(Default::default());
     let dir = BrokerDir::new();
     let (udp, address) = DatagramCollector::bind_udp();
-    let good_pipes = format!(
+    let pipes = format!(
         "{}{}",
         file_pipe("All", "alerts", None, &dir.path("all.jsonl")),
         default_syslog_pipe("Sys", "alerts", None, &address)
     );
-    dir.write_config(&sim.url(), &good_pipes);
+    dir.write_config(&sim.url(), &pipes);
     write_credentials(&dir.credentials(), [7; 32]);
     sim.enqueue_generated("alerts", 2).unwrap();
+    (sim, dir, udp, address)
+}
 
+#[test]
+fn check_config_accepts_a_valid_config_without_network_or_writes() {
+    let (sim, dir, udp, _) = check_config_fixture();
     let run = check_config(&sim, &dir, &udp);
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
-    assert!(
-        stdout(&run)
-            .lines()
-            .any(|l| l == format!("config OK: {}", dir.config().display())),
+    assert_eq!(
+        stdout(&run),
+        format!("config OK: {}\n", dir.config().display()),
         "{}",
         describe(&run)
     );
+    assert_eq!(sim.queue_len("alerts"), 2);
+}
 
-    // A bad sink setting.
+#[test]
+fn check_config_rejects_a_bad_sink_setting() {
+    let (sim, dir, udp, address) = check_config_fixture();
     dir.write_config(
         &sim.url(),
         &format!(
@@ -497,21 +519,28 @@ fn check_config_validates_without_network_or_writes() {
     dir.write_config(&sim.url(), "[Pipe.NoFile]\nFrom = alerts\nTo = file\n");
     let run = check_config(&sim, &dir, &udp);
     assert_eq!(run.status.code(), Some(1), "no File: {}", describe(&run));
-    assert!(!stdout(&run).contains("config OK"), "{}", describe(&run));
+    let said = format!("{}{}", stdout(&run), stderr(&run));
+    assert!(said.contains("File"), "names the problem: {said}");
+    assert!(!said.contains("config OK"), "{said}");
+}
 
-    // No credentials and no setup file.
-    dir.write_config(&sim.url(), &good_pipes);
+#[test]
+fn check_config_rejects_missing_credentials() {
+    let (sim, dir, udp, _) = check_config_fixture();
     std::fs::remove_file(dir.credentials()).unwrap();
     let run = check_config(&sim, &dir, &udp);
     assert_eq!(
         run.status.code(),
         Some(1),
-        "no credentials: {}",
+        "no credentials and no setup file: {}",
         describe(&run)
     );
-    write_credentials(&dir.credentials(), [7; 32]);
+    assert!(!stdout(&run).contains("config OK"), "{}", describe(&run));
+}
 
-    // A spool that cannot be a directory.
+#[test]
+fn check_config_rejects_a_spool_that_cannot_be_a_directory() {
+    let (sim, dir, udp, _) = check_config_fixture();
     dir.write("spool", "not a directory\n");
     let run = check_config(&sim, &dir, &udp);
     assert_eq!(
@@ -522,7 +551,7 @@ fn check_config_validates_without_network_or_writes() {
     );
     let said = format!("{}{}", stdout(&run), stderr(&run));
     assert!(said.contains(&dir.spool().display().to_string()), "{said}");
-    assert_eq!(sim.queue_len("alerts"), 2);
+    assert!(!said.contains("config OK"), "{said}");
 }
 
 #[test]

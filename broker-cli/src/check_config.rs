@@ -39,11 +39,11 @@ fn check(config: &BrokerConfig) -> Result<String, String> {
     let state_directory = std::env::var("STATE_DIRECTORY").ok();
     let spool = config.spool_dir(state_directory.as_deref());
     check_spool_dir(&spool)?;
-    Ok(format!(
-        "{} pipes, {identity}, spool {}",
-        config.pipes.len(),
-        spool.display()
-    ))
+    let pipes = match config.pipes.len() {
+        1 => "1 pipe".to_string(),
+        n => format!("{n} pipes"),
+    };
+    Ok(format!("{pipes}, {identity}, spool {}", spool.display()))
 }
 
 /// The spool directory must be a writable directory, or creatable in its nearest existing

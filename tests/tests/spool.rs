@@ -484,7 +484,12 @@ fn check_config_accepts_a_valid_config_without_network_or_writes() {
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
     assert_eq!(
         stdout(&run),
-        format!("config OK: {}\n", dir.config().display()),
+        format!(
+            "config OK: {} (2 pipes, credentials {}, spool {})\n",
+            dir.config().display(),
+            dir.credentials().display(),
+            dir.path("spool").display()
+        ),
         "{}",
         describe(&run)
     );

@@ -94,7 +94,11 @@ async fn run_loop(
         Err(e) => return fail(&format!("cannot listen for signals: {e}")),
     };
     let (stop_pulling, stop) = watch::channel(false);
-    let mut api_backoff = Backoff::new(Duration::from_secs(1), every);
+    // The sinks' backoff (0.25 s doubling to 30 s), never longer than a round.
+    let mut api_backoff = Backoff::new(
+        Duration::from_millis(250),
+        every.min(Duration::from_secs(30)),
+    );
     check_connectivity(&client).await;
     // Credentials: a missing file is fatal; an API that is down is retried with backoff. The
     // pipes meanwhile deliver what an earlier run left in the spool.

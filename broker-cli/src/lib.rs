@@ -5,12 +5,12 @@
 //! ([`test_pipe`]) and `--check-config` ([`check_config`]). A custom build is its sink crates plus one call to [`main`].
 
 pub mod args;
+pub mod check_config;
 pub mod logging;
 pub mod plugins;
 pub mod report;
 pub mod run;
 pub mod signals;
-pub mod check_config;
 pub mod test_pipe;
 
 use std::path::Path;

@@ -217,7 +217,11 @@ impl BrokerConfig {
             .unwrap_or_else(|| companion_path(path, "-setup"));
         let spool = match get("spool") {
             Some(e) if e.value.is_empty() => {
-                return Err(ConfigError::at(path, e.line, "Spool is empty: name a directory"))
+                return Err(ConfigError::at(
+                    path,
+                    e.line,
+                    "Spool is empty: name a directory",
+                ))
             }
             Some(e) => Some(PathBuf::from(&e.value)),
             None => None,
@@ -533,7 +537,13 @@ mod tests {
         assert_eq!(c.spool_dir(Some("/a:/b")), PathBuf::from("/a"));
         assert_eq!(c.spool_dir(None), PathBuf::from(DEFAULT_SPOOL_DIR));
         assert_eq!(c.spool_max, crate::spool::DEFAULT_MAX_BYTES);
-        let e = BrokerConfig::parse("[Broker]\nBroker = b\nSpoolMax = lots\n", Path::new("b.conf"));
-        assert!(e.unwrap_err().to_string().contains("line 3: SpoolMax \"lots\""));
+        let e = BrokerConfig::parse(
+            "[Broker]\nBroker = b\nSpoolMax = lots\n",
+            Path::new("b.conf"),
+        );
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("line 3: SpoolMax \"lots\""));
     }
 }

@@ -84,7 +84,11 @@ async fn advance(spool: &Arc<Spool>, index: usize, events: &[Event]) -> Result<(
 
 /// Delivers everything pipe `index` has in the spool, stopping at the first failure worth
 /// retrying (the rest stays in the spool for the next run).
-pub(crate) async fn deliver_once(index: usize, pipe: &mut PipeRun, spool: &Arc<Spool>) -> PollReport {
+pub(crate) async fn deliver_once(
+    index: usize,
+    pipe: &mut PipeRun,
+    spool: &Arc<Spool>,
+) -> PollReport {
     let mut report = PollReport::default();
     let before = spool.pending(index);
     loop {

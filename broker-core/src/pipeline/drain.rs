@@ -41,7 +41,11 @@ pub(crate) async fn pull_each_once(
 }
 
 /// Pulls every queue concurrently, each again and again while it returns full batches.
-pub(crate) async fn pull_all(puller: Puller, queues: &[(EventType, u32)], repeat: bool) -> PollReport {
+pub(crate) async fn pull_all(
+    puller: Puller,
+    queues: &[(EventType, u32)],
+    repeat: bool,
+) -> PollReport {
     let mut tasks = JoinSet::new();
     for &(queue, max) in queues {
         let puller = puller.clone();
@@ -120,7 +124,11 @@ async fn room(p: &mut Puller, wait: bool) -> bool {
 /// Appends pulled events to the spool, retrying with backoff while it cannot (say, the disk
 /// is full): they are gone from the API, so they are held until they are spooled or the broker
 /// is told to stop, which is logged as a loss.
-async fn spool_events(p: &mut Puller, queue: EventType, mut events: Vec<Event>) -> Result<(), String> {
+async fn spool_events(
+    p: &mut Puller,
+    queue: EventType,
+    mut events: Vec<Event>,
+) -> Result<(), String> {
     let mut backoff = Backoff::for_sink();
     loop {
         let spool = p.spool.clone();

@@ -31,14 +31,24 @@ pub struct Running {
     paused: Arc<AtomicBool>,
 }
 
-pub(crate) fn start(pipes: Vec<PipeRun>, queues: Vec<(EventType, u32)>, spool: Arc<Spool>) -> Running {
+pub(crate) fn start(
+    pipes: Vec<PipeRun>,
+    queues: Vec<(EventType, u32)>,
+    spool: Arc<Spool>,
+) -> Running {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut commands = Vec::new();
     for (index, pipe) in pipes.into_iter().enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
         commands.push(tx);
-        tasks.push(tokio::spawn(work(index, pipe, spool.clone(), rx, stopped.clone())));
+        tasks.push(tokio::spawn(work(
+            index,
+            pipe,
+            spool.clone(),
+            rx,
+            stopped.clone(),
+        )));
     }
     Running {
         tasks,

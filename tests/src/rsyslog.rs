@@ -1,0 +1,534 @@
+//! A real rsyslog for the end-to-end tests: `rsyslogd` (Debian packages `rsyslog` and
+//! `rsyslog-gnutls`, which `scripts/test` installs) started in the foreground with its own config,
+//! pid file, work directory and output file in a temporary directory, listening on 127.0.0.1 only:
+//! UDP, TCP (octet counting or LF framing, as rsyslog detects) and TLS (GnuTLS, with a CA and a
+//! server certificate made for the test by rcgen). It loads no `imuxsock`, so it never touches the
+//! machine's `/dev/log`, and it keeps its own messages to itself (`processInternalMessages`).
+//!
+//! Every message received is written to one file as a JSON object per line with the fields rsyslog
+//! parsed ([`Received`]), so a test can check what a real syslog daemon made of the broker's bytes.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the Debian package puts the daemon (also looked up on `PATH`).
+const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
+
+/// How long rsyslogd may take to open its listeners.
+const START_LIMIT: Duration = Duration::from_secs(15);
+
+/// One of the listeners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// imudp on 127.0.0.1.
+    Udp,
+    /// imtcp on 127.0.0.1, plain.
+    Tcp,
+    /// imtcp on 127.0.0.1 with the GnuTLS stream driver (server authentication only).
+    Tls,
+}
+
+impl Input {
+    /// The `name` the input has in rsyslog's config, which rsyslog reports as `inputname`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Input::Udp => "udp",
+            Input::Tcp => "tcp",
+            Input::Tls => "tls",
+        }
+    }
+}
+
+/// One message as rsyslog stored it: its parsed properties (rsyslog's names in the comments).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// `inputname`: `udp`, `tcp` or `tls`.
+    pub input: String,
+    /// `fromhost-ip`.
+    pub from_ip: String,
+    /// `pri`.
+    pub pri: u8,
+    /// `protocol-version`: `1` for an RFC 5424 message, `0` for any other.
+    pub protocol_version: String,
+    /// `timereported` as RFC 3339 (what the message said, or the receive time without one).
+    pub time_reported: String,
+    /// `timegenerated` as RFC 3339 (when rsyslog received it).
+    pub time_generated: String,
+    /// `hostname`.
+    pub hostname: String,
+    /// `app-name`.
+    pub app_name: String,
+    /// `procid`.
+    pub procid: String,
+    /// `msgid`.
+    pub msgid: String,
+    /// `syslogtag`.
+    pub tag: String,
+    /// `structured-data`.
+    pub structured_data: String,
+    /// `msg`.
+    pub msg: String,
+    /// `rawmsg`: the message as received, without the transport's framing.
+    pub raw: String,
+}
+
+impl Received {
+    /// `msg` without the one space rsyslog keeps after an RFC 3164 tag's colon.
+    pub fn body(&self) -> &str {
+        if self.protocol_version == "1" {
+            &self.msg
+        } else {
+            self.msg.strip_prefix(' ').unwrap_or(&self.msg)
+        }
+    }
+}
+
+/// The properties written per message, as `(JSON name, rsyslog property, date format)`.
+const FIELDS: &[(&str, &str, &str)] = &[
+    ("input", "inputname", ""),
+    ("from_ip", "fromhost-ip", ""),
+    ("pri", "pri", ""),
+    ("protocol_version", "protocol-version", ""),
+    ("time_reported", "timereported", "rfc3339"),
+    ("time_generated", "timegenerated", "rfc3339"),
+    ("hostname", "hostname", ""),
+    ("app_name", "app-name", ""),
+    ("procid", "procid", ""),
+    ("msgid", "msgid", ""),
+    ("tag", "syslogtag", ""),
+    ("structured_data", "structured-data", ""),
+    ("msg", "msg", ""),
+    ("raw", "rawmsg", ""),
+];
+
+/// A CA and a server certificate signed by it, as PEM files in rsyslog's directory.
+pub struct Certificates {
+    /// The CA certificate (PEM): what a client's `CA =` names.
+    pub ca: PathBuf,
+    /// The CA certificate (DER), for a client built in the test.
+    pub ca_der: Vec<u8>,
+    /// The server certificate (PEM), for `127.0.0.1`, `::1` and `localhost`.
+    pub cert: PathBuf,
+    /// The server's private key (PEM, PKCS #8).
+    pub key: PathBuf,
+}
+
+impl Certificates {
+    /// Makes a CA ("Broker Test CA") and a leaf certificate it signs for the loopback names, and
+    /// writes them to `dir`.
+    pub fn generate(dir: &Path) -> Certificates {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate().expect("generate the CA key");
+        let mut ca_params = CertificateParams::new(Vec::new()).expect("CA parameters");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Broker Test CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key).expect("self-sign the CA");
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let key = KeyPair::generate().expect("generate the server key");
+        let mut params = CertificateParams::new(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ])
+        .expect("server parameters");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &issuer).expect("sign the server");
+
+        let certs = Certificates {
+            ca: dir.join("ca.pem"),
+            ca_der: ca_cert.der().to_vec(),
+            cert: dir.join("server-cert.pem"),
+            key: dir.join("server-key.pem"),
+        };
+        std::fs::write(&certs.ca, ca_cert.pem()).expect("write ca.pem");
+        std::fs::write(&certs.cert, cert.pem()).expect("write server-cert.pem");
+        std::fs::write(&certs.key, key.serialize_pem()).expect("write server-key.pem");
+        certs
+    }
+}
+
+/// A running rsyslogd with its files in a temporary directory; stopped (SIGTERM, then SIGKILL)
+/// on drop.
+pub struct Rsyslog {
+    /// The temporary directory: rsyslog.conf, the pid file, the work directory, the certificates
+    /// and the output files.
+    pub dir: tempfile::TempDir,
+    /// The CA and server certificates of the TLS listener.
+    pub certs: Certificates,
+    /// The UDP port on 127.0.0.1.
+    pub udp_port: u16,
+    /// The plain TCP port on 127.0.0.1.
+    pub tcp_port: u16,
+    /// The TLS port on 127.0.0.1.
+    pub tls_port: u16,
+    child: Child,
+}
+
+/// The path of `rsyslogd`, or a panic that says which package to install.
+pub fn rsyslogd() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("rsyslogd"))
+            .find(|p| p.is_file())
+    });
+    let path = Path::new(RSYSLOGD);
+    match on_path {
+        Some(p) => p,
+        None if path.is_file() => path.to_path_buf(),
+        None => panic!(
+            "rsyslogd is not installed: these tests need the Debian packages `rsyslog` and \
+             `rsyslog-gnutls` (scripts/test installs them: apt-get install rsyslog rsyslog-gnutls)"
+        ),
+    }
+}
+
+impl Rsyslog {
+    /// Starts rsyslogd and waits until all three listeners are open. Ports are found by binding
+    /// port 0 and handing the number to rsyslog; when another process takes one in between, it
+    /// starts once more on new ports. Panics with rsyslog's own messages when it cannot start.
+    pub fn start() -> Rsyslog {
+        let path = rsyslogd();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::try_start(&path) {
+                Ok(rsyslog) => return rsyslog,
+                Err(Failure::PortTaken(why)) if attempt < 2 => {
+                    eprintln!("rsyslogd: a port was taken, starting again: {why}");
+                }
+                Err(Failure::PortTaken(why) | Failure::Other(why)) => {
+                    panic!("rsyslogd did not start: {why}")
+                }
+            }
+        }
+    }
+
+    fn try_start(rsyslogd: &Path) -> Result<Rsyslog, Failure> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let certs = Certificates::generate(dir.path());
+        std::fs::create_dir(dir.path().join("work")).expect("work directory");
+        let (udp_port, tcp_port, tls_port) = free_ports();
+        let conf = dir.path().join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            config(dir.path(), &certs, udp_port, tcp_port, tls_port),
+        )
+        .expect("write rsyslog.conf");
+        let stdout = std::fs::File::create(dir.path().join("rsyslogd.stdout")).expect("stdout");
+        let stderr = std::fs::File::create(dir.path().join("rsyslogd.stderr")).expect("stderr");
+        let child = Command::new(rsyslogd)
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.path().join("rsyslogd.pid"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| Failure::Other(format!("cannot run {}: {e}", rsyslogd.display())))?;
+        let mut rsyslog = Rsyslog {
+            dir,
+            certs,
+            udp_port,
+            tcp_port,
+            tls_port,
+            child,
+        };
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = rsyslog.child.try_wait() {
+                return Err(Failure::Other(format!(
+                    "it exited ({status})\n{}",
+                    rsyslog.diagnostics()
+                )));
+            }
+            if rsyslog.listening() {
+                return Ok(rsyslog);
+            }
+            if start.elapsed() > START_LIMIT {
+                let why = format!(
+                    "its listeners (udp {udp_port}, tcp {tcp_port}, tls {tls_port}) are not all \
+                     open after {START_LIMIT:?}\n{}",
+                    rsyslog.diagnostics()
+                );
+                let taken = why.contains("Address already in use") || why.contains("-2077");
+                let module = why.contains("lmnsd_gtls") || why.contains("gtls");
+                rsyslog.stop();
+                return Err(if taken {
+                    Failure::PortTaken(why)
+                } else if module {
+                    Failure::Other(format!(
+                        "{why}\n(is the Debian package rsyslog-gnutls installed? scripts/test \
+                         installs it)"
+                    ))
+                } else {
+                    Failure::Other(why)
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether rsyslogd holds a UDP socket bound to its UDP port and listening TCP sockets on its
+    /// TCP and TLS ports (read from /proc, so no connection disturbs it).
+    fn listening(&self) -> bool {
+        let mine = socket_inodes(self.child.id());
+        let has = |table: &str, port: u16, state: &str| {
+            bound_inodes(table, port, state)
+                .iter()
+                .any(|i| mine.contains(i))
+        };
+        has("udp", self.udp_port, "07")
+            && has("tcp", self.tcp_port, "0A")
+            && has("tcp", self.tls_port, "0A")
+    }
+
+    /// `127.0.0.1:PORT` of an input, for a pipe's `Socket`.
+    pub fn address(&self, input: Input) -> String {
+        let port = match input {
+            Input::Udp => self.udp_port,
+            Input::Tcp => self.tcp_port,
+            Input::Tls => self.tls_port,
+        };
+        format!("127.0.0.1:{port}")
+    }
+
+    /// A path in rsyslog's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The rsyslogd process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every message written to the output file so far (complete lines only), in order.
+    pub fn received(&self) -> Vec<Received> {
+        let text = std::fs::read(self.path("received.jsonl")).unwrap_or_default();
+        let end = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        String::from_utf8_lossy(&text[..end])
+            .lines()
+            .map(parse_line)
+            .collect()
+    }
+
+    /// The messages received on `input` so far.
+    pub fn received_on(&self, input: Input) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.input == input.name())
+            .collect()
+    }
+
+    /// Waits until at least `count` messages arrived on `input` (at most `limit`), then a little
+    /// longer so that any message beyond them would show, and returns those of `input`.
+    pub fn wait_for(&self, input: Input, count: usize, limit: Duration) -> Vec<Received> {
+        let start = Instant::now();
+        while self.received_on(input).len() < count && start.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        self.received_on(input)
+    }
+
+    /// rsyslog's standard error and its own log messages, for assertion messages.
+    pub fn diagnostics(&self) -> String {
+        let read = |name: &str| std::fs::read_to_string(self.path(name)).unwrap_or_default();
+        format!(
+            "--- rsyslogd stderr\n{}--- rsyslogd stdout\n{}--- rsyslogd's own messages\n{}",
+            read("rsyslogd.stderr"),
+            read("rsyslogd.stdout"),
+            read("rsyslogd.log")
+        )
+    }
+
+    /// rsyslog's own log messages (starts, stops, errors).
+    pub fn own_messages(&self) -> String {
+        std::fs::read_to_string(self.path("rsyslogd.log")).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .stderr(Stdio::null())
+                .status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(3) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+enum Failure {
+    /// A listener could not bind its port (taken since it was found free).
+    PortTaken(String),
+    Other(String),
+}
+
+/// Three ports that are free now on 127.0.0.1: one for UDP, two for TCP.
+fn free_ports() -> (u16, u16, u16) {
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP port 0");
+    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind TCP port 0");
+    let tls = TcpListener::bind("127.0.0.1:0").expect("bind TCP port 0");
+    let port = |a: std::io::Result<std::net::SocketAddr>| a.expect("local address").port();
+    (
+        port(udp.local_addr()),
+        port(tcp.local_addr()),
+        port(tls.local_addr()),
+    )
+}
+
+/// The socket inodes of process `pid` (its `/proc/PID/fd` links `socket:[N]`).
+fn socket_inodes(pid: u32) -> HashSet<u64> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return HashSet::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            l.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// The inodes of the sockets in `/proc/net/TABLE` bound to 127.0.0.1:`port` in `state`.
+fn bound_inodes(table: &str, port: u16, state: &str) -> Vec<u64> {
+    let local = format!("0100007F:{port:04X}");
+    std::fs::read_to_string(format!("/proc/net/{table}"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.len() > 9 && f[1] == local && f[3] == state)
+                .then(|| f[9].parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// rsyslog.conf: the global settings first (the message size applies to the inputs loaded after
+/// it), one output template, the `received` ruleset the three inputs feed, and a default ruleset
+/// that keeps rsyslog's own messages in `rsyslogd.log`.
+fn config(dir: &Path, certs: &Certificates, udp: u16, tcp: u16, tls: u16) -> String {
+    let d = dir.display();
+    let mut template = String::from("template(name=\"fields\" type=\"list\") {\n");
+    for (i, (name, property, date)) in FIELDS.iter().enumerate() {
+        let sep = if i == 0 { "{" } else { "," };
+        let date = if date.is_empty() {
+            String::new()
+        } else {
+            format!(" dateFormat=\"{date}\"")
+        };
+        let _ = writeln!(
+            template,
+            "  constant(value=\"{sep}\\\"{name}\\\":\\\"\")\n  property(name=\"{property}\" format=\"json\"{date})\n  constant(value=\"\\\"\")"
+        );
+    }
+    template.push_str("  constant(value=\"}\\n\")\n}\n");
+    format!(
+        r#"# Made by broker-tests (tests/src/rsyslog.rs): loopback listeners only, no imuxsock.
+global(
+  maxMessageSize="64k"
+  workDirectory="{d}/work"
+  processInternalMessages="on"
+  net.enableDNS="off"
+  defaultNetstreamDriverCAFile="{ca}"
+  defaultNetstreamDriverCertFile="{cert}"
+  defaultNetstreamDriverKeyFile="{key}"
+)
+# One worker: the messages of one connection are written in the order they came.
+main_queue(queue.workerThreads="1")
+
+module(load="imudp")
+module(load="imtcp" maxSessions="100")
+
+{template}
+ruleset(name="received") {{
+  action(type="omfile" file="{d}/received.jsonl" template="fields")
+}}
+
+input(type="imudp" name="udp" address="127.0.0.1" port="{udp}" ruleset="received" rcvBufSize="8m")
+input(type="imtcp" name="tcp" address="127.0.0.1" port="{tcp}" ruleset="received")
+input(type="imtcp" name="tls" address="127.0.0.1" port="{tls}" ruleset="received"
+      streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
+
+# rsyslog's own messages (the default ruleset has nothing else).
+action(type="omfile" file="{d}/rsyslogd.log")
+"#,
+        ca = certs.ca.display(),
+        cert = certs.cert.display(),
+        key = certs.key.display(),
+    )
+}
+
+/// One output line back into a [`Received`].
+fn parse_line(line: &str) -> Received {
+    let value: serde_json::Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("rsyslog's output line is not JSON ({e}): {line}"));
+    let field = |name: &str| {
+        value[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in rsyslog's output line {line}"))
+            .to_string()
+    };
+    Received {
+        input: field("input"),
+        from_ip: field("from_ip"),
+        pri: field("pri")
+            .parse()
+            .unwrap_or_else(|e| panic!("pri in {line}: {e}")),
+        protocol_version: field("protocol_version"),
+        time_reported: field("time_reported"),
+        time_generated: field("time_generated"),
+        hostname: field("hostname"),
+        app_name: field("app_name"),
+        procid: field("procid"),
+        msgid: field("msgid"),
+        tag: field("tag"),
+        structured_data: field("structured_data"),
+        msg: field("msg"),
+        raw: field("raw"),
+    }
+}

@@ -1,32 +1,29 @@
 //! The syslog sink's `Socket` setting: where messages go.
 //!
 //! A value with a `/` in it is the path of a local (unix) socket, such as `/dev/log`. Anything
-//! else is `host:port` over UDP: `localhost:514`, `192.0.2.1:514`, `[2001:db8::1]:514`, or a bare
-//! host (`syslog.example.com`, `[::1]`) for port 514. Parsing checks the form only; host names
-//! are resolved when the sink first sends.
+//! else is `host:port` (`localhost:514`, `192.0.2.1:514`, `[2001:db8::1]:514`) or a bare host
+//! (`syslog.example.com`, `[::1]`) whose port is the protocol's default (514 for UDP and TCP,
+//! 6514 for TLS). Parsing checks the form only; host names are resolved when the sink connects.
 
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// The syslog port, used when `Socket` names a host without a port.
-pub const DEFAULT_PORT: u16 = 514;
-
-/// The default `Socket`.
-pub const DEFAULT_SOCKET: &str = "localhost:514";
+/// The default host of `Socket` (for UDP, TCP and TLS).
+pub const DEFAULT_HOST: &str = "localhost";
 
 /// Where a syslog sink sends its messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Socket {
     /// A local (unix domain) socket: datagram first, stream if the socket is a stream socket.
     Local(PathBuf),
-    /// A host (name or IP address, IPv6 without brackets) and port, over UDP.
-    Udp {
+    /// A host (name or IP address, IPv6 without brackets) and maybe a port, over the network.
+    Host {
         /// The host name or IP address.
         host: String,
-        /// The UDP port.
-        port: u16,
+        /// The port, if the value gave one (else the protocol's default).
+        port: Option<u16>,
     },
 }
 
@@ -53,9 +50,9 @@ impl FromStr for Socket {
                 return Err(format!("{inside:?} in brackets is not an IPv6 address"));
             }
             let port = match after {
-                "" => DEFAULT_PORT,
+                "" => None,
                 _ => match after.strip_prefix(':') {
-                    Some(port) => parse_port(port)?,
+                    Some(port) => Some(parse_port(port)?),
                     None => return Err(format!("{value:?}: expected :PORT after the brackets")),
                 },
             };
@@ -70,12 +67,12 @@ impl FromStr for Socket {
             ));
         } else {
             match value.split_once(':') {
-                Some((host, port)) => (host, parse_port(port)?),
-                None => (value, DEFAULT_PORT),
+                Some((host, port)) => (host, Some(parse_port(port)?)),
+                None => (value, None),
             }
         };
         check_host(host)?;
-        Ok(Socket::Udp {
+        Ok(Socket::Host {
             host: host.to_string(),
             port,
         })
@@ -87,9 +84,22 @@ impl fmt::Display for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Socket::Local(path) => write!(f, "{}", path.display()),
-            Socket::Udp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Socket::Udp { host, port } => write!(f, "{host}:{port}"),
+            Socket::Host { host, port: None } if host.contains(':') => write!(f, "[{host}]"),
+            Socket::Host { host, port: None } => write!(f, "{host}"),
+            Socket::Host {
+                host,
+                port: Some(port),
+            } => f.write_str(&host_port(host, *port)),
         }
+    }
+}
+
+/// `host:port`, with an IPv6 address in brackets (`[::1]:514`).
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -125,8 +135,8 @@ fn check_host(host: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn udp(host: &str, port: u16) -> Socket {
-        Socket::Udp {
+    fn host(host: &str, port: Option<u16>) -> Socket {
+        Socket::Host {
             host: host.to_string(),
             port,
         }
@@ -135,12 +145,18 @@ mod tests {
     #[test]
     fn parses_good_forms() {
         let parse = |s: &str| s.parse::<Socket>().unwrap();
-        assert_eq!(parse("localhost:514"), udp("localhost", 514));
-        assert_eq!(parse(" 127.0.0.1:5140 "), udp("127.0.0.1", 5140));
-        assert_eq!(parse("syslog.example.com"), udp("syslog.example.com", 514));
-        assert_eq!(parse("[::1]:514"), udp("::1", 514));
-        assert_eq!(parse("[2001:db8::1]"), udp("2001:db8::1", 514));
-        assert_eq!(parse("[fe80::1%eth0]:65535"), udp("fe80::1%eth0", 65535));
+        assert_eq!(parse("localhost:514"), host("localhost", Some(514)));
+        assert_eq!(parse(" 127.0.0.1:5140 "), host("127.0.0.1", Some(5140)));
+        assert_eq!(
+            parse("syslog.example.com"),
+            host("syslog.example.com", None)
+        );
+        assert_eq!(parse("[::1]:514"), host("::1", Some(514)));
+        assert_eq!(parse("[2001:db8::1]"), host("2001:db8::1", None));
+        assert_eq!(
+            parse("[fe80::1%eth0]:65535"),
+            host("fe80::1%eth0", Some(65535))
+        );
         assert_eq!(parse("/dev/log"), Socket::Local(PathBuf::from("/dev/log")));
         assert_eq!(
             parse("./run/log"),
@@ -150,14 +166,18 @@ mod tests {
 
     #[test]
     fn displays_as_written() {
-        for s in ["localhost:514", "[::1]:514", "/dev/log", "10.0.0.1:1"] {
+        for s in [
+            "localhost:514",
+            "[::1]:514",
+            "/dev/log",
+            "10.0.0.1:1",
+            "[::1]",
+            "h",
+        ] {
             assert_eq!(s.parse::<Socket>().unwrap().to_string(), s);
         }
-        assert_eq!("[::1]".parse::<Socket>().unwrap().to_string(), "[::1]:514");
-        assert_eq!(
-            DEFAULT_SOCKET.parse::<Socket>().unwrap(),
-            udp("localhost", 514)
-        );
+        assert_eq!(host_port("::1", 6514), "[::1]:6514");
+        assert_eq!(host_port("example.com", 514), "example.com:514");
     }
 
     #[test]

@@ -1,55 +1,171 @@
-//! Syslog message formats: pure functions from an event and a pipe's settings to the bytes of one
-//! message, kept apart from the transports that carry them (and tested without any socket).
+//! Syslog message formats: pure functions from an event, a pipe's settings and a time to the
+//! bytes of one message, kept apart from the framing and the transports that carry them (and
+//! tested without any socket).
 //!
-//! The one format so far is the existing broker's, which is what Python's
-//! `logging.handlers.SysLogHandler` sends: `<PRI>TAG: JSON` and a NUL byte, with no timestamp or
-//! host name (the receiving syslog daemon adds them).
+//! - [`Format::Legacy`]: the existing broker's, which is what Python's
+//!   `logging.handlers.SysLogHandler` sends: `<PRI>TAG: JSON`, with no time or host name (the
+//!   receiving daemon adds them). The NUL byte that follows it on the wire is framing
+//!   ([`super::framing`]), not part of the message.
+//! - [`Format::Rfc3164`]: `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: JSON`, local time with a
+//!   space-padded day (`Jan  5 09:03:07`).
+//! - [`Format::Rfc5424`]: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID - JSON`, an RFC 3339 time with
+//!   its zone, MSGID the event type, no structured data.
+//!
+//! The JSON is the event's output line, which is printable ASCII only: it never holds a NUL or a
+//! newline, whatever the framing.
+
+use std::fmt;
+use std::str::FromStr;
 
 use broker_core::Event;
+use chrono::{DateTime, FixedOffset, SecondsFormat};
 
 use super::names::{Facility, Priority};
 
-/// What every message of a pipe carries besides the event: facility, priority and tag.
+/// RFC 5424's longest HOSTNAME.
+pub const MAX_HOSTNAME: usize = 255;
+/// RFC 5424's longest APP-NAME (the `Tag`).
+pub const MAX_APP_NAME: usize = 48;
+/// RFC 5424's longest PROCID.
+pub const MAX_PROCID: usize = 128;
+/// RFC 5424's longest MSGID.
+pub const MAX_MSGID: usize = 32;
+/// RFC 3164's longest TAG.
+pub const MAX_RFC3164_TAG: usize = 32;
+
+/// What every message of a pipe carries besides the event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageSettings {
     /// The facility (`local0` by default).
     pub facility: Facility,
     /// The priority (`info` by default).
     pub priority: Priority,
-    /// The tag before the colon (`procustodibus` by default).
+    /// The tag (RFC 5424: APP-NAME), `procustodibus` by default.
     pub tag: String,
+    /// The host name of RFC 3164 and RFC 5424 messages (the legacy format has none).
+    pub hostname: String,
+    /// The process id of RFC 3164 and RFC 5424 messages (the broker's).
+    pub procid: u32,
 }
 
 impl Default for MessageSettings {
+    /// `local0`, `info`, `procustodibus`, host `localhost`, process id 0 (the sink fills in the
+    /// system's host name and its own process id).
     fn default() -> Self {
         MessageSettings {
             facility: Facility::LOCAL0,
             priority: Priority::INFO,
             tag: "procustodibus".to_string(),
+            hostname: "localhost".to_string(),
+            procid: 0,
         }
     }
 }
 
-/// How a message is laid out.
+/// How a message is laid out (the `Format` key).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
-    /// The existing broker's format (Python's `SysLogHandler`): `<PRI>TAG: JSON\0`.
+    /// The existing broker's format (Python's `SysLogHandler`): `<PRI>TAG: JSON`.
     #[default]
-    SysLogHandler,
+    Legacy,
+    /// BSD syslog: `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: JSON`.
+    Rfc3164,
+    /// The syslog protocol: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID - JSON`.
+    Rfc5424,
 }
 
 impl Format {
-    /// The bytes of one message for `event`.
-    pub fn encode(self, settings: &MessageSettings, event: &Event) -> Vec<u8> {
+    /// Every format's name, as the `Format` key takes it.
+    pub const NAMES: &'static [&'static str] = &["legacy", "rfc3164", "rfc5424"];
+
+    /// The format's name (`legacy`, `rfc3164`, `rfc5424`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Legacy => "legacy",
+            Format::Rfc3164 => "rfc3164",
+            Format::Rfc5424 => "rfc5424",
+        }
+    }
+
+    /// The bytes of one message for `event`, sent at `time`.
+    pub fn encode(
+        self,
+        settings: &MessageSettings,
+        event: &Event,
+        time: &DateTime<FixedOffset>,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
-        self.encode_into(settings, event, &mut out);
+        self.encode_into(settings, event, time, &mut out);
         out
     }
 
-    /// Appends the bytes of one message for `event` to `out`.
-    pub fn encode_into(self, settings: &MessageSettings, event: &Event, out: &mut Vec<u8>) {
+    /// Appends the bytes of one message for `event`, sent at `time`, to `out`.
+    pub fn encode_into(
+        self,
+        settings: &MessageSettings,
+        event: &Event,
+        time: &DateTime<FixedOffset>,
+        out: &mut Vec<u8>,
+    ) {
+        let line = event.line();
+        out.reserve(line.len() + settings.tag.len() + settings.hostname.len() + 64);
+        out.push(b'<');
+        out.extend_from_slice(
+            pri(settings.facility, settings.priority)
+                .to_string()
+                .as_bytes(),
+        );
+        out.push(b'>');
         match self {
-            Format::SysLogHandler => sysloghandler_message(settings, event, out),
+            Format::Legacy => {
+                out.extend_from_slice(settings.tag.as_bytes());
+                out.extend_from_slice(b": ");
+            }
+            Format::Rfc3164 => {
+                let header = format!(
+                    "{} {} {}[{}]: ",
+                    time.format("%b %e %H:%M:%S"),
+                    rfc5424_field(&settings.hostname, MAX_HOSTNAME),
+                    rfc5424_field(&settings.tag, MAX_RFC3164_TAG),
+                    settings.procid
+                );
+                out.extend_from_slice(header.as_bytes());
+            }
+            Format::Rfc5424 => {
+                let header = format!(
+                    "1 {} {} {} {} {} - ",
+                    time.to_rfc3339_opts(SecondsFormat::Micros, true),
+                    rfc5424_field(&settings.hostname, MAX_HOSTNAME),
+                    rfc5424_field(&settings.tag, MAX_APP_NAME),
+                    rfc5424_field(&settings.procid.to_string(), MAX_PROCID),
+                    rfc5424_field(event.event_type().as_str(), MAX_MSGID)
+                );
+                out.extend_from_slice(header.as_bytes());
+            }
+        }
+        out.extend_from_slice(line.as_bytes());
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    /// `legacy`, `rfc3164` or `rfc5424`, ignoring case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "legacy" => Ok(Format::Legacy),
+            "rfc3164" => Ok(Format::Rfc3164),
+            "rfc5424" => Ok(Format::Rfc5424),
+            _ => Err(format!(
+                "unknown format {name:?} (expected one of: {})",
+                Format::NAMES.join(", ")
+            )),
         }
     }
 }
@@ -59,30 +175,93 @@ pub fn pri(facility: Facility, priority: Priority) -> u8 {
     facility.code() * 8 + priority.code()
 }
 
-/// Checks that a tag can go into a message: no control characters (a NUL would end a message
-/// early on a stream socket).
-pub fn check_tag(tag: &str) -> Result<(), String> {
-    match tag.chars().find(|c| c.is_control()) {
-        Some(c) => Err(format!("tag {tag:?} contains the control character {c:?}")),
-        None => Ok(()),
+/// Checks that a tag can go into a message of `format`: no control characters in any format (a
+/// NUL or newline would end a message early on a stream); for RFC 3164 at most 32 printable
+/// ASCII characters without space, `:`, `[` or `]`; for RFC 5424 (APP-NAME) at most 48 printable
+/// ASCII characters without space.
+pub fn check_tag(tag: &str, format: Format) -> Result<(), String> {
+    if let Some(c) = tag.chars().find(|c| c.is_control()) {
+        return Err(format!("tag {tag:?} contains the control character {c:?}"));
+    }
+    let (max, extra_forbidden): (usize, &[char]) = match format {
+        Format::Legacy => return Ok(()),
+        Format::Rfc3164 => (MAX_RFC3164_TAG, &[':', '[', ']']),
+        Format::Rfc5424 => (MAX_APP_NAME, &[]),
+    };
+    if tag.is_empty() {
+        return Err(format!("an empty tag is not allowed in format {format}"));
+    }
+    if let Some(c) = tag
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || extra_forbidden.contains(c))
+    {
+        return Err(format!(
+            "tag {tag:?} contains {c:?}, not allowed in format {format}"
+        ));
+    }
+    if tag.len() > max {
+        return Err(format!(
+            "tag {tag:?} is {} characters long; format {format} allows at most {max}",
+            tag.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `Hostname` value: 1 to 255 printable ASCII characters without space (RFC 5424).
+pub fn check_hostname(hostname: &str) -> Result<(), String> {
+    if hostname.is_empty() {
+        return Err("empty: give the host name the messages should carry".to_string());
+    }
+    if let Some(c) = hostname.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "host name {hostname:?} contains {c:?} (printable ASCII without spaces only)"
+        ));
+    }
+    if hostname.len() > MAX_HOSTNAME {
+        return Err(format!(
+            "host name is {} characters long; at most {MAX_HOSTNAME} are allowed",
+            hostname.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The system's host name as messages carry it: the short name (up to the first dot), printable
+/// ASCII only, at most 255 characters; `localhost` if nothing is left.
+pub fn system_hostname() -> String {
+    let name = gethostname::gethostname();
+    short_hostname(&name.to_string_lossy())
+}
+
+/// `web1.example.com` -> `web1`, with what RFC 5424 does not allow left out.
+pub fn short_hostname(name: &str) -> String {
+    let short = name.split('.').next().unwrap_or_default();
+    let clean: String = short
+        .chars()
+        .filter(char::is_ascii_graphic)
+        .take(MAX_HOSTNAME)
+        .collect();
+    if clean.is_empty() {
+        "localhost".to_string()
+    } else {
+        clean
     }
 }
 
-/// `<PRI>TAG: JSON\0`.
-fn sysloghandler_message(settings: &MessageSettings, event: &Event, out: &mut Vec<u8>) {
-    let line = event.line();
-    out.reserve(line.len() + settings.tag.len() + 8);
-    out.push(b'<');
-    out.extend_from_slice(
-        pri(settings.facility, settings.priority)
-            .to_string()
-            .as_bytes(),
-    );
-    out.push(b'>');
-    out.extend_from_slice(settings.tag.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(line.as_bytes());
-    out.push(0);
+/// A header field as RFC 5424 allows it: printable ASCII without spaces (anything else left
+/// out), at most `max` characters, and `-` (the NILVALUE) when nothing is left.
+fn rfc5424_field(value: &str, max: usize) -> String {
+    let clean: String = value
+        .chars()
+        .filter(char::is_ascii_graphic)
+        .take(max)
+        .collect();
+    if clean.is_empty() {
+        "-".to_string()
+    } else {
+        clean
+    }
 }
 
 #[cfg(test)]
@@ -95,51 +274,156 @@ mod tests {
             facility: facility.parse().unwrap(),
             priority: priority.parse().unwrap(),
             tag: tag.to_string(),
+            hostname: "web1".to_string(),
+            procid: 4242,
         }
+    }
+
+    fn at(text: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(text).unwrap()
+    }
+
+    fn event(event_type: EventType, json: &str) -> Event {
+        Event::from_json(event_type, json).unwrap()
     }
 
     #[test]
     fn pri_values() {
-        let pri_of = |f: &str, p: &str| pri(f.parse().unwrap(), p.parse().unwrap());
-        assert_eq!(pri_of("local0", "info"), 134);
-        assert_eq!(pri_of("user", "debug"), 15);
-        assert_eq!(pri_of("auth", "emerg"), 32);
-        assert_eq!(pri_of("local7", "err"), 187);
-        assert_eq!(pri_of("authpriv", "notice"), 85);
-        assert_eq!(pri_of("kern", "emerg"), 0);
-        assert_eq!(pri_of("local7", "debug"), 191);
+        let s = settings("local0", "info", "t");
+        assert_eq!(pri(s.facility, s.priority), 134);
+        let s = settings("kern", "emerg", "t");
+        assert_eq!(pri(s.facility, s.priority), 0);
+        let s = settings("local7", "debug", "t");
+        assert_eq!(pri(s.facility, s.priority), 191);
     }
 
     #[test]
-    fn message_bytes() {
-        let event = Event::from_json(EventType::Alerts, r#"{"id": "a1", "x": "é\u0000"}"#).unwrap();
-        let bytes = Format::SysLogHandler.encode(&MessageSettings::default(), &event);
+    fn legacy_bytes_exactly() {
+        let e = event(EventType::Alerts, r#"{"id": "a1", "x": "é\u0000"}"#);
+        let time = at("2026-01-05T09:03:07+01:00");
+        let bytes = Format::Legacy.encode(&MessageSettings::default(), &e, &time);
         assert_eq!(
             bytes,
-            b"<134>procustodibus: {\"id\":\"a1\",\"x\":\"\\u00e9\\u0000\"}\0"
+            b"<134>procustodibus: {\"id\":\"a1\",\"x\":\"\\u00e9\\u0000\"}"
         );
-        let bytes = Format::SysLogHandler.encode(&settings("user", "debug", "my-tag"), &event);
+        let bytes = Format::Legacy.encode(&settings("user", "debug", "my-tag"), &e, &time);
         assert_eq!(
             bytes,
-            b"<15>my-tag: {\"id\":\"a1\",\"x\":\"\\u00e9\\u0000\"}\0"
+            b"<15>my-tag: {\"id\":\"a1\",\"x\":\"\\u00e9\\u0000\"}"
         );
-        let bytes = Format::default().encode(&settings("kern", "emerg", "t"), &event);
+        let bytes = Format::default().encode(&settings("kern", "emerg", "t"), &e, &time);
         assert!(bytes.starts_with(b"<0>t: {"));
     }
 
     #[test]
-    fn encode_into_appends() {
-        let event = Event::from_json(EventType::Alerts, r#"{"id":1}"#).unwrap();
-        let mut out = b"x".to_vec();
-        Format::SysLogHandler.encode_into(&settings("local7", "err", "b"), &event, &mut out);
-        assert_eq!(out, b"x<187>b: {\"id\":1}\0");
+    fn rfc3164_bytes() {
+        let e = event(EventType::LogAuthn, r#"{"id":1}"#);
+        let s = settings("local0", "info", "procustodibus");
+        let bytes = Format::Rfc3164.encode(&s, &e, &at("2026-01-05T09:03:07+01:00"));
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "<134>Jan  5 09:03:07 web1 procustodibus[4242]: {\"id\":1}"
+        );
+        let bytes = Format::Rfc3164.encode(&s, &e, &at("2026-12-25T23:59:59-05:00"));
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "<134>Dec 25 23:59:59 web1 procustodibus[4242]: {\"id\":1}"
+        );
     }
 
     #[test]
-    fn tags_without_control_characters() {
-        assert!(check_tag("procustodibus").is_ok());
-        assert!(check_tag("my broker é").is_ok());
-        assert!(check_tag("a\0b").is_err());
-        assert!(check_tag("a\tb").is_err());
+    fn rfc5424_bytes() {
+        let e = event(EventType::EndpointStats, r#"{"id":"s"}"#);
+        let s = settings("auth", "warning", "procustodibus");
+        let time = at("2026-01-05T09:03:07.25+01:00");
+        assert_eq!(
+            String::from_utf8(Format::Rfc5424.encode(&s, &e, &time)).unwrap(),
+            "<36>1 2026-01-05T09:03:07.250000+01:00 web1 procustodibus 4242 endpoint_stats - \
+             {\"id\":\"s\"}"
+        );
+        let utc = at("2026-01-05T09:03:07Z");
+        assert_eq!(
+            String::from_utf8(Format::Rfc5424.encode(&s, &e, &utc)).unwrap(),
+            "<36>1 2026-01-05T09:03:07.000000Z web1 procustodibus 4242 endpoint_stats - \
+             {\"id\":\"s\"}"
+        );
+    }
+
+    #[test]
+    fn rfc5424_fields_keep_to_the_limits() {
+        let e = event(EventType::Alerts, r#"{"id":1}"#);
+        let mut s = settings("local0", "info", &"a".repeat(60));
+        s.hostname = format!("{} x", "h".repeat(300));
+        let text =
+            String::from_utf8(Format::Rfc5424.encode(&s, &e, &at("2026-01-05T09:03:07Z"))).unwrap();
+        let fields: Vec<&str> = text.split(' ').collect();
+        assert_eq!(fields[2], "h".repeat(255));
+        assert_eq!(fields[3], "a".repeat(48));
+        s.hostname = String::new();
+        let text =
+            String::from_utf8(Format::Rfc5424.encode(&s, &e, &at("2026-01-05T09:03:07Z"))).unwrap();
+        assert_eq!(text.split(' ').nth(2), Some("-"));
+    }
+
+    #[test]
+    fn encode_into_appends() {
+        let e = event(EventType::Alerts, r#"{"id":1}"#);
+        let mut out = b"x".to_vec();
+        let time = at("2026-01-05T09:03:07Z");
+        Format::Legacy.encode_into(&settings("local7", "err", "b"), &e, &time, &mut out);
+        assert_eq!(out, b"x<187>b: {\"id\":1}");
+    }
+
+    #[test]
+    fn format_names() {
+        assert_eq!("Legacy".parse::<Format>(), Ok(Format::Legacy));
+        assert_eq!(" RFC3164 ".parse::<Format>(), Ok(Format::Rfc3164));
+        assert_eq!("rfc5424".parse::<Format>(), Ok(Format::Rfc5424));
+        assert_eq!(
+            "json".parse::<Format>().unwrap_err(),
+            "unknown format \"json\" (expected one of: legacy, rfc3164, rfc5424)"
+        );
+        for name in Format::NAMES {
+            assert_eq!(name.parse::<Format>().unwrap().to_string(), *name);
+        }
+    }
+
+    #[test]
+    fn tags_per_format() {
+        assert!(check_tag("procustodibus", Format::Legacy).is_ok());
+        assert!(check_tag("my broker é", Format::Legacy).is_ok());
+        assert!(check_tag("a\0b", Format::Legacy).is_err());
+        assert!(check_tag("a\tb", Format::Rfc5424).is_err());
+        assert!(check_tag(&"a".repeat(32), Format::Rfc3164).is_ok());
+        assert_eq!(
+            check_tag(&"a".repeat(33), Format::Rfc3164).unwrap_err(),
+            format!(
+                "tag \"{}\" is 33 characters long; format rfc3164 allows at most 32",
+                "a".repeat(33)
+            )
+        );
+        assert!(check_tag(&"a".repeat(48), Format::Rfc5424).is_ok());
+        assert!(check_tag(&"a".repeat(49), Format::Rfc5424).is_err());
+        assert_eq!(
+            check_tag("a b", Format::Rfc5424).unwrap_err(),
+            "tag \"a b\" contains ' ', not allowed in format rfc5424"
+        );
+        assert!(check_tag("a[1]", Format::Rfc3164).is_err());
+        assert!(check_tag("a:b", Format::Rfc3164).is_err());
+        assert!(check_tag("a:b", Format::Rfc5424).is_ok());
+        assert!(check_tag("", Format::Rfc5424).is_err());
+    }
+
+    #[test]
+    fn hostnames() {
+        assert!(check_hostname("web1.example.com").is_ok());
+        assert!(check_hostname("").is_err());
+        assert!(check_hostname("a b").is_err());
+        assert!(check_hostname(&"h".repeat(256)).is_err());
+        assert_eq!(short_hostname("web1.example.com"), "web1");
+        assert_eq!(short_hostname("wéb 1"), "wb1");
+        assert_eq!(short_hostname(""), "localhost");
+        assert!(!system_hostname().is_empty());
+        assert!(check_hostname(&system_hostname()).is_ok());
     }
 }

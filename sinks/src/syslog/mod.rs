@@ -1,48 +1,74 @@
-//! The `syslog` sink: sends one syslog message per event to a UDP or local socket.
+//! The `syslog` sink: sends one syslog message per event over UDP, TCP, TLS or a local socket.
 //!
 //! ```ini
 //! [Pipe.MyAlerts]
 //! From = alerts
 //! To = syslog
-//! Socket = /dev/log        # or host:port over UDP; default localhost:514
+//! Socket = /dev/log        # or host[:port]; default localhost (port 514, 6514 for tls)
+//! Protocol = udp           # udp | tcp | tls | unix; default from Socket (host: udp, path: unix)
+//! Format = legacy          # legacy | rfc3164 | rfc5424; default legacy
+//! Framing = octet          # octet | lf | nul, streams only; default octet (nul: legacy on unix)
 //! Facility = local0        # default local0
 //! Priority = info          # default info
-//! Tag = procustodibus      # default procustodibus
+//! Tag = procustodibus      # default procustodibus (RFC 5424: APP-NAME)
+//! Hostname = web1          # RFC formats; default the system's short host name
+//! MaxSize = 65507          # bytes per message; default 65507 over udp, else no limit
+//! CA = /etc/ssl/syslog-ca.pem   # tls: trusted CAs (default the system's roots)
+//! Cert = /etc/ssl/broker.pem    # tls: client certificate chain, with Key
+//! Key = /etc/ssl/broker.key     # tls: its private key
+//! ServerName = logs.example.com # tls: name to verify (default the host of Socket)
 //! ```
 //!
-//! Every value is checked when the config loads ([`SyslogSink::from_settings`]); the socket is
-//! resolved and connected on the first delivery and kept until an error worth retrying,
-//! [`Sink::reopen`] or [`Sink::close`]. A missing local socket, a receiver that went away, a
-//! refused UDP port or a failed lookup is worth retrying, and the next delivery connects afresh;
-//! a message too large for the socket (`EMSGSIZE`) is permanent for that one event only. The
-//! parts: [`names`] (facility and priority tables),
-//! [`format`](mod@format) (the bytes of a message), [`address`] (the `Socket` value) and
-//! [`transport`] (the sockets).
+//! Every value is checked when the config loads ([`SyslogSink::from_settings`], no I/O); the
+//! socket is resolved and connected on the first delivery and kept until an error worth
+//! retrying, [`Sink::reopen`] or [`Sink::close`]. A stream connection the receiver closed is
+//! noticed before the next batch and replaced; a batch is handed over only once the stream
+//! confirmed it ([`transport::stream`]), and what was not confirmed when a connection failed is
+//! sent again on one new connection within the same delivery (at least once). A missing local
+//! socket, a refused connection, a failed lookup or TLS handshake is worth retrying; a message
+//! larger than `MaxSize` (or than the socket takes, `EMSGSIZE`) is permanent for that one event,
+//! which the pipeline sets aside in the dead-letter file: it is never cut.
+//!
+//! The parts: [`config`] (the keys), [`names`] (facility and priority tables),
+//! [`format`](mod@format) (the bytes of a message, pure), [`framing`] (frames on a stream),
+//! [`address`] (the `Socket` value) and [`transport`] (the sockets).
 
 pub mod address;
+pub mod config;
 pub mod format;
+pub mod framing;
 pub mod names;
 pub mod transport;
 
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::registry::{BuildError, SinkKey};
-use broker_core::{Event, Sink, SinkError, SinkErrorKind, SinkPlugin};
+use broker_core::{Event, Sink, SinkError, SinkPlugin};
 
 use crate::os_error::reason;
-use address::{Socket, DEFAULT_SOCKET};
-use format::{check_tag, Format, MessageSettings};
-use names::{Facility, Priority};
-use transport::Transport;
+use config::{Endpoint, SyslogConfig};
+use transport::stream::{Stream, Unconfirmed};
+use transport::tls::TlsClient;
+use transport::Connection;
 
 inventory::submit! {
     SinkPlugin {
         name: "syslog",
         keys: &[
-            SinkKey::one("socket", "host:port (UDP) or path of a local socket (default localhost:514)"),
+            SinkKey::one("socket", "host[:port] or path of a local socket (default localhost)"),
+            SinkKey::one("protocol", "udp, tcp, tls or unix (default from Socket)"),
+            SinkKey::one("format", "legacy, rfc3164 or rfc5424 (default legacy)"),
+            SinkKey::one("framing", "octet, lf or nul on a stream (default octet; nul for legacy on unix)"),
             SinkKey::one("facility", "syslog facility name (default local0)"),
             SinkKey::one("priority", "syslog priority name (default info)"),
             SinkKey::one("tag", "tag before each message (default procustodibus)"),
+            SinkKey::one("hostname", "host name in RFC 3164/5424 messages (default this system's)"),
+            SinkKey::one("max_size", "largest message in bytes (default 65507 over udp, else none)"),
+            // `c_a`: shown as `CA` in messages; matched as `CA`, `ca`, `Ca`.
+            SinkKey::one("c_a", "tls: PEM file of the CAs to trust (default the system's roots)"),
+            SinkKey::one("cert", "tls: PEM file of the client certificate chain"),
+            SinkKey::one("key", "tls: PEM file of the client certificate's private key"),
+            SinkKey::one("server_name", "tls: name to verify the server against (default the host)"),
         ],
         build: build_syslog_sink,
     }
@@ -53,85 +79,155 @@ fn build_syslog_sink(settings: &PipeSettings) -> Result<Box<dyn Sink>, BuildErro
     Ok(Box::new(SyslogSink::from_settings(settings)?))
 }
 
-/// A sink that sends each event as one syslog message (`<PRI>TAG: JSON\0`).
+/// A sink that sends each event as one syslog message.
 #[derive(Debug)]
 pub struct SyslogSink {
-    socket: Socket,
-    settings: MessageSettings,
-    format: Format,
-    transport: Option<Transport>,
+    config: SyslogConfig,
+    connection: Option<Connection>,
+    tls: TlsClient,
 }
 
 impl SyslogSink {
-    /// A sink that sends to `socket` with these settings. Nothing is opened until the first
-    /// delivery.
-    pub fn new(socket: Socket, settings: MessageSettings) -> Self {
+    /// A sink with these settings. Nothing is opened until the first delivery.
+    pub fn new(config: SyslogConfig) -> Self {
         SyslogSink {
-            socket,
-            settings,
-            format: Format::SysLogHandler,
-            transport: None,
+            config,
+            connection: None,
+            tls: TlsClient::default(),
         }
     }
 
-    /// Validates a pipe's `Socket`, `Facility`, `Priority` and `Tag` (all optional), without
-    /// resolving or connecting anything.
+    /// Validates a pipe's keys (all optional), without resolving, connecting or reading
+    /// anything.
     pub fn from_settings(settings: &PipeSettings) -> Result<Self, ConfigError> {
-        let socket: Socket = settings
-            .value("Socket")
-            .unwrap_or(DEFAULT_SOCKET)
-            .parse()
-            .map_err(|e| settings.error("Socket", e))?;
-        let facility = match settings.value("Facility") {
-            Some(name) => name.parse().map_err(|e| settings.error("Facility", e))?,
-            None => Facility::LOCAL0,
-        };
-        let priority = match settings.value("Priority") {
-            Some(name) => name.parse().map_err(|e| settings.error("Priority", e))?,
-            None => Priority::INFO,
-        };
-        let mut message = MessageSettings {
-            facility,
-            priority,
-            ..MessageSettings::default()
-        };
-        if let Some(tag) = settings.value("Tag") {
-            check_tag(tag).map_err(|e| settings.error("Tag", e))?;
-            message.tag = tag.to_string();
-        }
-        Ok(SyslogSink::new(socket, message))
+        Ok(SyslogSink::new(SyslogConfig::from_settings(settings)?))
+    }
+
+    /// The pipe's settings.
+    pub fn config(&self) -> &SyslogConfig {
+        &self.config
     }
 
     /// Where the messages go.
-    pub fn socket(&self) -> &Socket {
-        &self.socket
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.config.endpoint
     }
 
-    /// The facility, priority and tag of every message.
-    pub fn message_settings(&self) -> &MessageSettings {
-        &self.settings
+    /// `" over TCP"` or `" over TLS"` after the endpoint in messages (nothing for UDP and local
+    /// sockets, whose messages stay as they were).
+    fn over(&self) -> &'static str {
+        match self.config.endpoint {
+            Endpoint::Tcp { .. } => " over TCP",
+            Endpoint::Tls { .. } => " over TLS",
+            Endpoint::Udp { .. } | Endpoint::Local(_) => "",
+        }
     }
 
-    /// The error for event `index` that the transport refused, or for the connection as a whole.
-    fn send_error(
-        &self,
-        index: usize,
-        event: &Event,
-        size: usize,
-        error: &std::io::Error,
-    ) -> SinkError {
-        if error.raw_os_error() == Some(libc::EMSGSIZE) {
-            let id = match event.id() {
-                Some(id) => format!("event {id}"),
-                None => "event without id".to_string(),
-            };
-            let message = format!("{id} is {size} bytes, too large for {}", self.socket);
-            SinkError::permanent(index, message)
-        } else {
-            SinkError::retry(
-                index,
-                format!("cannot send to {}: {}", self.socket, reason(error)),
-            )
+    /// Connects afresh; the error is worth retrying, with nothing of this batch handed over.
+    async fn connect(&mut self, delivered: usize) -> Result<Connection, SinkError> {
+        let connection = Connection::connect(&self.config, &mut self.tls)
+            .await
+            .map_err(|message| SinkError::retry(delivered, message))?;
+        tracing::debug!(
+            "syslog: connected to {} ({})",
+            self.config.endpoint,
+            connection.kind()
+        );
+        Ok(connection)
+    }
+
+    /// The permanent error for event `index`, which is `size` bytes and too large: over
+    /// `MaxSize` (`max`) or refused by the socket (`None`).
+    fn too_large(&self, index: usize, event: &Event, size: usize, max: Option<usize>) -> SinkError {
+        let id = match event.id() {
+            Some(id) => format!("event {id}"),
+            None => "event without id".to_string(),
+        };
+        let endpoint = &self.config.endpoint;
+        let message = match max {
+            Some(max) => format!("{id} is {size} bytes, over MaxSize {max} for {endpoint}"),
+            None => format!("{id} is {size} bytes, too large for {endpoint}"),
+        };
+        SinkError::permanent(index, message)
+    }
+
+    /// Sends each message as one datagram; stops at the first failure.
+    async fn send_datagrams(
+        &mut self,
+        mut connection: Connection,
+        events: &[Event],
+        datagrams: &[Vec<u8>],
+    ) -> Result<(), SinkError> {
+        for (index, datagram) in datagrams.iter().enumerate() {
+            if let Err(e) = connection.send_datagram(datagram).await {
+                if e.raw_os_error() == Some(libc::EMSGSIZE) {
+                    // One event too large says nothing against the socket: keep it for the rest.
+                    self.connection = Some(connection);
+                    return Err(self.too_large(index, &events[index], datagram.len(), None));
+                }
+                let endpoint = &self.config.endpoint;
+                return Err(SinkError::retry(
+                    index,
+                    format!("cannot send to {endpoint}: {}", reason(&e)),
+                ));
+            }
+        }
+        self.connection = Some(connection);
+        Ok(())
+    }
+
+    /// Sends the messages on a stream until confirmed; when the stream fails, once more from
+    /// the first unconfirmed message on a new connection (unless `stream` is itself new).
+    async fn send_stream(
+        &mut self,
+        mut stream: Stream,
+        fresh: bool,
+        messages: &[Vec<u8>],
+    ) -> Result<(), SinkError> {
+        let Unconfirmed { confirmed, error } = match stream.send(messages).await {
+            Ok(()) => {
+                self.connection = Some(Connection::Stream(stream));
+                return Ok(());
+            }
+            Err(unconfirmed) => unconfirmed,
+        };
+        drop(stream);
+        let failed = format!(
+            "cannot send to {}{}: {}",
+            self.config.endpoint,
+            self.over(),
+            reason(&error)
+        );
+        if fresh {
+            return Err(SinkError::retry(confirmed, failed));
+        }
+        tracing::debug!("syslog: {failed}; reconnecting");
+        let rest = &messages[confirmed..];
+        let mut stream = match self.connect(confirmed).await? {
+            Connection::Stream(stream) => stream,
+            datagram => {
+                // A local socket that came back as a datagram socket: the next delivery uses it.
+                self.connection = Some(datagram);
+                return Err(SinkError::retry(confirmed, failed));
+            }
+        };
+        match stream.send(rest).await {
+            Ok(()) => {
+                self.connection = Some(Connection::Stream(stream));
+                Ok(())
+            }
+            Err(Unconfirmed {
+                confirmed: more,
+                error,
+            }) => Err(SinkError::retry(
+                confirmed + more,
+                format!(
+                    "cannot send to {}{}: {}",
+                    self.config.endpoint,
+                    self.over(),
+                    reason(&error)
+                ),
+            )),
         }
     }
 }
@@ -144,45 +240,67 @@ impl Sink for SyslogSink {
         }
         // Taken out while sending: after an error worth retrying (or a cancelled delivery) it
         // stays dropped, so the next delivery connects afresh (a restarted receiver, a socket
-        // that was missing and is back).
-        let mut transport = match self.transport.take() {
-            Some(transport) => transport,
-            None => {
-                let transport = Transport::connect(&self.socket)
+        // that was missing and is back). A stream the receiver closed meanwhile is replaced now.
+        let (connection, fresh) = match self.connection.take() {
+            Some(Connection::Stream(mut stream)) => match stream.check_open() {
+                Ok(()) => (Connection::Stream(stream), false),
+                Err(e) => {
+                    tracing::debug!(
+                        "syslog: the connection to {} is gone ({}); reconnecting",
+                        self.config.endpoint,
+                        reason(&e)
+                    );
+                    drop(stream);
+                    (self.connect(0).await?, true)
+                }
+            },
+            Some(connection) => (connection, false),
+            None => (self.connect(0).await?, true),
+        };
+        let time = chrono::Local::now().fixed_offset();
+        let format = self.config.format;
+        let is_datagram = !matches!(connection, Connection::Stream(_));
+        let messages: Vec<Vec<u8>> = events
+            .iter()
+            .map(|event| {
+                let message = format.encode(&self.config.message, event, &time);
+                if is_datagram {
+                    framing::datagram(format, &message)
+                } else {
+                    message
+                }
+            })
+            .collect();
+        // Everything before the first message over MaxSize goes out; that one is set aside.
+        let max = self.config.max_size();
+        let fit = match max {
+            Some(max) => messages.iter().take_while(|m| m.len() <= max).count(),
+            None => messages.len(),
+        };
+        let sent = match connection {
+            Connection::Stream(stream) => self.send_stream(stream, fresh, &messages[..fit]).await,
+            datagram => {
+                self.send_datagrams(datagram, &events[..fit], &messages[..fit])
                     .await
-                    .map_err(|message| SinkError::retry(0, message))?;
-                tracing::debug!(
-                    "syslog: connected to {} ({})",
-                    self.socket,
-                    transport.kind()
-                );
-                transport
             }
         };
-        let mut message = Vec::new();
-        for (index, event) in events.iter().enumerate() {
-            message.clear();
-            self.format.encode_into(&self.settings, event, &mut message);
-            if let Err(e) = transport.send(&message).await {
-                let error = self.send_error(index, event, message.len(), &e);
-                // One event too large says nothing against the socket: keep it for the rest.
-                if error.kind == SinkErrorKind::Permanent {
-                    self.transport = Some(transport);
-                }
-                return Err(error);
-            }
+        sent?;
+        if fit < messages.len() {
+            return Err(self.too_large(fit, &events[fit], messages[fit].len(), max));
         }
-        self.transport = Some(transport);
         Ok(())
     }
 
     async fn reopen(&mut self) -> Result<(), SinkError> {
-        self.transport = None;
+        self.connection = None;
+        self.tls.forget();
         Ok(())
     }
 
     async fn close(&mut self) -> Result<(), SinkError> {
-        self.transport = None;
+        if let Some(Connection::Stream(mut stream)) = self.connection.take() {
+            stream.shutdown().await;
+        }
         Ok(())
     }
 }

@@ -1,0 +1,514 @@
+//! A syslog pipe's settings, read and checked from its `[Pipe.NAME]` keys without any I/O.
+//!
+//! | key | default |
+//! | --- | --- |
+//! | `Socket` | `localhost` (port 514, or 6514 for TLS); `/dev/log` for `Protocol = unix` |
+//! | `Protocol` | from `Socket`: `udp` for `host:port`, `unix` for a path |
+//! | `Format` | `legacy` |
+//! | `Framing` | `octet` on TCP and TLS; on a local stream socket `nul` (legacy) or `octet` |
+//! | `Facility`, `Priority`, `Tag` | `local0`, `info`, `procustodibus` |
+//! | `Hostname` | the system's short host name |
+//! | `MaxSize` | 65507 over UDP; no limit otherwise |
+//! | `CA`, `Cert`, `Key`, `ServerName` | TLS only: the system roots, no client certificate, the host |
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use broker_core::config::{ConfigError, PipeSettings};
+
+use super::address::{host_port, Socket, DEFAULT_HOST};
+use super::format::{check_hostname, check_tag, system_hostname, Format, MessageSettings};
+use super::framing::Framing;
+use super::names::{Facility, Priority};
+
+/// The syslog port over UDP and TCP.
+pub const SYSLOG_PORT: u16 = 514;
+/// The syslog port over TLS (RFC 5425).
+pub const SYSLOG_TLS_PORT: u16 = 6514;
+/// The largest UDP payload an IPv4 datagram can carry, the default `MaxSize` over UDP.
+pub const UDP_MAX_SIZE: usize = 65507;
+/// The default `Socket` of `Protocol = unix`.
+pub const DEFAULT_LOCAL_SOCKET: &str = "/dev/log";
+
+/// How messages travel (the `Protocol` key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// One datagram per message to `host:port`.
+    Udp,
+    /// A TCP connection to `host:port`, messages in frames.
+    Tcp,
+    /// A TLS connection to `host:port` (RFC 5425), messages in frames.
+    Tls,
+    /// A local socket: datagram if it is one, else stream.
+    Unix,
+}
+
+impl Protocol {
+    /// Every protocol's name, as the `Protocol` key takes it.
+    pub const NAMES: &'static [&'static str] = &["udp", "tcp", "tls", "unix"];
+
+    /// The protocol's name (`udp`, `tcp`, `tls`, `unix`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
+            Protocol::Unix => "unix",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+
+    /// `udp`, `tcp`, `tls` or `unix`, ignoring case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "udp" => Ok(Protocol::Udp),
+            "tcp" => Ok(Protocol::Tcp),
+            "tls" => Ok(Protocol::Tls),
+            "unix" => Ok(Protocol::Unix),
+            _ => Err(format!(
+                "unknown protocol {name:?} (expected one of: {})",
+                Protocol::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// Where messages go and how: a protocol with its address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// UDP to a host and port.
+    Udp {
+        /// Host name or IP address (IPv6 without brackets).
+        host: String,
+        /// UDP port.
+        port: u16,
+    },
+    /// TCP to a host and port.
+    Tcp {
+        /// Host name or IP address (IPv6 without brackets).
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+    /// TLS to a host and port.
+    Tls {
+        /// Host name or IP address (IPv6 without brackets).
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+    /// A local (unix) socket.
+    Local(PathBuf),
+}
+
+impl Endpoint {
+    /// The protocol of this endpoint.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Endpoint::Udp { .. } => Protocol::Udp,
+            Endpoint::Tcp { .. } => Protocol::Tcp,
+            Endpoint::Tls { .. } => Protocol::Tls,
+            Endpoint::Local(_) => Protocol::Unix,
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    /// `host:port` (`[::1]:514`) or the socket's path.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Udp { host, port }
+            | Endpoint::Tcp { host, port }
+            | Endpoint::Tls { host, port } => f.write_str(&host_port(host, *port)),
+            Endpoint::Local(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The TLS keys of a pipe: file paths and names only; the files are read when the sink connects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `CA`: PEM file of the certificates to trust (default: the system's roots).
+    pub ca: Option<PathBuf>,
+    /// `Cert`: PEM file of the client certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// `Key`: PEM file of the client certificate's private key.
+    pub key: Option<PathBuf>,
+    /// `ServerName`: the name to verify the server's certificate against (default: the host).
+    pub server_name: Option<String>,
+}
+
+/// Every setting of a syslog pipe, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyslogConfig {
+    /// Where messages go.
+    pub endpoint: Endpoint,
+    /// How each message is laid out.
+    pub format: Format,
+    /// `Framing` as given; see [`SyslogConfig::stream_framing`] for what a stream uses.
+    pub framing: Option<Framing>,
+    /// `MaxSize` as given; see [`SyslogConfig::max_size`] for the limit in force.
+    pub max_size: Option<usize>,
+    /// Facility, priority, tag, host name and process id.
+    pub message: MessageSettings,
+    /// The TLS keys (only with `Protocol = tls`).
+    pub tls: TlsSettings,
+}
+
+/// The TLS-only keys, as written in messages.
+const TLS_KEYS: [&str; 4] = ["CA", "Cert", "Key", "ServerName"];
+
+impl SyslogConfig {
+    /// Reads and checks a pipe's keys (all optional). Errors name the file, line, pipe and key.
+    pub fn from_settings(settings: &PipeSettings) -> Result<Self, ConfigError> {
+        let protocol = match settings.value("Protocol") {
+            Some(name) => Some(name.parse().map_err(|e| settings.error("Protocol", e))?),
+            None => None,
+        };
+        let endpoint = endpoint(settings, protocol)?;
+        let protocol = endpoint.protocol();
+        let format: Format = match settings.value("Format") {
+            Some(name) => name.parse().map_err(|e| settings.error("Format", e))?,
+            None => Format::Legacy,
+        };
+        let framing = match settings.value("Framing") {
+            Some(_) if protocol == Protocol::Udp => {
+                return Err(settings.error(
+                    "Framing",
+                    "applies to streams only (tcp, tls or a local stream socket); over udp \
+                     each message is one datagram",
+                ))
+            }
+            Some(name) => Some(name.parse().map_err(|e| settings.error("Framing", e))?),
+            None => None,
+        };
+        let max_size = match settings.value("MaxSize") {
+            Some(text) => Some(parse_max_size(text).map_err(|e| settings.error("MaxSize", e))?),
+            None => None,
+        };
+        let message = message_settings(settings, format)?;
+        let tls = tls_settings(settings, protocol)?;
+        Ok(SyslogConfig {
+            endpoint,
+            format,
+            framing,
+            max_size,
+            message,
+            tls,
+        })
+    }
+
+    /// The framing on a stream: `Framing` if given, else `octet` over TCP and TLS (RFC 5425),
+    /// and on a local stream socket `nul` for the legacy format, `octet` for the RFC formats.
+    pub fn stream_framing(&self) -> Framing {
+        match (self.framing, self.endpoint.protocol()) {
+            (Some(framing), _) => framing,
+            (None, Protocol::Unix) => Framing::local_stream_default(self.format),
+            (None, _) => Framing::Octet,
+        }
+    }
+
+    /// The largest message sent, in bytes: `MaxSize` if given, else 65507 over UDP (what an
+    /// IPv4 datagram carries) and no limit otherwise.
+    pub fn max_size(&self) -> Option<usize> {
+        match (self.max_size, self.endpoint.protocol()) {
+            (Some(max), _) => Some(max),
+            (None, Protocol::Udp) => Some(UDP_MAX_SIZE),
+            (None, _) => None,
+        }
+    }
+}
+
+/// `Socket` and `Protocol` together: the protocol from `Socket`'s form unless given, and the
+/// default port of the protocol when `Socket` has none.
+fn endpoint(settings: &PipeSettings, protocol: Option<Protocol>) -> Result<Endpoint, ConfigError> {
+    let socket: Socket = match settings.value("Socket") {
+        Some(value) => value.parse().map_err(|e| settings.error("Socket", e))?,
+        None if protocol == Some(Protocol::Unix) => Socket::Local(DEFAULT_LOCAL_SOCKET.into()),
+        None => Socket::Host {
+            host: DEFAULT_HOST.to_string(),
+            port: None,
+        },
+    };
+    match (socket, protocol) {
+        (Socket::Local(path), None | Some(Protocol::Unix)) => Ok(Endpoint::Local(path)),
+        (Socket::Local(_), Some(protocol)) => Err(settings.error(
+            "Socket",
+            format!("Protocol = {protocol} needs host:port, not the path of a local socket"),
+        )),
+        (Socket::Host { .. }, Some(Protocol::Unix)) => Err(settings.error(
+            "Socket",
+            "Protocol = unix needs the path of a local socket, such as /dev/log",
+        )),
+        (Socket::Host { host, port }, None | Some(Protocol::Udp)) => Ok(Endpoint::Udp {
+            host,
+            port: port.unwrap_or(SYSLOG_PORT),
+        }),
+        (Socket::Host { host, port }, Some(Protocol::Tcp)) => Ok(Endpoint::Tcp {
+            host,
+            port: port.unwrap_or(SYSLOG_PORT),
+        }),
+        (Socket::Host { host, port }, Some(Protocol::Tls)) => Ok(Endpoint::Tls {
+            host,
+            port: port.unwrap_or(SYSLOG_TLS_PORT),
+        }),
+    }
+}
+
+/// `Facility`, `Priority`, `Tag` (checked for `format`) and `Hostname`.
+fn message_settings(
+    settings: &PipeSettings,
+    format: Format,
+) -> Result<MessageSettings, ConfigError> {
+    let facility = match settings.value("Facility") {
+        Some(name) => name.parse().map_err(|e| settings.error("Facility", e))?,
+        None => Facility::LOCAL0,
+    };
+    let priority = match settings.value("Priority") {
+        Some(name) => name.parse().map_err(|e| settings.error("Priority", e))?,
+        None => Priority::INFO,
+    };
+    let tag = settings.value("Tag").unwrap_or("procustodibus").to_string();
+    check_tag(&tag, format).map_err(|e| settings.error("Tag", e))?;
+    let hostname = match settings.value("Hostname") {
+        Some(name) => {
+            check_hostname(name).map_err(|e| settings.error("Hostname", e))?;
+            name.to_string()
+        }
+        None => system_hostname(),
+    };
+    Ok(MessageSettings {
+        facility,
+        priority,
+        tag,
+        hostname,
+        procid: std::process::id(),
+    })
+}
+
+/// `CA`, `Cert`, `Key` and `ServerName`: only with `Protocol = tls`; `Cert` and `Key` together.
+fn tls_settings(settings: &PipeSettings, protocol: Protocol) -> Result<TlsSettings, ConfigError> {
+    if protocol != Protocol::Tls {
+        if let Some(key) = TLS_KEYS.iter().find(|k| settings.value(k).is_some()) {
+            return Err(settings.error(
+                key,
+                format!("applies only to Protocol = tls (this pipe uses {protocol})"),
+            ));
+        }
+        return Ok(TlsSettings::default());
+    }
+    let path = |key: &str| -> Result<Option<PathBuf>, ConfigError> {
+        match settings.value(key) {
+            Some("") => Err(settings.error(key, "empty: give the path of a PEM file")),
+            Some(value) => Ok(Some(PathBuf::from(value))),
+            None => Ok(None),
+        }
+    };
+    let tls = TlsSettings {
+        ca: path("CA")?,
+        cert: path("Cert")?,
+        key: path("Key")?,
+        server_name: settings.value("ServerName").map(str::to_string),
+    };
+    match (&tls.cert, &tls.key) {
+        (Some(_), None) => {
+            return Err(settings.error("Cert", "needs Key, the certificate's private key"))
+        }
+        (None, Some(_)) => return Err(settings.error("Key", "needs Cert, the client certificate")),
+        _ => {}
+    }
+    if let Some(name) = &tls.server_name {
+        if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
+            return Err(settings.error(
+                "ServerName",
+                format!("{name:?} is not a DNS name or IP address"),
+            ));
+        }
+    }
+    Ok(tls)
+}
+
+/// A positive number of bytes with an optional `K` or `M` suffix (powers of 1024, either case).
+fn parse_max_size(text: &str) -> Result<usize, String> {
+    let bad = || format!("{text:?} is not a size in bytes (like 8192, 64K or 1M)");
+    let text = text.trim();
+    let (digits, shift) = match text.chars().last() {
+        Some('k' | 'K') => (&text[..text.len() - 1], 10),
+        Some('m' | 'M') => (&text[..text.len() - 1], 20),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: usize = digits.parse().map_err(|_| bad())?;
+    match n.checked_mul(1 << shift) {
+        Some(0) => Err("must be at least 1 byte".to_string()),
+        Some(bytes) => Ok(bytes),
+        None => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<SyslogConfig, String> {
+        SyslogConfig::from_settings(&PipeSettings::new("P", "/etc/b.conf", pairs))
+            .map_err(|e| e.message)
+    }
+
+    fn endpoint_of(pairs: &[(&str, &str)]) -> String {
+        let c = config(pairs).unwrap();
+        format!("{} {}", c.endpoint.protocol(), c.endpoint)
+    }
+
+    #[test]
+    fn protocols_and_default_ports() {
+        assert_eq!(endpoint_of(&[]), "udp localhost:514");
+        assert_eq!(endpoint_of(&[("Socket", "/dev/log")]), "unix /dev/log");
+        assert_eq!(endpoint_of(&[("Protocol", "unix")]), "unix /dev/log");
+        assert_eq!(endpoint_of(&[("Protocol", "TCP")]), "tcp localhost:514");
+        assert_eq!(endpoint_of(&[("Protocol", "tls")]), "tls localhost:6514");
+        assert_eq!(
+            endpoint_of(&[("Protocol", "tls"), ("Socket", "[::1]")]),
+            "tls [::1]:6514"
+        );
+        assert_eq!(
+            endpoint_of(&[("Protocol", "tcp"), ("Socket", "h:10514")]),
+            "tcp h:10514"
+        );
+        assert_eq!(endpoint_of(&[("Socket", "h")]), "udp h:514");
+        assert_eq!(
+            endpoint_of(&[("protocol", "udp"), ("socket", "h:1")]),
+            "udp h:1"
+        );
+    }
+
+    #[test]
+    fn protocol_and_socket_must_agree() {
+        assert_eq!(
+            config(&[("Protocol", "tcp"), ("Socket", "/dev/log")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Socket: Protocol = tcp needs host:port, not the path \
+             of a local socket"
+        );
+        assert_eq!(
+            config(&[("Protocol", "unix"), ("Socket", "h:514")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Socket: Protocol = unix needs the path of a local \
+             socket, such as /dev/log"
+        );
+        assert_eq!(
+            config(&[("Protocol", "quic")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Protocol: unknown protocol \"quic\" (expected one of: \
+             udp, tcp, tls, unix)"
+        );
+    }
+
+    #[test]
+    fn framing_defaults() {
+        let framing = |pairs: &[(&str, &str)]| config(pairs).unwrap().stream_framing();
+        assert_eq!(framing(&[("Protocol", "tcp")]), Framing::Octet);
+        assert_eq!(framing(&[("Protocol", "tls")]), Framing::Octet);
+        assert_eq!(framing(&[("Socket", "/dev/log")]), Framing::Nul);
+        assert_eq!(
+            framing(&[("Socket", "/dev/log"), ("Format", "rfc5424")]),
+            Framing::Octet
+        );
+        assert_eq!(
+            framing(&[("Socket", "/dev/log"), ("Format", "rfc3164")]),
+            Framing::Octet
+        );
+        assert_eq!(
+            framing(&[("Protocol", "tcp"), ("Framing", "LF")]),
+            Framing::Lf
+        );
+        assert_eq!(
+            config(&[("Framing", "lf")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Framing: applies to streams only (tcp, tls or a local \
+             stream socket); over udp each message is one datagram"
+        );
+    }
+
+    #[test]
+    fn max_sizes() {
+        let max = |pairs: &[(&str, &str)]| config(pairs).unwrap().max_size();
+        assert_eq!(max(&[]), Some(65507));
+        assert_eq!(max(&[("Protocol", "tcp")]), None);
+        assert_eq!(max(&[("Socket", "/dev/log")]), None);
+        assert_eq!(max(&[("MaxSize", "1024")]), Some(1024));
+        assert_eq!(max(&[("Protocol", "tls"), ("MaxSize", "64k")]), Some(65536));
+        assert_eq!(
+            max(&[("Protocol", "tcp"), ("MaxSize", "1M")]),
+            Some(1 << 20)
+        );
+        for bad in ["", "x", "-1", "1.5K", "1G", "99999999999999999999999"] {
+            assert!(config(&[("MaxSize", bad)]).is_err(), "{bad}");
+        }
+        assert_eq!(
+            config(&[("MaxSize", "0")]).unwrap_err(),
+            "/etc/b.conf: pipe P: MaxSize: must be at least 1 byte"
+        );
+    }
+
+    #[test]
+    fn message_settings_by_format() {
+        let c = config(&[("Hostname", "web1"), ("Tag", "t")]).unwrap();
+        assert_eq!(c.message.hostname, "web1");
+        assert_eq!(c.message.procid, std::process::id());
+        assert_eq!(c.format, Format::Legacy);
+        let c = config(&[]).unwrap();
+        assert_eq!(c.message.hostname, system_hostname());
+        assert_eq!(c.message.tag, "procustodibus");
+        assert!(config(&[("Tag", "my tag")]).is_ok());
+        assert!(config(&[("Tag", "my tag"), ("Format", "rfc5424")]).is_err());
+        assert!(config(&[("Tag", &"t".repeat(33)), ("Format", "rfc3164")]).is_err());
+        assert_eq!(
+            config(&[("Hostname", "a b")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Hostname: host name \"a b\" contains ' ' (printable \
+             ASCII without spaces only)"
+        );
+        assert_eq!(
+            config(&[("Format", "cef")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Format: unknown format \"cef\" (expected one of: \
+             legacy, rfc3164, rfc5424)"
+        );
+    }
+
+    #[test]
+    fn tls_keys() {
+        let c = config(&[
+            ("Protocol", "tls"),
+            ("CA", "/etc/ca.pem"),
+            ("Cert", "/etc/c.pem"),
+            ("Key", "/etc/k.pem"),
+            ("ServerName", "logs.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(c.tls.ca, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(c.tls.server_name.as_deref(), Some("logs.example.com"));
+        assert_eq!(
+            config(&[("CA", "/etc/ca.pem")]).unwrap_err(),
+            "/etc/b.conf: pipe P: CA: applies only to Protocol = tls (this pipe uses udp)"
+        );
+        assert_eq!(
+            config(&[("Protocol", "tls"), ("Cert", "/c")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Cert: needs Key, the certificate's private key"
+        );
+        assert_eq!(
+            config(&[("Protocol", "tls"), ("Key", "/k")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Key: needs Cert, the client certificate"
+        );
+        assert!(config(&[("Protocol", "tls"), ("ServerName", "a b")]).is_err());
+        assert!(config(&[("Protocol", "tls"), ("ServerName", "10.0.0.1")]).is_ok());
+        assert!(config(&[("Protocol", "tls"), ("CA", "")]).is_err());
+    }
+}

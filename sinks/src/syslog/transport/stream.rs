@@ -1,0 +1,205 @@
+//! Writing framed messages on a stream (TCP, TLS, a unix stream socket), and confirming them.
+//!
+//! Plain syslog over a stream has no acknowledgements: a write succeeds as soon as the kernel
+//! takes the bytes, even on a connection the receiver has already closed. So a batch counts as
+//! handed over only once it is *confirmed*: written, flushed, taken off the send queue by the
+//! receiver's end (for TCP and TLS: acknowledged by its TCP stack; for a unix stream socket: read
+//! by the receiving process), with the connection still open afterwards. Events written but not
+//! confirmed when a connection fails are the unconfirmed tail of the batch, which the sink sends
+//! again on a new connection; so delivery is at least once, and only that tail may arrive twice.
+//! (Bytes a receiver had taken but not yet processed when it died are beyond what syslog over a
+//! stream can know.) Where the system cannot tell the size of the send queue (not Linux), a batch
+//! is confirmed once flushed on a connection that is still open.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
+
+use super::{within_timeout, TIMEOUT};
+use crate::syslog::framing::Framing;
+
+/// How many bytes of frames go to the socket in one write (and between two checks).
+const CHUNK: usize = 64 * 1024;
+
+/// The longest pause between two looks at the send queue while waiting for confirmation.
+const MAX_PAUSE: Duration = Duration::from_millis(50);
+
+/// A byte stream to a receiver that can tell how much of what was written is still unconfirmed.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {
+    /// Bytes written and not yet taken by the receiver's end (`None` where the system cannot
+    /// tell).
+    fn unconfirmed_bytes(&self) -> Option<usize>;
+}
+
+impl ByteStream for TcpStream {
+    fn unconfirmed_bytes(&self) -> Option<usize> {
+        send_queue(self)
+    }
+}
+
+impl ByteStream for UnixStream {
+    fn unconfirmed_bytes(&self) -> Option<usize> {
+        send_queue(self)
+    }
+}
+
+impl ByteStream for TlsStream<TcpStream> {
+    fn unconfirmed_bytes(&self) -> Option<usize> {
+        send_queue(self.get_ref().0)
+    }
+}
+
+/// The bytes in a socket's send queue: for TCP, sent and not yet acknowledged or not yet sent;
+/// for a unix stream socket, not yet read by the peer (Linux's `TIOCOUTQ`).
+#[cfg(target_os = "linux")]
+fn send_queue(socket: &impl std::os::fd::AsRawFd) -> Option<usize> {
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ writes one int through the pointer, which points at `bytes`; the
+    // descriptor belongs to a socket that lives as long as `socket` is borrowed.
+    let result = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut bytes) };
+    (result == 0).then(|| usize::try_from(bytes).unwrap_or(0))
+}
+
+/// Unknown on this system.
+#[cfg(not(target_os = "linux"))]
+fn send_queue(_socket: &impl std::os::fd::AsRawFd) -> Option<usize> {
+    None
+}
+
+/// Events of a batch that a failed stream did confirm, and why it failed.
+#[derive(Debug)]
+pub struct Unconfirmed {
+    /// How many messages at the front of the batch were confirmed before the failure.
+    pub confirmed: usize,
+    /// What failed.
+    pub error: io::Error,
+}
+
+/// A stream connection to a syslog receiver, with the framing of its messages.
+#[derive(Debug)]
+pub struct Stream {
+    io: Box<dyn ByteStream>,
+    framing: Framing,
+    kind: &'static str,
+}
+
+impl Stream {
+    /// A TCP connection.
+    pub fn tcp(tcp: TcpStream, framing: Framing) -> Self {
+        Stream::new(Box::new(tcp), framing, "TCP")
+    }
+
+    /// A TLS connection.
+    pub fn tls(tls: TlsStream<TcpStream>, framing: Framing) -> Self {
+        Stream::new(Box::new(tls), framing, "TLS")
+    }
+
+    /// A unix stream connection.
+    pub fn unix(unix: UnixStream, framing: Framing) -> Self {
+        Stream::new(Box::new(unix), framing, "unix stream")
+    }
+
+    /// Any byte stream (`kind` names it in log lines).
+    pub fn new(io: Box<dyn ByteStream>, framing: Framing, kind: &'static str) -> Self {
+        Stream { io, framing, kind }
+    }
+
+    /// `TCP`, `TLS` or `unix stream`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The framing of every message on this stream.
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Whether the receiver still has the connection open, without waiting: an error if it
+    /// closed its end or reset the connection. Anything the receiver sent (syslog receivers send
+    /// nothing) is read and dropped.
+    pub fn check_open(&mut self) -> io::Result<()> {
+        let mut context = Context::from_waker(Waker::noop());
+        let mut buf = [0u8; 1024];
+        for _ in 0..64 {
+            let mut read = ReadBuf::new(&mut buf);
+            match Pin::new(&mut self.io).poll_read(&mut context, &mut read) {
+                Poll::Pending => return Ok(()),
+                Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "the receiver closed the connection",
+                    ))
+                }
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the connection politely (a TLS close_notify, a TCP FIN), waiting at most a second.
+    pub async fn shutdown(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+    }
+
+    /// Writes every message in its frame, in order, and returns once all are confirmed (see the
+    /// module docs); on failure, says how many at the front were confirmed.
+    pub async fn send(&mut self, messages: &[Vec<u8>]) -> Result<(), Unconfirmed> {
+        let mut confirmed = 0;
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for (index, message) in messages.iter().enumerate() {
+            self.framing.frame_into(message, &mut chunk);
+            if chunk.len() < CHUNK && index + 1 < messages.len() {
+                continue;
+            }
+            let written = async {
+                within_timeout(self.io.write_all(&chunk)).await?;
+                within_timeout(self.io.flush()).await
+            }
+            .await;
+            written.map_err(|error| Unconfirmed { confirmed, error })?;
+            chunk.clear();
+            let queued = self.io.unconfirmed_bytes();
+            self.check_open()
+                .map_err(|error| Unconfirmed { confirmed, error })?;
+            if queued == Some(0) {
+                confirmed = index + 1;
+            }
+        }
+        self.wait_until_taken()
+            .await
+            .map_err(|error| Unconfirmed { confirmed, error })
+    }
+
+    /// Waits until the send queue is empty (where the system can tell) and the connection is
+    /// still open then, for at most [`TIMEOUT`].
+    async fn wait_until_taken(&mut self) -> io::Result<()> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let queued = self.io.unconfirmed_bytes();
+            self.check_open()?;
+            match queued {
+                None | Some(0) => return Ok(()),
+                Some(bytes) if start.elapsed() >= TIMEOUT => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "the receiver left {bytes} bytes untaken for {} seconds",
+                            TIMEOUT.as_secs()
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! TLS (RFC 5425) with rustls and the workspace's one crypto provider, ring.
+//!
+//! The server's certificate is always verified: against the certificates of the `CA` file, or
+//! else the system's trusted roots, and for the host of `Socket` (or `ServerName`). `Cert` and
+//! `Key` give a client certificate. The files are read on the first connection (off the async
+//! runtime) and kept until the sink reopens. Errors name the file and the reason, never a key's
+//! content.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use super::{tcp, within_timeout};
+use crate::os_error::reason;
+use crate::syslog::config::TlsSettings;
+
+/// The TLS client side of a sink: its rustls settings, loaded on the first connection.
+#[derive(Debug, Default)]
+pub struct TlsClient {
+    config: Option<Arc<ClientConfig>>,
+}
+
+impl TlsClient {
+    /// Forgets the loaded settings, so the next connection reads the files again (new
+    /// certificates after a renewal take effect on SIGHUP).
+    pub fn forget(&mut self) {
+        self.config = None;
+    }
+
+    /// Connects to `host:port` over TCP and completes a TLS handshake that verifies the server.
+    /// The error is the reason only (the caller names the endpoint).
+    pub async fn connect(
+        &mut self,
+        host: &str,
+        port: u16,
+        settings: &TlsSettings,
+    ) -> Result<TlsStream<TcpStream>, String> {
+        let config = match &self.config {
+            Some(config) => config.clone(),
+            None => {
+                let owned = settings.clone();
+                let config = tokio::task::spawn_blocking(move || client_config(&owned))
+                    .await
+                    .map_err(|e| format!("loading the TLS settings failed: {e}"))??;
+                let config = Arc::new(config);
+                self.config = Some(config.clone());
+                config
+            }
+        };
+        let name = settings.server_name.as_deref().unwrap_or(host);
+        let server_name = ServerName::try_from(name.to_string())
+            .map_err(|_| format!("{name:?} is not a DNS name or IP address to verify"))?;
+        let tcp = tcp::connect(host, port).await?;
+        let connector = TlsConnector::from(config);
+        within_timeout(connector.connect(server_name, tcp))
+            .await
+            .map_err(|e| handshake_failure(&e, name, settings))
+    }
+}
+
+/// The rustls client settings: trusted roots, and the client certificate if any.
+pub fn client_config(settings: &TlsSettings) -> Result<ClientConfig, String> {
+    let roots = match &settings.ca {
+        Some(path) => load_ca(path)?,
+        None => system_roots()?,
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS settings: {e}"))?
+        .with_root_certificates(roots);
+    match (&settings.cert, &settings.key) {
+        (Some(cert), Some(key)) => {
+            let chain = load_certs(cert)?;
+            let key_der = load_key(key)?;
+            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
+                format!(
+                    "Cert {} and Key {} do not make a client certificate: {e}",
+                    cert.display(),
+                    key.display()
+                )
+            })
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// The certificates of a `CA` file.
+fn load_ca(path: &Path) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs_named(path, "CA")? {
+        roots
+            .add(cert)
+            .map_err(|e| format!("CA {}: {e}", path.display()))?;
+    }
+    Ok(roots)
+}
+
+/// The system's trusted roots; an error if there are none.
+fn system_roots() -> Result<RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added > 0 {
+        return Ok(roots);
+    }
+    let why = match found.errors.first() {
+        Some(e) => format!(" ({e})"),
+        None => String::new(),
+    };
+    Err(format!(
+        "the system store has no trusted root certificates{why}; install them (the \
+         ca-certificates package) or set CA to the file of the CA that signed the server's \
+         certificate"
+    ))
+}
+
+/// The certificate chain of a `Cert` file, leaf first.
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    load_certs_named(path, "Cert")
+}
+
+/// Every certificate of a PEM file; `key` names the setting in errors.
+fn load_certs_named(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let failed =
+        |e: &pem::Error| format!("{key} {}: {}", path.display(), pem_reason(e, "certificate"));
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| failed(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failed(&e))?;
+    if certs.is_empty() {
+        return Err(failed(&pem::Error::NoItemsFound));
+    }
+    Ok(certs)
+}
+
+/// The private key of a `Key` file (PKCS#8, PKCS#1 or SEC1, in PEM).
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| format!("Key {}: {}", path.display(), pem_reason(&e, "private key")))
+}
+
+/// Why a PEM file could not be read, without quoting any of its content (a key's lines must
+/// never reach a log).
+fn pem_reason(error: &pem::Error, what: &str) -> String {
+    match error {
+        pem::Error::Io(e) => reason(e),
+        pem::Error::NoItemsFound => format!("no {what} found (expected a PEM file)"),
+        _ => format!("not a valid PEM file of a {what}"),
+    }
+}
+
+/// Why a TLS handshake failed, in words: an untrusted certificate, a certificate for another
+/// name, an alert from the server, or the I/O error.
+fn handshake_failure(error: &std::io::Error, name: &str, settings: &TlsSettings) -> String {
+    let Some(tls) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return format!("TLS handshake failed: {}", reason(error));
+    };
+    let trusted = match &settings.ca {
+        Some(path) => format!("CA {}", path.display()),
+        None => "the system's trusted roots".to_string(),
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+            "the server's certificate is not trusted: no certificate of {trusted} signed it \
+             ({tls})"
+        ),
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!("the server's certificate is not valid for {name} ({tls})"),
+        rustls::Error::InvalidCertificate(_) => {
+            format!("the server's certificate was refused ({tls})")
+        }
+        rustls::Error::AlertReceived(alert) => {
+            format!("the server ended the handshake with the alert {alert:?}")
+        }
+        _ => format!("TLS handshake failed: {tls}"),
+    }
+}

@@ -96,8 +96,10 @@ where
     Fut: std::future::Future<Output = ExitCode>,
 {
     broker_core::install_crypto_provider();
+    limit_malloc_arenas();
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {
@@ -108,6 +110,16 @@ where
             code
         }
         Err(e) => fail(&format!("cannot start the async runtime: {e}")),
+    }
+}
+
+/// glibc gives each thread that allocates its own arena and keeps what is freed there; with a
+/// few runtime and blocking threads that doubles the broker's memory for nothing. Two will do.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tuning parameter of the allocator, before threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

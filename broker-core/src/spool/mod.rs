@@ -16,6 +16,7 @@ mod segment;
 use std::collections::BTreeMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::watch;
@@ -41,7 +42,13 @@ pub struct Spool {
     dir: Option<PathBuf>,
     max_bytes: u64,
     queues: BTreeMap<EventType, Mutex<QueueLog>>,
+    /// Held for a whole append of a queue (write, flush, publish), one appender at a time.
+    appending: BTreeMap<EventType, Mutex<()>>,
+    /// Bytes in all segment files (kept apart so checking for room takes no queue's lock).
+    bytes: AtomicU64,
     cursors: Mutex<Cursors>,
+    /// The open positions file, rewritten in place after each delivery.
+    positions_file: Mutex<Option<std::fs::File>>,
     appended: watch::Sender<u64>,
     freed: watch::Sender<u64>,
     _lock: Option<lock::DirLock>,
@@ -143,14 +150,18 @@ impl Spool {
         queues: BTreeMap<EventType, QueueLog>,
         cursors: Cursors,
     ) -> Spool {
+        let bytes = queues.values().map(QueueLog::bytes).sum();
         Spool {
             dir,
             max_bytes,
+            appending: queues.keys().map(|q| (*q, Mutex::new(()))).collect(),
             queues: queues
                 .into_iter()
                 .map(|(q, l)| (q, Mutex::new(l)))
                 .collect(),
+            bytes: AtomicU64::new(bytes),
             cursors: Mutex::new(cursors),
+            positions_file: Mutex::new(None),
             appended: watch::channel(0).0,
             freed: watch::channel(0).0,
             _lock: dir_lock,
@@ -169,7 +180,7 @@ impl Spool {
 
     /// Bytes in the segment files.
     pub fn bytes(&self) -> u64 {
-        self.queues.values().map(|q| lock(q).bytes()).sum()
+        self.bytes.load(Ordering::SeqCst)
     }
 
     /// Whether the spool reached its bound (pulling should pause).
@@ -184,20 +195,34 @@ impl Spool {
         if events.is_empty() {
             return Ok(());
         }
-        let Some(log) = self.queues.get(&queue) else {
+        let (Some(log), Some(appending)) = (self.queues.get(&queue), self.appending.get(&queue))
+        else {
             return Err((0, SpoolError(format!("spool has no queue {queue}"))));
         };
-        let result = lock(log).append(events);
+        let fail = |e: std::io::Error| {
+            SpoolError(format!(
+                "{}: cannot append {queue} events: {e}",
+                self.name()
+            ))
+        };
+        let _appending = lock(appending);
+        let written = {
+            let mut log = lock(log);
+            let before = log.bytes();
+            let written = log.write(events);
+            self.bytes.fetch_add(log.bytes() - before, Ordering::SeqCst);
+            written
+        };
+        // Flushed without the log's lock, so pipes go on reading what is already visible. If
+        // the flush fails, nothing is published now: the events are appended again by the
+        // caller's retry (a later flush may publish both copies: a duplicate, never a loss).
+        written.sync().map_err(|e| (0, fail(e)))?;
+        lock(log).publish(written.end);
         self.appended.send_modify(|n| *n += 1);
-        result.map_err(|(appended, e)| {
-            (
-                appended,
-                SpoolError(format!(
-                    "{}: cannot append {queue} events: {e}",
-                    self.name()
-                )),
-            )
-        })
+        match written.error {
+            None => Ok(()),
+            Some(e) => Err((written.count, fail(e))),
+        }
     }
 
     /// Up to `max_per_queue` undelivered events of each queue pipe `pipe` (an index into the
@@ -325,8 +350,22 @@ impl Spool {
             return Ok(());
         };
         let path = dir.join("positions");
-        positions::write(&path, &cursors.as_positions(), false)
-            .map_err(|e| SpoolError(format!("cannot save {}: {e}", path.display())))
+        let mut file = lock(&self.positions_file);
+        let result = match &mut *file {
+            Some(file) => positions::overwrite(file, &cursors.as_positions()),
+            None => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|mut opened| {
+                    positions::overwrite(&mut opened, &cursors.as_positions())?;
+                    *file = Some(opened);
+                    Ok(())
+                }),
+        };
+        if result.is_err() {
+            *file = None;
+        }
+        result.map_err(|e| SpoolError(format!("cannot save {}: {e}", path.display())))
     }
 
     fn reclaim(&self, cursors: &Cursors, queue: EventType) -> Result<(), SpoolError> {
@@ -335,7 +374,10 @@ impl Spool {
         };
         let mut log = lock(log);
         let upto = cursors.low_water(queue).unwrap_or(log.end());
-        log.reclaim(upto).map_err(|e| {
+        let before = log.bytes();
+        let result = log.reclaim(upto);
+        self.bytes.fetch_sub(before - log.bytes(), Ordering::SeqCst);
+        result.map_err(|e| {
             SpoolError(format!(
                 "{}: cannot reclaim {queue} segments: {e}",
                 self.name()

@@ -1,8 +1,10 @@
 //! The `positions` file: for each pipe and queue, the next sequence number it has not delivered.
 //!
-//! One line per pipe and queue, `PIPE<TAB>QUEUE<TAB>NEXT`; lines starting with `#` are comments.
-//! Rewritten whole through a temporary file and a rename, so a reader sees the old or the new
-//! file, never half of one.
+//! One line per pipe and queue, `PIPE<TAB>QUEUE<TAB>NEXT`; lines starting with `#` are comments;
+//! the last line is `# end`. At start the file is replaced whole (a temporary file, flushed and
+//! renamed); after each delivery it is overwritten in place, which is cheap. A file cut short by
+//! a crash lacks its `# end` line and counts as damaged: every pipe then starts at the oldest
+//! spooled event (duplicates, never a loss).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -21,6 +23,9 @@ pub(crate) fn read(path: &Path) -> Result<Option<Positions>, String> {
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
     let mut positions = Positions::new();
+    if text.lines().last() != Some(END) {
+        return Err(format!("{}: cut short (no `{END}` line)", path.display()));
+    }
     for (n, line) in text.lines().enumerate() {
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -50,8 +55,10 @@ pub(crate) fn read(path: &Path) -> Result<Option<Positions>, String> {
     Ok(Some(positions))
 }
 
-/// Replaces `path` with `positions`. With `durable`, also flushes the file and the directory.
-pub(crate) fn write(path: &Path, positions: &Positions, durable: bool) -> io::Result<()> {
+/// The last line of a whole positions file.
+const END: &str = "# end";
+
+fn text(positions: &Positions) -> String {
     let mut text =
         String::from("# procustodibus-broker spool positions: PIPE<TAB>QUEUE<TAB>NEXT\n");
     for (pipe, queues) in positions {
@@ -59,6 +66,23 @@ pub(crate) fn write(path: &Path, positions: &Positions, durable: bool) -> io::Re
             text.push_str(&format!("{pipe}\t{queue}\t{next}\n"));
         }
     }
+    text.push_str(END);
+    text.push('\n');
+    text
+}
+
+/// Overwrites the open positions file in place (not flushed: a crash of the process keeps it;
+/// a power loss may cut it short, which [`read`] notices).
+pub(crate) fn overwrite(file: &mut std::fs::File, positions: &Positions) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let text = text(positions);
+    file.write_all_at(text.as_bytes(), 0)?;
+    file.set_len(text.len() as u64)
+}
+
+/// Replaces `path` with `positions`. With `durable`, also flushes the file and the directory.
+pub(crate) fn write(path: &Path, positions: &Positions, durable: bool) -> io::Result<()> {
+    let text = text(positions);
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(text.as_bytes())?;
@@ -92,7 +116,19 @@ mod tests {
             .insert(EventType::LogChanges, 0);
         write(&path, &p, true).unwrap();
         assert_eq!(read(&path), Ok(Some(p)));
-        std::fs::write(&path, "a\talerts\tx\n").unwrap();
+        let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let mut fewer = Positions::new();
+        fewer
+            .entry("b".into())
+            .or_default()
+            .insert(EventType::Alerts, 7);
+        overwrite(&mut file, &fewer).unwrap();
+        assert_eq!(read(&path), Ok(Some(fewer)));
+        std::fs::write(&path, "a\talerts\tx\n# end\n").unwrap();
         assert!(read(&path).unwrap_err().contains("line 1"));
+        std::fs::write(&path, "# procustodibus-broker\na\talerts\t5\n").unwrap();
+        assert!(read(&path).unwrap_err().contains("cut short"));
+        std::fs::write(&path, "").unwrap();
+        assert!(read(&path).unwrap_err().contains("cut short"));
     }
 }

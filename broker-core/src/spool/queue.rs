@@ -3,10 +3,30 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::record;
 use super::segment::{self, Segment};
 use crate::event::{Event, EventType};
+
+/// What [`QueueLog::write`] wrote: how many events, up to which sequence number, the files to
+/// flush, and the error that stopped it early, if one did.
+pub(crate) struct Written {
+    pub(crate) count: usize,
+    pub(crate) end: u64,
+    files: Vec<Arc<std::fs::File>>,
+    pub(crate) error: Option<io::Error>,
+}
+
+impl Written {
+    /// Flushes the written records to the disk.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        for file in &self.files {
+            file.sync_data()?;
+        }
+        Ok(())
+    }
+}
 
 /// The append-only log of one queue's events.
 pub(crate) struct QueueLog {
@@ -14,7 +34,10 @@ pub(crate) struct QueueLog {
     /// `None` for an in-memory spool.
     dir: Option<PathBuf>,
     segments: VecDeque<Segment>,
+    /// The sequence number after the last record written.
     next: u64,
+    /// The sequence number after the last record flushed to the disk: readers see no further.
+    visible: u64,
     segment_max: u64,
     bytes: u64,
 }
@@ -27,6 +50,7 @@ impl QueueLog {
             dir: None,
             segments: VecDeque::new(),
             next: 0,
+            visible: 0,
             segment_max,
             bytes: 0,
         }
@@ -77,6 +101,7 @@ impl QueueLog {
                 dir: Some(dir.to_path_buf()),
                 segments,
                 next,
+                visible: next,
                 segment_max,
                 bytes,
             },
@@ -89,9 +114,9 @@ impl QueueLog {
         self.segments.front().map_or(self.next, Segment::first)
     }
 
-    /// The sequence number the next appended event gets.
+    /// The sequence number after the last event readers may see.
     pub(crate) fn end(&self) -> u64 {
-        self.next
+        self.visible
     }
 
     /// Makes sure numbering goes on at least from `floor` (a position saved before the segments
@@ -99,6 +124,7 @@ impl QueueLog {
     pub(crate) fn raise_end(&mut self, floor: u64) {
         if self.segments.is_empty() {
             self.next = self.next.max(floor);
+            self.visible = self.next;
         }
     }
 
@@ -107,11 +133,15 @@ impl QueueLog {
         self.bytes
     }
 
-    /// Appends `events` and flushes them to the disk before returning. On failure, says how
-    /// many events at the front were appended (and may be read) before it.
-    pub(crate) fn append(&mut self, events: &[Event]) -> Result<(), (usize, io::Error)> {
-        let mut appended = 0;
-        let mut touched = Vec::new();
+    /// Writes `events` at the end of the log, not yet flushed nor visible to readers: flush
+    /// the [`Written`] files (without this log's lock), then [`QueueLog::publish`] its end.
+    pub(crate) fn write(&mut self, events: &[Event]) -> Written {
+        let mut written = Written {
+            count: 0,
+            end: self.next,
+            files: Vec::new(),
+            error: None,
+        };
         let mut buf = Vec::new();
         let mut sizes = Vec::new();
         let mut rest = events;
@@ -120,7 +150,13 @@ impl QueueLog {
                 Some(seg) if seg.len() < self.segment_max => self.segment_max - seg.len(),
                 _ => {
                     let seg = match &self.dir {
-                        Some(dir) => Segment::create(dir, self.next).map_err(|e| (appended, e))?,
+                        Some(dir) => match Segment::create(dir, self.next) {
+                            Ok(seg) => seg,
+                            Err(e) => {
+                                written.error = Some(e);
+                                return written;
+                            }
+                        },
                         None => Segment::in_memory(self.next),
                     };
                     self.segments.push_back(seg);
@@ -131,34 +167,54 @@ impl QueueLog {
             sizes.clear();
             let mut taken = 0;
             for event in rest {
-                if !sizes.is_empty()
-                    && (buf.len() + record::HEADER + event.line().len()) as u64 > room
-                {
+                let size = (record::HEADER + event.line().len()) as u64;
+                if !sizes.is_empty() && buf.len() as u64 + size > room {
                     break;
                 }
                 sizes.push(record::encode(event.line(), &mut buf));
                 taken += 1;
             }
-            let last = self.segments.len() - 1;
-            let seg = &mut self.segments[last];
-            seg.append(&buf, &sizes).map_err(|e| (appended, e))?;
-            appended += taken;
-            if touched.last() != Some(&last) {
-                touched.push(last);
+            let Some(seg) = self.segments.back_mut() else {
+                break;
+            };
+            if let Err(e) = seg.append(&buf, &sizes) {
+                written.error = Some(e);
+                return written;
+            }
+            if let Some(file) = seg.file() {
+                if !written.files.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                    written.files.push(file);
+                }
             }
             self.next = seg.end();
             self.bytes += buf.len() as u64;
+            written.count += taken;
+            written.end = self.next;
             rest = &rest[taken..];
         }
-        for i in touched {
-            self.segments[i].sync().map_err(|e| (appended, e))?;
+        written
+    }
+
+    /// Lets readers see the events written up to `end` (once they are on the disk).
+    pub(crate) fn publish(&mut self, end: u64) {
+        self.visible = self.visible.max(end.min(self.next));
+    }
+
+    /// Writes, flushes and publishes `events` (for callers that hold the lock anyway).
+    #[cfg(test)]
+    pub(crate) fn append(&mut self, events: &[Event]) -> Result<(), (usize, io::Error)> {
+        let written = self.write(events);
+        written.sync().map_err(|e| (0, e))?;
+        self.publish(written.end);
+        match written.error {
+            None => Ok(()),
+            Some(e) => Err((written.count, e)),
         }
-        Ok(())
     }
 
     /// Up to `max` events from sequence number `from` on.
     pub(crate) fn read(&self, from: u64, max: usize) -> io::Result<Vec<Event>> {
-        let to = from.saturating_add(max as u64).min(self.next);
+        let to = from.saturating_add(max as u64).min(self.visible);
         let mut events = Vec::new();
         for seg in &self.segments {
             if seg.end() <= from || seg.first() >= to {
@@ -174,8 +230,9 @@ impl QueueLog {
         Ok(events)
     }
 
-    /// Deletes the segments whose every record is before `upto`.
+    /// Deletes the segments whose every record is before `upto` (at most the visible end).
     pub(crate) fn reclaim(&mut self, upto: u64) -> io::Result<()> {
+        let upto = upto.min(self.visible);
         while let Some(seg) = self.segments.front() {
             if seg.end() > upto {
                 break;

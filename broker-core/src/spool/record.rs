@@ -47,6 +47,14 @@ pub(crate) fn decode(buf: &[u8]) -> Decoded<'_> {
     }
 }
 
+/// Splits the record at the front of `buf` by its length alone, without the checksum (for
+/// records already checked): its line and its size in bytes.
+pub(crate) fn split(buf: &[u8]) -> Option<(&str, usize)> {
+    let len = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?) as usize;
+    let bytes = buf.get(HEADER..HEADER + len)?;
+    Some((std::str::from_utf8(bytes).ok()?, HEADER + len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +68,8 @@ mod tests {
         assert_eq!(decode(&buf[18..]), Decoded::Record("1", 9));
         assert_eq!(decode(&buf[..17]), Decoded::Incomplete);
         assert_eq!(decode(&buf[..5]), Decoded::Incomplete);
+        assert_eq!(split(&buf), Some((r#"{"id":"a"}"#, 18)));
+        assert_eq!(split(&buf[..17]), None);
         buf[10] ^= 1;
         assert_eq!(decode(&buf), Decoded::Corrupt);
         assert_eq!(decode(&[0; 8]), Decoded::Corrupt);

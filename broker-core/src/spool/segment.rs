@@ -11,7 +11,7 @@ use super::record::{self, Decoded};
 
 /// Where a segment's bytes live.
 enum Backing {
-    File { file: File, path: PathBuf },
+    File { file: Arc<File>, path: PathBuf },
     Memory(Vec<u8>),
 }
 
@@ -64,7 +64,10 @@ impl Segment {
             first,
             offsets: Vec::new(),
             len: 0,
-            backing: Backing::File { file, path },
+            backing: Backing::File {
+                file: Arc::new(file),
+                path,
+            },
         })
     }
 
@@ -105,7 +108,7 @@ impl Segment {
                 offsets,
                 len: at as u64,
                 backing: Backing::File {
-                    file,
+                    file: Arc::new(file),
                     path: path.to_path_buf(),
                 },
             },
@@ -149,11 +152,12 @@ impl Segment {
         Ok(())
     }
 
-    /// Flushes appended records to the disk.
-    pub(crate) fn sync(&self) -> io::Result<()> {
+    /// The file to flush appended records to the disk with (none for an in-memory segment),
+    /// so the flush can run without holding the log's lock.
+    pub(crate) fn file(&self) -> Option<Arc<File>> {
         match &self.backing {
-            Backing::File { file, .. } => file.sync_data(),
-            Backing::Memory(_) => Ok(()),
+            Backing::File { file, .. } => Some(file.clone()),
+            Backing::Memory(_) => None,
         }
     }
 
@@ -181,12 +185,13 @@ impl Segment {
         let mut lines = Vec::with_capacity((to - from) as usize);
         let mut at = 0;
         while at < bytes.len() {
-            match record::decode(&bytes[at..]) {
-                Decoded::Record(line, size) => {
+            // Checksums were checked when the segment was opened or written by this process.
+            match record::split(&bytes[at..]) {
+                Some((line, size)) => {
                     lines.push(Arc::from(line));
                     at += size;
                 }
-                _ => {
+                None => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("{}: a record changed on disk", self.describe()),
@@ -233,7 +238,7 @@ mod tests {
         let mut seg = Segment::create(dir.path(), 7).unwrap();
         let (bytes, sizes) = records(&["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]);
         seg.append(&bytes, &sizes).unwrap();
-        seg.sync().unwrap();
+        seg.file().unwrap().sync_data().unwrap();
         assert_eq!((seg.first(), seg.end()), (7, 10));
         let got = seg.read(8, 100).unwrap();
         assert_eq!(

@@ -266,22 +266,31 @@ impl Rsyslog {
             if rsyslog.listening() {
                 return Ok(rsyslog);
             }
-            if start.elapsed() > START_LIMIT {
-                let why = format!(
-                    "its listeners (udp {udp_port}, tcp {tcp_port}, tls {tls_port}) are not all \
-                     open after {START_LIMIT:?}\n{}",
-                    rsyslog.diagnostics()
-                );
-                let taken = why.contains("Address already in use") || why.contains("-2077");
-                let module = why.contains("lmnsd_gtls") || why.contains("gtls");
+            // rsyslog goes on without a listener it could not open: read why from its stderr.
+            let errors =
+                std::fs::read_to_string(rsyslog.path("rsyslogd.stderr")).unwrap_or_default();
+            let taken = errors.contains("Address already in use")
+                || errors.contains("Could not create udp listener")
+                || errors.contains("Could not create tcp listener");
+            let module = errors.contains("could not load module");
+            let late = start.elapsed() > START_LIMIT;
+            if taken || module || late {
+                let what = if module {
+                    "a module is missing (is the Debian package rsyslog-gnutls installed? \
+                     scripts/test installs rsyslog and rsyslog-gnutls)"
+                        .to_string()
+                } else if taken {
+                    format!("a port was taken (udp {udp_port}, tcp {tcp_port}, tls {tls_port})")
+                } else {
+                    format!(
+                        "its listeners (udp {udp_port}, tcp {tcp_port}, tls {tls_port}) are not \
+                         all open after {START_LIMIT:?}"
+                    )
+                };
+                let why = format!("{what}\n{}", rsyslog.diagnostics());
                 rsyslog.stop();
-                return Err(if taken {
+                return Err(if taken && !module {
                     Failure::PortTaken(why)
-                } else if module {
-                    Failure::Other(format!(
-                        "{why}\n(is the Debian package rsyslog-gnutls installed? scripts/test \
-                         installs it)"
-                    ))
                 } else {
                     Failure::Other(why)
                 });

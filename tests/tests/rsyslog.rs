@@ -13,10 +13,15 @@ use std::net::{TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
+use broker_sim::Simulator;
 use broker_tests::rsyslog::{Input, Received, Rsyslog};
+use broker_tests::*;
 
 /// How long the messages of one run may take to show up in rsyslog's output file.
 const ARRIVAL: Duration = Duration::from_secs(20);
+
+/// One hand-written alert whose text tests the escaping through the syslog path too.
+const TRICKY_ALERT: &str = r#"{"type": "alerts", "id": "tricky-1", "attributes": {"text": "é😀/\u007f\u0000 tab\t<134>1 - \n", "n": 1.50, "big": 123456789012345678901234567890}}"#;
 
 // ---- The harness by itself ----
 
@@ -144,4 +149,458 @@ fn harness_stores_hand_made_messages_over_udp_tcp_and_tls_exactly_once() {
         "rsyslogd complained:\n{}",
         rsyslog.diagnostics()
     );
+}
+
+// ---- The broker ----
+
+/// A syslog pipe's keys beyond `From`, `To` and `Socket`, as `(key, value)` pairs.
+type Keys<'a> = &'a [(&'a str, &'a str)];
+
+/// The `[Pipe.NAME]` section of a syslog pipe to `socket`.
+fn syslog_pipe(name: &str, from: &str, socket: &str, keys: Keys) -> String {
+    let mut text = format!("[Pipe.{name}]\nFrom = {from}\nTo = syslog\nSocket = {socket}\n");
+    for (key, value) in keys {
+        text.push_str(&format!("{key} = {value}\n"));
+    }
+    text.push('\n');
+    text
+}
+
+/// Queues 3 generated alerts, the tricky alert and `authn` generated log_authn events (110 or
+/// more include one of over 10 KB, beyond rsyslog's default 8k; more than 100 need `Max` above
+/// its default for a one-shot run); returns the raw events of both queues in queue order.
+fn enqueue_events(sim: &Simulator, authn: usize) -> (Vec<String>, Vec<String>) {
+    let mut alerts = sim.enqueue_generated("alerts", 3).expect("enqueue alerts");
+    sim.enqueue("alerts", TRICKY_ALERT)
+        .expect("enqueue tricky alert");
+    alerts.push(TRICKY_ALERT.to_string());
+    let authn = sim
+        .enqueue_generated("log_authn", authn)
+        .expect("enqueue log_authn");
+    (alerts, authn)
+}
+
+/// [`expected_lines`] in batches of at most about 40 KB (it writes all its input to python3
+/// before reading any output).
+fn expected_lines_chunked(raws: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut size = 0;
+    for (i, raw) in raws.iter().enumerate() {
+        if size > 0 && size + raw.len() > 40_000 {
+            lines.extend(expected_lines(&raws[start..i]));
+            start = i;
+            size = 0;
+        }
+        size += raw.len();
+    }
+    lines.extend(expected_lines(&raws[start..]));
+    lines
+}
+
+/// Runs the broker once (setup first, from a setup file), asserts it succeeded and took every
+/// event, and returns its process id (which RFC 5424 and RFC 3164 messages carry).
+fn run_once(sim: &Simulator, dir: &BrokerDir) -> u32 {
+    dir.write_setup(sim, "rsyslog-setup");
+    let mut running = dir.spawn("procustodibus-broker", &[]);
+    let pid = running.id();
+    let run = running.finish(Duration::from_secs(60));
+    assert!(run.status.success(), "{}", describe(&run));
+    assert!(!stdout(&run).contains("ERROR"), "{}", describe(&run));
+    for queue in ["alerts", "log_authn"] {
+        assert_eq!(
+            sim.queue_len(queue),
+            0,
+            "a one-shot run pulls all of {queue}"
+        );
+    }
+    pid
+}
+
+/// Asserts that `got` holds each of `want` exactly once (in order when `ordered`), intact.
+fn assert_exactly_once(got: &[Received], want: &[String], ordered: bool, rsyslog: &Rsyslog) {
+    let bodies: Vec<&str> = got.iter().map(Received::body).collect();
+    let mut missing: Vec<&str> = Vec::new();
+    let mut extra: Vec<&str> = bodies.clone();
+    for line in want {
+        match extra.iter().position(|b| b == line) {
+            Some(i) => {
+                extra.remove(i);
+            }
+            None => missing.push(line),
+        }
+    }
+    let short = |v: &[&str]| -> Vec<String> {
+        v.iter()
+            .take(5)
+            .map(|s| s.chars().take(300).collect())
+            .collect()
+    };
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} of {} events missing, {} messages not expected (duplicates or damaged)\n\
+         missing: {:#?}\nnot expected: {:#?}\n{}",
+        missing.len(),
+        want.len(),
+        extra.len(),
+        short(&missing),
+        short(&extra),
+        rsyslog.diagnostics()
+    );
+    if ordered {
+        assert!(
+            bodies.iter().zip(want).all(|(g, w)| g == w),
+            "events out of order"
+        );
+    }
+}
+
+/// The PRI of `local0.info`, the default.
+const DEFAULT_PRI: u8 = 134;
+
+/// Checks the fields of RFC 5424 messages: PRI, version, a timestamp rsyslog read (within a
+/// minute of the receive time), host name, app name (the tag), process id, the event type as
+/// message id, no structured data, and the raw message in exactly that form.
+fn check_rfc5424(got: &[Received], pri: u8, host: &str, app: &str, pid: u32) {
+    for r in got {
+        let context = format!("{r:#?}");
+        assert_eq!(r.pri, pri, "{context}");
+        assert_eq!(r.protocol_version, "1", "{context}");
+        assert_eq!(r.hostname, host, "{context}");
+        assert_eq!(r.app_name, app, "{context}");
+        assert_eq!(r.procid, pid.to_string(), "{context}");
+        assert_eq!(
+            r.msgid,
+            line_type(&r.msg),
+            "message id = event type: {context}"
+        );
+        assert_eq!(r.structured_data, "-", "{context}");
+        assert_eq!(r.from_ip, "127.0.0.1", "{context}");
+        check_time(r);
+        // The raw message: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID - MSG`.
+        let prefix = format!("<{pri}>1 ");
+        let rest = r
+            .raw
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("raw message does not start with {prefix:?}: {context}"));
+        let (stamp, rest) = rest.split_once(' ').expect("timestamp");
+        chrono::DateTime::parse_from_rfc3339(stamp)
+            .unwrap_or_else(|e| panic!("timestamp {stamp:?} is not RFC 3339 ({e}): {context}"));
+        assert_eq!(
+            rest,
+            format!("{host} {app} {pid} {} - {}", r.msgid, r.msg),
+            "raw message after the timestamp"
+        );
+    }
+}
+
+/// Checks the fields of RFC 3164 messages: PRI, a timestamp rsyslog read, host name, `TAG[PID]:`
+/// and the raw message in exactly that form, `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`.
+fn check_rfc3164(got: &[Received], pri: u8, host: &str, tag: &str, pid: u32) {
+    for r in got {
+        let context = format!("{r:#?}");
+        assert_eq!(r.pri, pri, "{context}");
+        assert_eq!(r.protocol_version, "0", "{context}");
+        assert_eq!(r.hostname, host, "{context}");
+        assert_eq!(r.app_name, tag, "{context}");
+        assert_eq!(r.procid, pid.to_string(), "{context}");
+        assert_eq!(r.tag, format!("{tag}[{pid}]:"), "{context}");
+        assert_eq!(r.from_ip, "127.0.0.1", "{context}");
+        check_time(r);
+        let prefix = format!("<{pri}>");
+        let rest = r
+            .raw
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("raw message does not start with {prefix:?}: {context}"));
+        assert!(rest.len() > 16, "{context}");
+        let (stamp, rest) = rest.split_at(16);
+        assert!(
+            !stamp[4..].starts_with('0'),
+            "RFC 3164 pads the day with a space: {context}"
+        );
+        let now = chrono::Local::now();
+        chrono::NaiveDateTime::parse_from_str(
+            &format!("{} {}", now.format("%Y"), stamp.trim_end()),
+            "%Y %b %e %H:%M:%S",
+        )
+        .unwrap_or_else(|e| {
+            panic!("timestamp {stamp:?} is not `Mmm dd hh:mm:ss ` ({e}): {context}")
+        });
+        assert_eq!(
+            rest,
+            format!("{host} {tag}[{pid}]: {}", r.body()),
+            "raw message after the timestamp"
+        );
+    }
+}
+
+/// rsyslog read the message's own timestamp, and it is within a minute of the receive time.
+fn check_time(r: &Received) {
+    let parse = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap_or_else(|e| panic!("rsyslog's time {s:?} ({e}): {r:#?}"))
+    };
+    let reported = parse(&r.time_reported);
+    let generated = parse(&r.time_generated);
+    assert!(
+        (reported - generated).num_seconds().abs() <= 60,
+        "reported time {reported} is not the receive time {generated}: {r:#?}"
+    );
+}
+
+#[test]
+fn udp_rfc5424_every_event_once_with_app_name_procid_and_msgid() {
+    let rsyslog = Rsyslog::start();
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    dir.write_config(
+        &sim.url(),
+        &syslog_pipe(
+            "Udp5424",
+            "alerts, log_authn",
+            &rsyslog.address(Input::Udp),
+            &[
+                ("Max", "1000"),
+                ("Protocol", "udp"),
+                ("Format", "rfc5424"),
+                ("Facility", "user"),
+                ("Priority", "notice"),
+                ("Tag", "pc-broker"),
+            ],
+        ),
+    );
+    let (alerts, authn) = enqueue_events(&sim, 110);
+    let pid = run_once(&sim, &dir);
+
+    let mut raws = alerts;
+    raws.extend(authn);
+    let want = expected_lines_chunked(&raws);
+    assert!(want.iter().any(|l| l.len() > 8192), "a line beyond 8k");
+    let got = rsyslog.wait_for(Input::Udp, want.len(), ARRIVAL);
+    assert_exactly_once(&got, &want, false, &rsyslog);
+    check_rfc5424(&got, 13, &host_name(), "pc-broker", pid);
+}
+
+#[test]
+fn udp_legacy_every_event_once_with_the_tag() {
+    let rsyslog = Rsyslog::start();
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    // Legacy is the default format, and UDP the protocol of a host:port.
+    let pipes = syslog_pipe(
+        "Legacy",
+        "log_authn, alerts",
+        &rsyslog.address(Input::Udp),
+        &[],
+    ) + &syslog_pipe(
+        "LegacyExplicit",
+        "alerts",
+        &rsyslog.address(Input::Udp),
+        &[
+            ("Protocol", "udp"),
+            ("Format", "legacy"),
+            ("Tag", "legacy-explicit"),
+        ],
+    );
+    dir.write_config(&sim.url(), &pipes);
+    let (alerts, authn) = enqueue_events(&sim, 40);
+    run_once(&sim, &dir);
+
+    let alert_lines = expected_lines(&alerts);
+    let mut want = expected_lines(&authn);
+    want.extend(alert_lines.iter().cloned());
+    let got = rsyslog.wait_for(Input::Udp, want.len() + alert_lines.len(), ARRIVAL);
+    let (default, explicit): (Vec<Received>, Vec<Received>) =
+        got.into_iter().partition(|r| r.app_name == "procustodibus");
+    assert_exactly_once(&default, &want, false, &rsyslog);
+    assert_exactly_once(&explicit, &alert_lines, false, &rsyslog);
+    for (records, tag) in [(&default, "procustodibus"), (&explicit, "legacy-explicit")] {
+        for r in records {
+            // `<134>TAG: JSON\0`: rsyslog drops the trailing NUL and, as there is no timestamp
+            // or host name, takes its own receive time and the sender's address.
+            assert_eq!(r.pri, DEFAULT_PRI, "{r:#?}");
+            assert_eq!(r.tag, format!("{tag}:"), "{r:#?}");
+            assert_eq!(r.app_name, tag, "{r:#?}");
+            assert_eq!(r.hostname, "127.0.0.1", "{r:#?}");
+            assert_eq!(r.raw, format!("<134>{tag}: {}", r.body()), "{r:#?}");
+            assert_eq!(r.msg, format!(" {}", r.body()), "{r:#?}");
+        }
+    }
+}
+
+#[test]
+fn tcp_octet_counted_rfc5424_every_event_once_in_order() {
+    let rsyslog = Rsyslog::start();
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    // Octet counting is the default framing of TCP.
+    dir.write_config(
+        &sim.url(),
+        &syslog_pipe(
+            "Tcp5424",
+            "alerts, log_authn",
+            &rsyslog.address(Input::Tcp),
+            &[
+                ("Max", "1000"),
+                ("Protocol", "tcp"),
+                ("Format", "rfc5424"),
+                ("Hostname", "broker-1.example.test"),
+            ],
+        ),
+    );
+    let (alerts, authn) = enqueue_events(&sim, 250);
+    let pid = run_once(&sim, &dir);
+
+    let mut raws = alerts;
+    raws.extend(authn);
+    let want = expected_lines_chunked(&raws);
+    assert!(want.iter().any(|l| l.len() > 8192), "a line beyond 8k");
+    let got = rsyslog.wait_for(Input::Tcp, want.len(), ARRIVAL);
+    assert_exactly_once(&got, &want, true, &rsyslog);
+    check_rfc5424(
+        &got,
+        DEFAULT_PRI,
+        "broker-1.example.test",
+        "procustodibus",
+        pid,
+    );
+}
+
+#[test]
+fn tcp_octet_counted_rfc3164_every_event_once_in_order() {
+    let rsyslog = Rsyslog::start();
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    dir.write_config(
+        &sim.url(),
+        &syslog_pipe(
+            "Tcp3164",
+            "log_authn, alerts",
+            &rsyslog.address(Input::Tcp),
+            &[
+                ("Max", "1000"),
+                ("Protocol", "tcp"),
+                ("Format", "rfc3164"),
+                ("Framing", "octet"),
+                ("Hostname", "broker-2"),
+                ("Facility", "local7"),
+                ("Priority", "err"),
+                ("Tag", "pcb"),
+            ],
+        ),
+    );
+    let (alerts, authn) = enqueue_events(&sim, 120);
+    let pid = run_once(&sim, &dir);
+
+    let mut raws = authn;
+    raws.extend(alerts);
+    let want = expected_lines_chunked(&raws);
+    assert!(want.iter().any(|l| l.len() > 8192), "a line beyond 8k");
+    let got = rsyslog.wait_for(Input::Tcp, want.len(), ARRIVAL);
+    assert_exactly_once(&got, &want, true, &rsyslog);
+    check_rfc3164(&got, 187, "broker-2", "pcb", pid);
+}
+
+#[test]
+fn tls_rfc5424_with_the_test_ca_every_event_once_in_order_over_a_loop_run() {
+    let rsyslog = Rsyslog::start();
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    let ca = rsyslog.certs.ca.display().to_string();
+    // One pipe checks the server's name against its IP address, one against `localhost`.
+    let pipes = syslog_pipe(
+        "Tls",
+        "alerts, log_authn",
+        &rsyslog.address(Input::Tls),
+        &[
+            ("Protocol", "tls"),
+            ("Format", "rfc5424"),
+            ("CA", &ca),
+            ("Tag", "tls-ip"),
+        ],
+    ) + &syslog_pipe(
+        "TlsName",
+        "alerts",
+        &rsyslog.address(Input::Tls),
+        &[
+            ("Protocol", "tls"),
+            ("Format", "rfc5424"),
+            ("Framing", "octet"),
+            ("CA", &ca),
+            ("ServerName", "localhost"),
+            ("Tag", "tls-name"),
+        ],
+    );
+    dir.write_config(&sim.url(), &pipes);
+    let (mut alerts, mut authn) = enqueue_events(&sim, 120);
+    dir.write_setup(&sim, "rsyslog-tls-setup");
+    let mut running = dir.spawn("procustodibus-broker", &["--loop", "1"]);
+    let pid = running.id();
+    // More events while it runs: a second round over the same connection.
+    let first = alerts.len() * 2 + authn.len();
+    assert!(
+        wait_until(ARRIVAL, || rsyslog.received_on(Input::Tls).len() >= first),
+        "the first round did not arrive\n{}\n{}",
+        running.stdout_so_far(),
+        rsyslog.diagnostics()
+    );
+    alerts.extend(sim.enqueue_generated("alerts", 5).expect("enqueue"));
+    authn.extend(sim.enqueue_generated("log_authn", 20).expect("enqueue"));
+
+    let alert_lines = expected_lines(&alerts);
+    let authn_lines = expected_lines_chunked(&authn);
+    let total = alert_lines.len() * 2 + authn_lines.len();
+    let got = rsyslog.wait_for(Input::Tls, total, ARRIVAL);
+    let out = running.terminate(Duration::from_secs(10));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!stdout(&out).contains("ERROR"), "{}", describe(&out));
+
+    let (by_ip, by_name): (Vec<Received>, Vec<Received>) =
+        got.into_iter().partition(|r| r.app_name == "tls-ip");
+    // Across the queues of a pipe the order is the spool's; each line once is what counts.
+    let want_ip: Vec<String> = alert_lines.iter().chain(&authn_lines).cloned().collect();
+    assert_exactly_once(&by_ip, &want_ip, false, &rsyslog);
+    assert_exactly_once(&by_name, &alert_lines, true, &rsyslog);
+    check_rfc5424(&by_ip, DEFAULT_PRI, &host_name(), "tls-ip", pid);
+    check_rfc5424(&by_name, DEFAULT_PRI, &host_name(), "tls-name", pid);
+    assert!(
+        rsyslog.own_messages().lines().all(|l| !l.contains("error")),
+        "{}",
+        rsyslog.diagnostics()
+    );
+}
+
+#[test]
+fn tls_with_a_ca_that_did_not_sign_the_server_delivers_nothing_and_says_so() {
+    let rsyslog = Rsyslog::start();
+    let other = tempfile::tempdir().expect("temp dir");
+    let stranger = broker_tests::rsyslog::Certificates::generate(other.path());
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    dir.write_config(
+        &sim.url(),
+        &syslog_pipe(
+            "Tls",
+            "alerts",
+            &rsyslog.address(Input::Tls),
+            &[
+                ("Protocol", "tls"),
+                ("Format", "rfc5424"),
+                ("CA", &stranger.ca.display().to_string()),
+            ],
+        ),
+    );
+    sim.enqueue_generated("alerts", 3).expect("enqueue");
+    dir.write_setup(&sim, "rsyslog-stranger-setup");
+    let run = dir.run("procustodibus-broker", &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", describe(&run));
+    assert!(
+        stdout(&run)
+            .lines()
+            .any(|l| l.contains("pipe Tls") && l.to_lowercase().contains("certificate")),
+        "a line names the pipe and the certificate problem\n{}",
+        describe(&run)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rsyslog.received().is_empty(), "{:#?}", rsyslog.received());
 }

@@ -1,0 +1,75 @@
+//! A `webhook` sink for the Pro Custodibus broker: POSTs a pipe's events over HTTPS.
+//!
+//! ```ini
+//! [Pipe.Splunk]
+//! From = alerts, log_authn, log_changes
+//! To = webhook
+//! Url = https://splunk.example.com:8088/services/collector/raw
+//! Header = Authorization: Splunk 0a1b2c3d-0000-0000-0000-000000000000
+//! Batch = 50                 # events per request (default 100)
+//! Body = ndjson              # or array (default ndjson)
+//! Timeout = 10               # seconds per request (default 30)
+//! CA = /etc/procustodibus/broker/splunk-ca.pem   # default: the system's trusted roots
+//! ```
+//!
+//! This crate is also the worked example of `docs/writing-a-sink.md`: a sink that lives in its
+//! own crate, uses only broker-core's public API, registers itself with [`inventory`], and is
+//! linked into a custom daemon (`examples/custom-broker`) by one call to [`link`].
+//!
+//! - [`config`]: the keys, checked without I/O ([`WebhookConfig`]).
+//! - [`body`]: a request's body (`ndjson` or `array`).
+//! - [`sink`](mod@sink): [`WebhookSink`], the requests and what each answer means for delivery.
+//!
+//! TLS is rustls with ring, the workspace's one crypto provider (reqwest's `rustls-no-provider`
+//! feature; the provider is installed with [`broker_core::install_crypto_provider`]). The server's
+//! certificate is always verified.
+
+#![warn(missing_docs)]
+
+pub mod body;
+pub mod config;
+pub mod sink;
+
+use broker_core::config::PipeSettings;
+use broker_core::registry::{BuildError, SinkKey};
+use broker_core::{Sink, SinkPlugin};
+
+pub use config::{BodyFormat, WebhookConfig};
+pub use sink::WebhookSink;
+
+inventory::submit! {
+    SinkPlugin {
+        name: "webhook",
+        keys: &[
+            SinkKey::one("url", "https:// URL to POST the events to (required)"),
+            SinkKey::list("header", "`Name: value` sent with every request; repeatable; never logged"),
+            SinkKey::one("batch", "events per request, 1 to 10000 (default 100)"),
+            SinkKey::one("body", "ndjson (a JSON line per event) or array (default ndjson)"),
+            SinkKey::one("timeout", "seconds to connect, and in all, per request (default 30)"),
+            // `c_a`: shown as `CA`; matched as `CA`, `ca`, `Ca`.
+            SinkKey::one("c_a", "PEM file of the CAs to trust (default the system's roots)"),
+        ],
+        build: build_webhook_sink,
+    }
+}
+
+/// The registered builder: checks the settings and makes the sink, without I/O.
+fn build_webhook_sink(settings: &PipeSettings) -> Result<Box<dyn Sink>, BuildError> {
+    Ok(Box::new(WebhookSink::from_settings(settings)?))
+}
+
+/// Does nothing: call it (or write `use webhook_sink as _;`) in a binary so the linker keeps
+/// this crate, and with it the `webhook` registration.
+pub fn link() {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn webhook_is_registered() {
+        super::link();
+        let plugin = broker_core::registry::find("Webhook").expect("registered");
+        assert_eq!(plugin.name, "webhook");
+        let header = plugin.keys.iter().find(|k| k.name == "header").unwrap();
+        assert!(header.repeatable);
+    }
+}

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use broker_sim::{SimOptions, Simulator};
 
 pub mod delivery;
+pub mod packaging;
 pub mod rsyslog;
 
 /// The broker id every test uses.

@@ -38,6 +38,10 @@ pub struct BrokerArgs {
     #[arg(long = "check-config", conflicts_with_all = ["loop_seconds", "test", "test_pipe"])]
     pub check_config: bool,
 
+    /// Print the sinks this binary has, with the keys each accepts, and exit (no config needed).
+    #[arg(long = "list-sinks", conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config"])]
+    pub list_sinks: bool,
+
     #[command(flatten)]
     pub log: LogArgs,
 }

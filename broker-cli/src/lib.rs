@@ -29,6 +29,11 @@ pub const LEVEL_ENV: &str = "PROCUSTODIBUS_LOGGING_LEVEL";
 /// Runs `procustodibus-broker` with the process's arguments and returns its exit status.
 pub fn main() -> ExitCode {
     let args = BrokerArgs::parse();
+    if args.list_sinks {
+        plugins::link();
+        print!("{}", plugins::list_sinks());
+        return ExitCode::SUCCESS;
+    }
     with_config(&args.log, args.config.as_deref(), |config| async move {
         if args.test {
             return report::run(&config).await;

@@ -42,7 +42,7 @@ inventory::submit! {
         name: "webhook",
         keys: &[
             SinkKey::one("url", "https:// URL to POST the events to (required)"),
-            SinkKey::list("header", "`Name: value` sent with every request; repeatable; never logged"),
+            SinkKey::list("header", "`Name: value` sent with every request (values are never logged)"),
             SinkKey::one("batch", "events per request, 1 to 10000 (default 100)"),
             SinkKey::one("body", "ndjson (a JSON line per event) or array (default ndjson)"),
             SinkKey::one("timeout", "seconds to connect, and in all, per request (default 30)"),

@@ -454,11 +454,15 @@ create_user() {
     fi
 }
 
-# uid:gid of the daemon, or 0:0 where it has none (yet).
+# uid:gid of the daemon; its names in a dry run that would create it; else 0:0 (no user).
 daemon_ids() {
     uid=$(daemon_uid)
     gid=$(daemon_gid)
-    echo "${uid:-0}:${gid:-0}"
+    if [ -z "$uid" ] && [ -n "$dry_run" ] && can_chown; then
+        echo "$daemon_user:$daemon_group"
+    else
+        echo "${uid:-0}:${gid:-0}"
+    fi
 }
 
 # ---- Directories and files ----

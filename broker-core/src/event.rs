@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
-use crate::encode::{encode_python_compact, EncodeError};
+use crate::encode::{encode_shared, for_each_data_line, EncodeError};
 
 /// The four queues of the Pro Custodibus API, in the order the product documentation lists them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -83,8 +83,25 @@ impl Event {
     pub fn from_json(event_type: EventType, json: &str) -> Result<Self, EncodeError> {
         Ok(Event {
             event_type,
-            line: encode_python_compact(json)?.into(),
+            line: encode_shared(json)?,
         })
+    }
+
+    /// The events of a pull answer, `{"data":[...]}`, split and encoded in one scan of it.
+    ///
+    /// `None` when the answer is not in that plain shape (an object with exactly one `data`
+    /// member, an array, and keys without escapes) or is not valid JSON: then split it with
+    /// serde_json and use [`Event::from_raw`], which give the same events or say what is wrong.
+    pub fn from_pull_answer(event_type: EventType, body: &[u8]) -> Option<Vec<Self>> {
+        let body = std::str::from_utf8(body).ok()?;
+        let mut events = Vec::new();
+        for_each_data_line(body, |line| {
+            events.push(Event {
+                event_type,
+                line: line.into(),
+            });
+        })?;
+        Some(events)
     }
 
     /// Like [`Event::from_json`], for an event that serde_json already split out of a response.
@@ -136,6 +153,95 @@ mod tests {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), t);
         }
         assert!("alert".parse::<EventType>().is_err());
+    }
+
+    /// How the API client split a pull answer before [`Event::from_pull_answer`], and still does
+    /// when that says `None`.
+    fn pull_with_serde(event_type: EventType, body: &str) -> Result<Vec<Event>, String> {
+        #[derive(serde::Deserialize)]
+        struct Events<'a> {
+            #[serde(borrow)]
+            data: Vec<&'a RawValue>,
+        }
+        let events: Events = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        events
+            .data
+            .into_iter()
+            .map(|raw| Event::from_raw(event_type, raw).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// Whatever the one-scan split takes, serde_json takes too, with the same events.
+    fn check_pull(body: &str) -> bool {
+        let fast = Event::from_pull_answer(EventType::Alerts, body.as_bytes());
+        if let Some(events) = &fast {
+            assert_eq!(
+                Ok(events),
+                pull_with_serde(EventType::Alerts, body).as_ref(),
+                "{body:?}"
+            );
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn pull_answers_as_serde_splits_them() {
+        for (body, one_scan) in [
+            (r#"{"data":[]}"#, true),
+            (r#"{"data":[{"a":1},{"b":"\u00E9"}]}"#, true),
+            ("{ \"data\" : [ {\"a\": 1} , \"\u{e9}\" , 1.50 ]\n}\n", true),
+            (
+                r#"{"meta":{"n":[1,{"x":"\/"}]},"data":[2],"links":null}"#,
+                true,
+            ),
+            (r#"{"data":[1],"data":[2]}"#, false),
+            (r#"{"d\u0061ta":[1]}"#, false),
+            (r#"{"meta":1}"#, false),
+            (r#"{}"#, false),
+            (r#"{"data":null}"#, false),
+            (r#"{"data":{"a":1}}"#, false),
+            (r#"[[1]]"#, false),
+            (r#"{"data":[1]} x"#, false),
+            (r#"{"data":[1,]}"#, false),
+            (r#"{"data":[01]}"#, false),
+            ("{\"data\":[\"\u{1}\"]}", false),
+            (r#"{"data":["#, false),
+            ("", false),
+        ] {
+            assert_eq!(check_pull(body), one_scan, "{body:?}");
+        }
+        assert_eq!(
+            Event::from_pull_answer(EventType::Alerts, b"{\"data\":[\"\xff\"]}"),
+            None
+        );
+    }
+
+    #[test]
+    fn randomized_pull_answers_as_serde_splits_them() {
+        use crate::encode::tests::{mutate, random_document, Rng};
+        let mut rng = Rng::new(42);
+        let mut one_scan = 0;
+        for _ in 0..3_000 {
+            let events: Vec<String> = (0..rng.below(6))
+                .map(|_| random_document(&mut rng))
+                .collect();
+            let data = format!("\"data\":[{}]", events.join(","));
+            let (body, plain) = match rng.below(4) {
+                0 => (mutate(&format!("{{{data}}}"), &mut rng), false),
+                1 => {
+                    let meta = random_document(&mut rng);
+                    (
+                        format!(" {{ \"meta\" : {meta} ,\n{data}, \"links\":[]}}\n"),
+                        true,
+                    )
+                }
+                _ => (format!("{{{data}}}"), true),
+            };
+            let fast = check_pull(&body);
+            assert!(fast || !plain, "{body:?}");
+            one_scan += usize::from(fast);
+        }
+        assert!(one_scan > 2_000, "{one_scan}");
     }
 
     #[test]

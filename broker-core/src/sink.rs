@@ -20,6 +20,11 @@ use async_trait::async_trait;
 use crate::event::Event;
 
 /// A destination for a pipe's events.
+///
+/// How to write one, register it (and keep the linker from dropping it), declare and check its
+/// config keys, test it and build a daemon that has it: the guide `docs/writing-a-sink.md` in the
+/// repository, whose code is compiled as doctests of the `broker-examples` package. Worked
+/// examples: `examples/stdout_sink.rs` (the smallest plugin) and `examples/webhook-sink/`.
 #[async_trait]
 pub trait Sink: Send {
     /// Hands over every event of `events`, in order. See the module docs for what `Ok` promises.

@@ -1,0 +1,63 @@
+//! The smallest sink plugin: `stdout` prints each event's JSON line on standard output. With
+//! `main` calling `broker_cli::main()`, this one file is a whole broker daemon whose pipes can
+//! say `To = file`, `To = syslog` or `To = stdout`:
+//!
+//! ```text
+//! cargo run --example stdout_sink -- --config broker.conf     # [Pipe.Screen] To = stdout
+//! ```
+
+use std::io::Write;
+
+use async_trait::async_trait;
+use broker_core::config::PipeSettings;
+use broker_core::registry::{BuildError, SinkKey};
+use broker_core::{Event, Sink, SinkError, SinkPlugin};
+
+/// Prints each event's line, after an optional prefix.
+struct StdoutSink {
+    prefix: String,
+}
+
+#[async_trait]
+impl Sink for StdoutSink {
+    async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
+        let mut text = String::new();
+        for event in events {
+            text.push_str(&self.prefix);
+            text.push_str(event.line());
+            text.push('\n');
+        }
+        // Writing may block (a full pipe): do it on tokio's blocking pool, not the runtime.
+        // On a failure nothing counts as delivered, so the whole batch is sent again later.
+        let written = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()
+        });
+        match written.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SinkError::retry(0, format!("cannot write to stdout: {e}"))),
+            Err(e) => Err(SinkError::retry(0, format!("writing task failed: {e}"))),
+        }
+    }
+}
+
+/// Checks a pipe's keys and builds the sink, without I/O (`--check-config` calls it too).
+fn build_stdout_sink(settings: &PipeSettings) -> Result<Box<dyn Sink>, BuildError> {
+    let prefix = settings.value("Prefix").unwrap_or_default().to_string();
+    Ok(Box::new(StdoutSink { prefix }))
+}
+
+inventory::submit! {
+    SinkPlugin {
+        name: "stdout",
+        keys: &[SinkKey::one("prefix", "text printed before each event's line (default none)")],
+        build: build_stdout_sink,
+    }
+}
+
+/// The stock daemon: same flags and config, plus the sink above (it is in this binary's own
+/// crate, so the linker keeps it; a sink in another crate needs `that_crate::link()`).
+fn main() -> std::process::ExitCode {
+    broker_cli::main()
+}

@@ -124,7 +124,6 @@ impl WebhookSink {
         broker_core::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(format!("procustodibus-broker/{}", broker_core::VERSION))
-            .default_headers(self.config.headers.clone())
             .connect_timeout(self.config.timeout)
             .timeout(self.config.timeout)
             .redirect(reqwest::redirect::Policy::none());
@@ -154,7 +153,13 @@ impl WebhookSink {
         let origin = self.config.origin();
         let body = encode_body(self.config.body, events);
         let size = body.len();
-        let response = match client.post(self.config.url.clone()).body(body).send().await {
+        // The headers go on each request: a client's default headers keep one value per name,
+        // and a `Header` may repeat.
+        let request = client
+            .post(self.config.url.clone())
+            .headers(self.config.headers.clone())
+            .body(body);
+        let response = match request.send().await {
             Ok(response) => response,
             Err(e) => return Answer::Retry(format!("cannot POST to {origin}: {}", self.reason(e))),
         };
@@ -365,7 +370,7 @@ mod tests {
         }
     }
 
-    /// Reads one request and returns its head's `x-token` header and body, as `TOKEN|BODY`.
+    /// Reads one request and returns its `x-token` headers and its body, as `TOKEN,TOKEN|BODY`.
     async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
         let mut data = Vec::new();
         let mut buf = [0u8; 4096];
@@ -383,11 +388,11 @@ mod tests {
                     })
                     .unwrap_or(0);
                 if body.len() >= length || n == 0 {
-                    let token = head
+                    let tokens: Vec<&str> = head
                         .lines()
-                        .find_map(|l| l.strip_prefix("x-token: "))
-                        .unwrap_or("");
-                    return format!("{token}|{body}");
+                        .filter_map(|l| l.strip_prefix("x-token: "))
+                        .collect();
+                    return format!("{}|{body}", tokens.join(","));
                 }
             }
         }
@@ -436,6 +441,24 @@ mod tests {
         .unwrap();
         sink.deliver(&events(2)).await.unwrap();
         assert_eq!(receiver.bodies()[3].0, "|[{\"id\":\"e0\"},{\"id\":\"e1\"}]");
+    }
+
+    #[tokio::test]
+    async fn a_repeated_header_sends_every_value_in_order() {
+        let receiver = Receiver::start(|_, _| 200).await;
+        let settings = PipeSettings::new(
+            "Hook",
+            "/b.conf",
+            &[
+                ("Url", receiver.url.as_str()),
+                ("Header", "X-Token: one"),
+                ("Header", "X-Other: x"),
+                ("Header", "X-Token: two"),
+            ],
+        );
+        let mut sink = WebhookSink::from_settings(&settings).unwrap();
+        sink.deliver(&events(1)).await.unwrap();
+        assert_eq!(receiver.bodies()[0].0, "one,two|{\"id\":\"e0\"}\n");
     }
 
     #[tokio::test]

@@ -139,15 +139,6 @@ impl Pipeline {
         Some(pipe.sink.deliver(events).await)
     }
 
-    /// Reopens every sink (after log rotation).
-    pub async fn reopen(&mut self) {
-        for pipe in &mut self.pipes {
-            if let Err(e) = pipe.sink.reopen().await {
-                tracing::error!("pipe {}: cannot reopen: {e}", pipe.config.name);
-            }
-        }
-    }
-
     /// Closes every sink.
     pub async fn close(&mut self) {
         for pipe in &mut self.pipes {

@@ -15,6 +15,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use broker_sim::Simulator;
+
+use crate::expected_lines;
+
+/// Queues 3 generated alerts, `tricky` (a hand-written alert) and `authn` generated log_authn
+/// events; returns the raw alerts and the raw log_authn events, in queue order.
+pub fn enqueue_events(sim: &Simulator, tricky: &str, authn: usize) -> (Vec<String>, Vec<String>) {
+    let mut alerts = sim.enqueue_generated("alerts", 3).expect("enqueue alerts");
+    sim.enqueue("alerts", tricky).expect("enqueue tricky alert");
+    alerts.push(tricky.to_string());
+    let authn = sim
+        .enqueue_generated("log_authn", authn)
+        .expect("enqueue log_authn");
+    (alerts, authn)
+}
+
+/// [`expected_lines`] in batches of at most about 40 KB: it writes all its input to python3
+/// before reading any output, so a batch whose output outgrows a pipe buffer (64 KB) never
+/// finishes.
+pub fn expected_lines_chunked(raws: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut size = 0;
+    for (i, raw) in raws.iter().enumerate() {
+        if size > 0 && size + raw.len() > 40_000 {
+            lines.extend(expected_lines(&raws[start..i]));
+            start = i;
+            size = 0;
+        }
+        size += raw.len();
+    }
+    lines.extend(expected_lines(&raws[start..]));
+    lines
+}
+
 /// Where the Debian package puts the daemon (also looked up on `PATH`).
 const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use broker_sim::Simulator;
-use broker_tests::rsyslog::{Input, Received, Rsyslog};
+use broker_tests::rsyslog::{expected_lines_chunked, Input, Received, Rsyslog};
 use broker_tests::*;
 
 /// How long the messages of one run may take to show up in rsyslog's output file.
@@ -170,32 +170,7 @@ fn syslog_pipe(name: &str, from: &str, socket: &str, keys: Keys) -> String {
 /// more include one of over 10 KB, beyond rsyslog's default 8k; more than 100 need `Max` above
 /// its default for a one-shot run); returns the raw events of both queues in queue order.
 fn enqueue_events(sim: &Simulator, authn: usize) -> (Vec<String>, Vec<String>) {
-    let mut alerts = sim.enqueue_generated("alerts", 3).expect("enqueue alerts");
-    sim.enqueue("alerts", TRICKY_ALERT)
-        .expect("enqueue tricky alert");
-    alerts.push(TRICKY_ALERT.to_string());
-    let authn = sim
-        .enqueue_generated("log_authn", authn)
-        .expect("enqueue log_authn");
-    (alerts, authn)
-}
-
-/// [`expected_lines`] in batches of at most about 40 KB (it writes all its input to python3
-/// before reading any output).
-fn expected_lines_chunked(raws: &[String]) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    let mut size = 0;
-    for (i, raw) in raws.iter().enumerate() {
-        if size > 0 && size + raw.len() > 40_000 {
-            lines.extend(expected_lines(&raws[start..i]));
-            start = i;
-            size = 0;
-        }
-        size += raw.len();
-    }
-    lines.extend(expected_lines(&raws[start..]));
-    lines
+    broker_tests::rsyslog::enqueue_events(sim, TRICKY_ALERT, authn)
 }
 
 /// Runs the broker once (setup first, from a setup file), asserts it succeeded and took every
@@ -348,36 +323,57 @@ fn check_time(r: &Received) {
     );
 }
 
-#[test]
-fn udp_rfc5424_every_event_once_with_app_name_procid_and_msgid() {
+/// Runs the broker once with the one pipe `name`, from `from` (`"alerts, log_authn"` or
+/// `"log_authn, alerts"`) to rsyslog's `input` with `keys`, after [`enqueue_events`] with `authn`
+/// log_authn events; asserts that rsyslog got every event exactly once (in the order of `from` if
+/// `ordered`), one of them beyond 8k. Returns what rsyslog got and the broker's process id.
+fn every_event_once(
+    input: Input,
+    name: &str,
+    from: &str,
+    keys: Keys,
+    authn: usize,
+    ordered: bool,
+) -> (Vec<Received>, u32) {
     let rsyslog = Rsyslog::start();
     let sim = simulator(Default::default());
     let dir = BrokerDir::new();
     dir.write_config(
         &sim.url(),
-        &syslog_pipe(
-            "Udp5424",
-            "alerts, log_authn",
-            &rsyslog.address(Input::Udp),
-            &[
-                ("Max", "1000"),
-                ("Protocol", "udp"),
-                ("Format", "rfc5424"),
-                ("Facility", "user"),
-                ("Priority", "notice"),
-                ("Tag", "pc-broker"),
-            ],
-        ),
+        &syslog_pipe(name, from, &rsyslog.address(input), keys),
     );
-    let (alerts, authn) = enqueue_events(&sim, 110);
+    let (alerts, authn) = enqueue_events(&sim, authn);
     let pid = run_once(&sim, &dir);
 
-    let mut raws = alerts;
-    raws.extend(authn);
+    let raws = match from {
+        "alerts, log_authn" => [alerts, authn].concat(),
+        "log_authn, alerts" => [authn, alerts].concat(),
+        _ => panic!("from {from:?}"),
+    };
     let want = expected_lines_chunked(&raws);
     assert!(want.iter().any(|l| l.len() > 8192), "a line beyond 8k");
-    let got = rsyslog.wait_for(Input::Udp, want.len(), ARRIVAL);
-    assert_exactly_once(&got, &want, false, &rsyslog);
+    let got = rsyslog.wait_for(input, want.len(), ARRIVAL);
+    assert_exactly_once(&got, &want, ordered, &rsyslog);
+    (got, pid)
+}
+
+#[test]
+fn udp_rfc5424_every_event_once_with_app_name_procid_and_msgid() {
+    let (got, pid) = every_event_once(
+        Input::Udp,
+        "Udp5424",
+        "alerts, log_authn",
+        &[
+            ("Max", "1000"),
+            ("Protocol", "udp"),
+            ("Format", "rfc5424"),
+            ("Facility", "user"),
+            ("Priority", "notice"),
+            ("Tag", "pc-broker"),
+        ],
+        110,
+        false,
+    );
     check_rfc5424(&got, 13, &host_name(), "pc-broker", pid);
 }
 
@@ -430,33 +426,20 @@ fn udp_legacy_every_event_once_with_the_tag() {
 
 #[test]
 fn tcp_octet_counted_rfc5424_every_event_once_in_order() {
-    let rsyslog = Rsyslog::start();
-    let sim = simulator(Default::default());
-    let dir = BrokerDir::new();
     // Octet counting is the default framing of TCP.
-    dir.write_config(
-        &sim.url(),
-        &syslog_pipe(
-            "Tcp5424",
-            "alerts, log_authn",
-            &rsyslog.address(Input::Tcp),
-            &[
-                ("Max", "1000"),
-                ("Protocol", "tcp"),
-                ("Format", "rfc5424"),
-                ("Hostname", "broker-1.example.test"),
-            ],
-        ),
+    let (got, pid) = every_event_once(
+        Input::Tcp,
+        "Tcp5424",
+        "alerts, log_authn",
+        &[
+            ("Max", "1000"),
+            ("Protocol", "tcp"),
+            ("Format", "rfc5424"),
+            ("Hostname", "broker-1.example.test"),
+        ],
+        250,
+        true,
     );
-    let (alerts, authn) = enqueue_events(&sim, 250);
-    let pid = run_once(&sim, &dir);
-
-    let mut raws = alerts;
-    raws.extend(authn);
-    let want = expected_lines_chunked(&raws);
-    assert!(want.iter().any(|l| l.len() > 8192), "a line beyond 8k");
-    let got = rsyslog.wait_for(Input::Tcp, want.len(), ARRIVAL);
-    assert_exactly_once(&got, &want, true, &rsyslog);
     check_rfc5424(
         &got,
         DEFAULT_PRI,
@@ -468,36 +451,23 @@ fn tcp_octet_counted_rfc5424_every_event_once_in_order() {
 
 #[test]
 fn tcp_octet_counted_rfc3164_every_event_once_in_order() {
-    let rsyslog = Rsyslog::start();
-    let sim = simulator(Default::default());
-    let dir = BrokerDir::new();
-    dir.write_config(
-        &sim.url(),
-        &syslog_pipe(
-            "Tcp3164",
-            "log_authn, alerts",
-            &rsyslog.address(Input::Tcp),
-            &[
-                ("Max", "1000"),
-                ("Protocol", "tcp"),
-                ("Format", "rfc3164"),
-                ("Framing", "octet"),
-                ("Hostname", "broker-2"),
-                ("Facility", "local7"),
-                ("Priority", "err"),
-                ("Tag", "pcb"),
-            ],
-        ),
+    let (got, pid) = every_event_once(
+        Input::Tcp,
+        "Tcp3164",
+        "log_authn, alerts",
+        &[
+            ("Max", "1000"),
+            ("Protocol", "tcp"),
+            ("Format", "rfc3164"),
+            ("Framing", "octet"),
+            ("Hostname", "broker-2"),
+            ("Facility", "local7"),
+            ("Priority", "err"),
+            ("Tag", "pcb"),
+        ],
+        120,
+        true,
     );
-    let (alerts, authn) = enqueue_events(&sim, 120);
-    let pid = run_once(&sim, &dir);
-
-    let mut raws = authn;
-    raws.extend(alerts);
-    let want = expected_lines_chunked(&raws);
-    assert!(want.iter().any(|l| l.len() > 8192), "a line beyond 8k");
-    let got = rsyslog.wait_for(Input::Tcp, want.len(), ARRIVAL);
-    assert_exactly_once(&got, &want, true, &rsyslog);
     check_rfc3164(&got, 187, "broker-2", "pcb", pid);
 }
 

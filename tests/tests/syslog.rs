@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use broker_sim::Simulator;
+use broker_tests::rsyslog::expected_lines_chunked;
 use broker_tests::*;
 use syslog_loose::{SyslogFacility as F, SyslogSeverity as S, Variant};
 
@@ -90,33 +91,7 @@ fn syslog_pipe(name: &str, from: &str, socket: &str, case: &Case) -> String {
 /// Queues 3 generated alerts, the tricky alert and 2 generated log_authn events; returns the raw
 /// alerts and the raw log_authn events, in queue order.
 fn enqueue_events(sim: &Simulator) -> (Vec<String>, Vec<String>) {
-    let mut alerts = sim.enqueue_generated("alerts", 3).expect("enqueue alerts");
-    sim.enqueue("alerts", TRICKY_ALERT)
-        .expect("enqueue tricky alert");
-    alerts.push(TRICKY_ALERT.to_string());
-    let authn = sim
-        .enqueue_generated("log_authn", 2)
-        .expect("enqueue log_authn");
-    (alerts, authn)
-}
-
-/// [`expected_lines`] in batches of at most about 40 KB: it writes all its input to python3
-/// before reading any output, so a batch whose output outgrows a pipe buffer (64 KB) never
-/// finishes.
-fn expected_lines_chunked(raws: &[String]) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    let mut size = 0;
-    for (i, raw) in raws.iter().enumerate() {
-        if size > 0 && size + raw.len() > 40_000 {
-            lines.extend(expected_lines(&raws[start..i]));
-            start = i;
-            size = 0;
-        }
-        size += raw.len();
-    }
-    lines.extend(expected_lines(&raws[start..]));
-    lines
+    broker_tests::rsyslog::enqueue_events(sim, TRICKY_ALERT, 2)
 }
 
 /// The exact messages of `case` for these encoded lines.

@@ -5,31 +5,54 @@ use super::*;
 /// Accepts one connection on `listener` and reads it to its end, in the background.
 fn read_one_connection(listener: UnixListener) -> tokio::task::JoinHandle<Vec<u8>> {
     tokio::spawn(async move {
-        let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
-            .await
-            .unwrap()
-            .unwrap();
+        let (mut stream, _) = within(listener.accept()).await;
         let mut got = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut got))
-            .await
-            .unwrap()
-            .unwrap();
+        within(stream.read_to_end(&mut got)).await;
         got
     })
 }
 
 async fn recv_unix(receiver: &UnixDatagram) -> Vec<u8> {
     let mut buf = vec![0u8; 70_000];
-    let n = tokio::time::timeout(WAIT, receiver.recv(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let n = within(receiver.recv(&mut buf)).await;
     buf.truncate(n);
     buf
 }
 
+/// Asserts that the next datagrams on `receiver` are [`expected`], in order.
+async fn assert_receives_expected(receiver: &UnixDatagram) {
+    for want in expected() {
+        assert_eq!(recv_unix(receiver).await, want);
+    }
+}
+
 fn socket_path(dir: &Path) -> PathBuf {
     dir.join("log.sock")
+}
+
+/// Asserts that `err` is a retry, with nothing delivered, because no socket is at `path`.
+fn assert_no_socket(err: &SinkError, path: &Path) {
+    assert_eq!(err.kind, SinkErrorKind::Retry);
+    assert_eq!(err.delivered, 0);
+    assert_eq!(
+        err.message,
+        format!(
+            "cannot connect to {}: no such file or directory",
+            path.display()
+        )
+    );
+}
+
+/// A sink that has delivered the first of [`events`] to a datagram receiver at `path`, which is
+/// then gone, its socket file removed (as a syslog daemon that stopped leaves it).
+async fn sink_whose_receiver_is_gone(path: &Path) -> SyslogSink {
+    let first = UnixDatagram::bind(path).unwrap();
+    let mut sink = sink_to(path.to_str().unwrap());
+    sink.deliver(&events()[..1]).await.unwrap();
+    assert_eq!(recv_unix(&first).await, expected()[0]);
+    drop(first);
+    std::fs::remove_file(path).unwrap();
+    sink
 }
 
 #[tokio::test]
@@ -39,9 +62,7 @@ async fn unix_datagram_gets_exact_bytes_in_order() {
     let receiver = UnixDatagram::bind(&path).unwrap();
     let mut sink = sink_to(path.to_str().unwrap());
     sink.deliver(&events()).await.unwrap();
-    for want in expected() {
-        assert_eq!(recv_unix(&receiver).await, want);
-    }
+    assert_receives_expected(&receiver).await;
 }
 
 #[tokio::test]
@@ -93,9 +114,7 @@ async fn unix_datagram_too_large_is_permanent() {
     );
     // The pipeline sets the event aside and goes on with the rest.
     sink.deliver(&batch[2..]).await.unwrap();
-    for want in expected() {
-        assert_eq!(recv_unix(&receiver).await, want);
-    }
+    assert_receives_expected(&receiver).await;
 }
 
 #[tokio::test]
@@ -106,27 +125,14 @@ async fn missing_unix_socket_is_retried() {
         .deliver(&events())
         .await
         .unwrap_err();
-    assert_eq!(err.kind, SinkErrorKind::Retry);
-    assert_eq!(err.delivered, 0);
-    assert_eq!(
-        err.message,
-        format!(
-            "cannot connect to {}: no such file or directory",
-            path.display()
-        )
-    );
+    assert_no_socket(&err, &path);
 }
 
 #[tokio::test]
 async fn reconnects_after_receiver_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket_path(dir.path());
-    let first = UnixDatagram::bind(&path).unwrap();
-    let mut sink = sink_to(path.to_str().unwrap());
-    sink.deliver(&events()[..1]).await.unwrap();
-    assert_eq!(recv_unix(&first).await, expected()[0]);
-    drop(first);
-    std::fs::remove_file(&path).unwrap();
+    let mut sink = sink_whose_receiver_is_gone(&path).await;
     let second = UnixDatagram::bind(&path).unwrap();
     // The old connection points at the socket that is gone: one failed delivery, then a new one.
     let err = sink.deliver(&events()[1..]).await.unwrap_err();
@@ -144,12 +150,7 @@ async fn reconnects_after_receiver_restart() {
 async fn reopen_connects_afresh() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket_path(dir.path());
-    let first = UnixDatagram::bind(&path).unwrap();
-    let mut sink = sink_to(path.to_str().unwrap());
-    sink.deliver(&events()[..1]).await.unwrap();
-    assert_eq!(recv_unix(&first).await, expected()[0]);
-    drop(first);
-    std::fs::remove_file(&path).unwrap();
+    let mut sink = sink_whose_receiver_is_gone(&path).await;
     let second = UnixDatagram::bind(&path).unwrap();
     sink.reopen().await.unwrap();
     sink.deliver(&events()[1..2]).await.unwrap();
@@ -177,51 +178,37 @@ async fn check_missing_receiver_is_retried(sink: &mut SyslogSink, path: &Path) {
     );
     for _ in 0..2 {
         let err = sink.deliver(&events()).await.unwrap_err();
-        assert_eq!(err.kind, SinkErrorKind::Retry);
-        assert_eq!(err.delivered, 0);
-        assert_eq!(
-            err.message,
-            format!(
-                "cannot connect to {}: no such file or directory",
-                path.display()
-            )
-        );
+        assert_no_socket(&err, path);
     }
+}
+
+/// [`check_missing_receiver_is_retried`], then checks that a stream receiver put back at `path`
+/// gets every one of [`events`].
+async fn check_retried_until_restored_as_a_stream(mut sink: SyslogSink, path: &Path) {
+    check_missing_receiver_is_retried(&mut sink, path).await;
+    let reader = read_one_connection(UnixListener::bind(path).unwrap());
+    sink.deliver(&events()).await.unwrap();
+    sink.close().await.unwrap();
+    assert_eq!(reader.await.unwrap(), expected().concat());
 }
 
 #[tokio::test]
 async fn removed_unix_socket_is_retried_until_restored() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket_path(dir.path());
-    let first = UnixDatagram::bind(&path).unwrap();
-    let mut sink = sink_to(path.to_str().unwrap());
-    sink.deliver(&events()[..1]).await.unwrap();
-    assert_eq!(recv_unix(&first).await, expected()[0]);
-    drop(first);
-    std::fs::remove_file(&path).unwrap();
+    let mut sink = sink_whose_receiver_is_gone(&path).await;
     check_missing_receiver_is_retried(&mut sink, &path).await;
     let second = UnixDatagram::bind(&path).unwrap();
     sink.deliver(&events()).await.unwrap();
-    for want in expected() {
-        assert_eq!(recv_unix(&second).await, want);
-    }
+    assert_receives_expected(&second).await;
 }
 
 #[tokio::test]
 async fn unix_socket_restored_as_a_stream_is_used_as_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = socket_path(dir.path());
-    let first = UnixDatagram::bind(&path).unwrap();
-    let mut sink = sink_to(path.to_str().unwrap());
-    sink.deliver(&events()[..1]).await.unwrap();
-    assert_eq!(recv_unix(&first).await, expected()[0]);
-    drop(first);
-    std::fs::remove_file(&path).unwrap();
-    check_missing_receiver_is_retried(&mut sink, &path).await;
-    let reader = read_one_connection(UnixListener::bind(&path).unwrap());
-    sink.deliver(&events()).await.unwrap();
-    sink.close().await.unwrap();
-    assert_eq!(reader.await.unwrap(), expected().concat());
+    let sink = sink_whose_receiver_is_gone(&path).await;
+    check_retried_until_restored_as_a_stream(sink, &path).await;
 }
 
 #[tokio::test]
@@ -231,15 +218,9 @@ async fn unix_stream_receiver_gone_is_retried_until_restored() {
     let listener = UnixListener::bind(&path).unwrap();
     let mut sink = sink_to(path.to_str().unwrap());
     let first = tokio::spawn(async move {
-        let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
-            .await
-            .unwrap()
-            .unwrap();
+        let (mut stream, _) = within(listener.accept()).await;
         let mut got = vec![0u8; expected()[0].len()];
-        tokio::time::timeout(WAIT, stream.read_exact(&mut got))
-            .await
-            .unwrap()
-            .unwrap();
+        within(stream.read_exact(&mut got)).await;
         (got, stream, listener)
     });
     sink.deliver(&events()[..1]).await.unwrap();
@@ -247,11 +228,7 @@ async fn unix_stream_receiver_gone_is_retried_until_restored() {
     assert_eq!(got, expected()[0]);
     drop((stream, listener));
     std::fs::remove_file(&path).unwrap();
-    check_missing_receiver_is_retried(&mut sink, &path).await;
-    let reader = read_one_connection(UnixListener::bind(&path).unwrap());
-    sink.deliver(&events()).await.unwrap();
-    sink.close().await.unwrap();
-    assert_eq!(reader.await.unwrap(), expected().concat());
+    check_retried_until_restored_as_a_stream(sink, &path).await;
 }
 
 #[tokio::test]

@@ -20,6 +20,11 @@ use framing::Framing;
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// Awaits `io` for at most [`WAIT`]; panics if it takes longer or fails.
+async fn within<T>(io: impl std::future::Future<Output = std::io::Result<T>>) -> T {
+    tokio::time::timeout(WAIT, io).await.unwrap().unwrap()
+}
+
 fn event(json: &str) -> Event {
     Event::from_json(EventType::Alerts, json).unwrap()
 }

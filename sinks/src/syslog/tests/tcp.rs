@@ -13,20 +13,14 @@ use transport::stream::Stream;
 /// Accepts one connection on `listener` and reads it to its end, in the background.
 fn read_one_connection(listener: TcpListener) -> tokio::task::JoinHandle<Vec<u8>> {
     tokio::spawn(async move {
-        let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
-            .await
-            .unwrap()
-            .unwrap();
+        let (mut stream, _) = within(listener.accept()).await;
         read_to_end(&mut stream).await
     })
 }
 
 async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut got))
-        .await
-        .unwrap()
-        .unwrap();
+    within(stream.read_to_end(&mut got)).await;
     got
 }
 
@@ -36,10 +30,7 @@ async fn read_octet_frames(stream: &mut TcpStream, count: usize) -> Vec<Vec<u8>>
     for _ in 0..count {
         let mut digits = Vec::new();
         loop {
-            let byte = tokio::time::timeout(WAIT, stream.read_u8())
-                .await
-                .unwrap()
-                .unwrap();
+            let byte = within(stream.read_u8()).await;
             if byte == b' ' {
                 break;
             }
@@ -47,10 +38,7 @@ async fn read_octet_frames(stream: &mut TcpStream, count: usize) -> Vec<Vec<u8>>
         }
         let len: usize = String::from_utf8(digits).unwrap().parse().unwrap();
         let mut message = vec![0u8; len];
-        tokio::time::timeout(WAIT, stream.read_exact(&mut message))
-            .await
-            .unwrap()
-            .unwrap();
+        within(stream.read_exact(&mut message)).await;
         messages.push(message);
     }
     messages

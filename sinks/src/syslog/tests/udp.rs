@@ -4,19 +4,42 @@ use super::*;
 
 async fn recv_udp(receiver: &UdpSocket) -> Vec<u8> {
     let mut buf = vec![0u8; 70_000];
-    let n = tokio::time::timeout(WAIT, receiver.recv(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let n = within(receiver.recv(&mut buf)).await;
     buf.truncate(n);
     buf
 }
 
-#[tokio::test]
-async fn udp_ipv4_gets_exact_bytes_in_order() {
+/// A receiver on a free port of 127.0.0.1, that port, and a sink sending to it.
+async fn receiver_and_sink() -> (UdpSocket, u16, SyslogSink) {
     let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let port = receiver.local_addr().unwrap().port();
-    let mut sink = sink_to(&format!("127.0.0.1:{port}"));
+    let sink = sink_to(&format!("127.0.0.1:{port}"));
+    (receiver, port, sink)
+}
+
+/// Asserts that the next datagrams on `receiver` are [`expected`], in order.
+async fn assert_receives_expected(receiver: &UdpSocket) {
+    for want in expected() {
+        assert_eq!(recv_udp(receiver).await, want);
+    }
+}
+
+/// Delivers [`events`] until a delivery fails (at most 5 times): UDP learns of a refusal only
+/// from a send after the one that was refused. Returns that failure.
+async fn first_failure(sink: &mut SyslogSink) -> SinkError {
+    let mut failure = None;
+    for _ in 0..5 {
+        if let Err(e) = sink.deliver(&events()).await {
+            failure = Some(e);
+            break;
+        }
+    }
+    failure.expect("a send to a closed port fails")
+}
+
+#[tokio::test]
+async fn udp_ipv4_gets_exact_bytes_in_order() {
+    let (receiver, _, mut sink) = receiver_and_sink().await;
     sink.deliver(&events()).await.unwrap();
     sink.deliver(&events()[..1]).await.unwrap();
     for want in expected().into_iter().chain(expected().into_iter().take(1)) {
@@ -34,16 +57,12 @@ async fn udp_ipv6_gets_exact_bytes_in_order() {
     let port = receiver.local_addr().unwrap().port();
     let mut sink = sink_to(&format!("[::1]:{port}"));
     sink.deliver(&events()).await.unwrap();
-    for want in expected() {
-        assert_eq!(recv_udp(&receiver).await, want);
-    }
+    assert_receives_expected(&receiver).await;
 }
 
 #[tokio::test]
 async fn udp_too_large_is_permanent_for_that_event() {
-    let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let port = receiver.local_addr().unwrap().port();
-    let mut sink = sink_to(&format!("127.0.0.1:{port}"));
+    let (receiver, port, mut sink) = receiver_and_sink().await;
     let mut batch = events();
     batch.insert(1, big_event("big", 70_000));
     let size = legacy_datagram_size(&batch[1]);
@@ -56,10 +75,7 @@ async fn udp_too_large_is_permanent_for_that_event() {
     );
     // The pipeline sets the event aside and goes on with the rest.
     sink.deliver(&batch[2..]).await.unwrap();
-    let want = expected();
-    assert_eq!(recv_udp(&receiver).await, want[0]);
-    assert_eq!(recv_udp(&receiver).await, want[1]);
-    assert_eq!(recv_udp(&receiver).await, want[2]);
+    assert_receives_expected(&receiver).await;
 }
 
 #[tokio::test]
@@ -68,15 +84,7 @@ async fn udp_refused_is_retried() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let mut sink = sink_to(&format!("127.0.0.1:{port}"));
-    // UDP learns of a refusal only from the next send after the one that was refused.
-    let mut failure = None;
-    for _ in 0..5 {
-        if let Err(e) = sink.deliver(&events()).await {
-            failure = Some(e);
-            break;
-        }
-    }
-    let err = failure.expect("a send to a closed port fails");
+    let err = first_failure(&mut sink).await;
     assert_eq!(err.kind, SinkErrorKind::Retry);
     assert!(err.delivered < 3);
     assert_eq!(
@@ -93,15 +101,7 @@ async fn udp_refused_is_retried_until_the_receiver_is_back() {
     sink.deliver(&events()[..1]).await.unwrap();
     assert_eq!(recv_udp(&receiver).await, expected()[0]);
     drop(receiver);
-    // UDP learns of a refusal only from a send after the one that was refused.
-    let mut failure = None;
-    for _ in 0..5 {
-        if let Err(e) = sink.deliver(&events()).await {
-            failure = Some(e);
-            break;
-        }
-    }
-    let err = failure.expect("a send to a closed port fails");
+    let err = first_failure(&mut sink).await;
     assert_eq!(err.kind, SinkErrorKind::Retry);
     assert!(err.delivered < 3, "{err:?}");
     assert_eq!(
@@ -117,23 +117,17 @@ async fn udp_refused_is_retried_until_the_receiver_is_back() {
     };
     // The next delivery connects afresh and sends every event of the retried batch.
     sink.deliver(&events()).await.unwrap();
-    for want in expected() {
-        assert_eq!(recv_udp(&receiver).await, want);
-    }
+    assert_receives_expected(&receiver).await;
 }
 
 #[tokio::test]
 async fn too_large_keeps_the_connection_for_the_rest() {
-    let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let port = receiver.local_addr().unwrap().port();
-    let mut sink = sink_to(&format!("127.0.0.1:{port}"));
+    let (receiver, _, mut sink) = receiver_and_sink().await;
     let err = sink.deliver(&[big_event("big", 70_000)]).await.unwrap_err();
     assert_eq!((err.kind, err.delivered), (SinkErrorKind::Permanent, 0));
     assert!(sink.connection.is_some());
     sink.deliver(&events()).await.unwrap();
-    for want in expected() {
-        assert_eq!(recv_udp(&receiver).await, want);
-    }
+    assert_receives_expected(&receiver).await;
 }
 
 #[tokio::test]

@@ -571,6 +571,17 @@ remove_file() {
     fi
 }
 
+# Asks whether to delete WHAT (its name in the question and the log) at PATH, and on yes
+# deletes PATH with all below it.
+offer_delete() {
+    prompt "delete $1?" yes no
+    if [ "$answer" = y ]; then
+        log_info "OK will delete $1"
+        run rm -rf "$(at "$2")"
+        [ -n "$dry_run" ] || log_info "deleted $1"
+    fi
+}
+
 # ---- Init systems ----
 
 detect_init() {
@@ -632,16 +643,24 @@ daemon_running() {
     esac
 }
 
+# Runs the daemon's service script with VERB (start or stop) under the init system, and says
+# so, with DONE (started or stopped) once it has (not on a dry run).
+run_service_verb() {
+    service_verb=$1
+    service_done=$2
+    log_info "OK will $service_verb daemon"
+    case $init in
+        systemd) run systemctl "$service_verb" "$daemon_name.service" ;;
+        openrc) run rc-service "$daemon_name" "$service_verb" ;;
+        sysvinit) run "$initd_path" "$service_verb" ;;
+        freebsd) run service "$daemon_name" "$service_verb" ;;
+    esac
+    [ -n "$dry_run" ] || log_info "$service_done daemon"
+}
+
 # A running Python broker under another service manager than ours is stopped by its own script.
 do_stop_daemon() {
-    log_info "OK will stop daemon"
-    case $init in
-        systemd) run systemctl stop "$daemon_name.service" ;;
-        openrc) run rc-service "$daemon_name" stop ;;
-        sysvinit) run "$initd_path" stop ;;
-        freebsd) run service "$daemon_name" stop ;;
-    esac
-    [ -n "$dry_run" ] || log_info "stopped daemon"
+    run_service_verb stop stopped
 }
 
 stop_daemon() {
@@ -800,14 +819,7 @@ disable_service() {
 }
 
 do_start_daemon() {
-    log_info "OK will start daemon"
-    case $init in
-        systemd) run systemctl start "$daemon_name.service" ;;
-        openrc) run rc-service "$daemon_name" start ;;
-        sysvinit) run "$initd_path" start ;;
-        freebsd) run service "$daemon_name" start ;;
-    esac
-    [ -n "$dry_run" ] || log_info "started daemon"
+    run_service_verb start started
 }
 
 start_daemon() {
@@ -914,12 +926,7 @@ do_install() {
 
     if [ -n "$installed_python" ]; then
         log_warn "python broker $installed_python found at $venv_dir, replaced by this one"
-        prompt "delete python broker?" yes no
-        if [ "$answer" = y ]; then
-            log_info "OK will delete python broker"
-            run rm -rf "$(at "$venv_dir")"
-            [ -n "$dry_run" ] || log_info "deleted python broker"
-        fi
+        offer_delete "python broker" "$venv_dir"
     fi
 
     start_daemon
@@ -988,12 +995,7 @@ do_uninstall() {
 
     if [ -n "$installed_python" ]; then
         log_warn "python broker $installed_python found at $venv_dir"
-        prompt "delete python broker?" yes no
-        if [ "$answer" = y ]; then
-            log_info "OK will delete python broker"
-            run rm -rf "$(at "$venv_dir")"
-            [ -n "$dry_run" ] || log_info "deleted python broker"
-        fi
+        offer_delete "python broker" "$venv_dir"
     fi
 
     if [ -z "$purge" ]; then
@@ -1016,12 +1018,7 @@ purge_data() {
         what=${doomed#*:}
         if [ -e "$(at "$path")" ]; then
             log_warn "$what found at $path"
-            prompt "delete ${what%% (*}?" yes no
-            if [ "$answer" = y ]; then
-                log_info "OK will delete ${what%% (*}"
-                run rm -rf "$(at "$path")"
-                [ -n "$dry_run" ] || log_info "deleted ${what%% (*}"
-            fi
+            offer_delete "${what%% (*}" "$path"
         fi
     done
     for parent in "${cnf_dir%/*}" "${spool_dir%/*}" "${log_dir%/*}"; do

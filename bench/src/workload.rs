@@ -138,6 +138,24 @@ impl LinesDigest {
         digest
     }
 
+    /// How these lines fall short of `expected`, as the end of an error message: "N lines
+    /// (B bytes), not the N `expected_what` (B bytes)", with " or other lines" where the counts
+    /// agree (so the lines themselves differ).
+    pub fn shortfall(&self, expected: &LinesDigest, expected_what: &str) -> String {
+        format!(
+            "{} lines ({} bytes), not the {} {expected_what} ({} bytes){}",
+            self.lines,
+            self.bytes,
+            expected.lines,
+            expected.bytes,
+            if self.lines == expected.lines {
+                " or other lines"
+            } else {
+                ""
+            }
+        )
+    }
+
     /// The digest of a file's lines.
     pub fn of_file(path: &Path) -> io::Result<LinesDigest> {
         let mut digest = LinesDigest::default();

@@ -66,6 +66,30 @@ fn mark_init(stage: &Stage, init: &str) {
     }
 }
 
+/// A stage with the configuration (`stage_with_config`) on a system of `init`.
+fn stage_for(init: &str) -> Stage {
+    let stage = stage_with_config();
+    mark_init(&stage, init);
+    stage
+}
+
+/// Runs `install.sh --install --yes` with the broker binary on `stage`; its output.
+fn install_ok(stage: &Stage) -> String {
+    stage.install_sh_ok(
+        &["--install", "--yes", "--binary", &broker_binary()],
+        "install SUCCESS",
+    )
+}
+
+/// Installs on a fresh stage of `init` and checks the common tree and the detection line.
+fn fresh_install_for(init: &str) -> (Stage, String) {
+    let stage = stage_for(init);
+    let out = install_ok(&stage);
+    assert_fresh_install(&stage, &out);
+    contains(&out, &format!("init system {init} detected\n"));
+    (stage, out)
+}
+
 fn contains(text: &str, needle: &str) {
     assert!(
         text.contains(needle),
@@ -207,14 +231,7 @@ fn uninstall_removes(stage: &Stage, paths: &[&str]) {
 
 #[test]
 fn install_for_systemd_builds_the_tree_and_uninstall_removes_it() {
-    let stage = stage_with_config();
-    mark_init(&stage, "systemd");
-    let out = stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
-    assert_fresh_install(&stage, &out);
-    contains(&out, "init system systemd detected\n");
+    let (stage, out) = fresh_install_for("systemd");
     contains(
         &out,
         "WARNING systemd daemon not found at /etc/systemd/system/procustodibus-broker.service\ninstall daemon? ([y]es, [q]uit): y\n",
@@ -235,14 +252,7 @@ fn install_for_systemd_builds_the_tree_and_uninstall_removes_it() {
 
 #[test]
 fn install_for_openrc_builds_the_tree_and_uninstall_removes_it() {
-    let stage = stage_with_config();
-    mark_init(&stage, "openrc");
-    let out = stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
-    assert_fresh_install(&stage, &out);
-    contains(&out, "init system openrc detected\n");
+    let (stage, _) = fresh_install_for("openrc");
     assert_service_file(
         &stage,
         INITD,
@@ -268,14 +278,7 @@ fn install_for_openrc_builds_the_tree_and_uninstall_removes_it() {
 
 #[test]
 fn install_for_sysvinit_builds_the_tree_and_uninstall_removes_it() {
-    let stage = stage_with_config();
-    mark_init(&stage, "sysvinit");
-    let out = stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
-    assert_fresh_install(&stage, &out);
-    contains(&out, "init system sysvinit detected\n");
+    let (stage, _) = fresh_install_for("sysvinit");
     assert_service_file(
         &stage,
         INITD,
@@ -296,14 +299,7 @@ fn install_for_sysvinit_builds_the_tree_and_uninstall_removes_it() {
 
 #[test]
 fn install_for_freebsd_builds_the_tree_and_uninstall_removes_it() {
-    let stage = stage_with_config();
-    mark_init(&stage, "freebsd");
-    let out = stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
-    assert_fresh_install(&stage, &out);
-    contains(&out, "init system freebsd detected\n");
+    let (stage, _) = fresh_install_for("freebsd");
     assert_service_file(
         &stage,
         RC_D,
@@ -324,8 +320,7 @@ fn install_for_freebsd_builds_the_tree_and_uninstall_removes_it() {
 
 #[test]
 fn init_flag_overrides_detection_and_none_installs_no_service() {
-    let stage = stage_with_config();
-    mark_init(&stage, "systemd");
+    let stage = stage_for("systemd");
     let out = stage.install_sh_ok(
         &[
             "--install",
@@ -367,10 +362,7 @@ fn init_flag_overrides_detection_and_none_installs_no_service() {
 fn install_without_config_warns_with_the_fix() {
     let stage = Stage::new();
     mark_init(&stage, "systemd");
-    let out = stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
+    let out = install_ok(&stage);
     contains(
         &out,
         "WARNING broker configuration not found at /etc/procustodibus/broker/broker.conf\n",
@@ -384,8 +376,7 @@ fn install_without_config_warns_with_the_fix() {
 
 #[test]
 fn install_refuses_a_missing_binary_and_a_closed_prompt() {
-    let stage = stage_with_config();
-    mark_init(&stage, "systemd");
+    let stage = stage_for("systemd");
     let out = stage.install_sh(&[
         "--install",
         "--yes",
@@ -410,8 +401,7 @@ fn install_refuses_a_missing_binary_and_a_closed_prompt() {
 
 #[test]
 fn dry_run_changes_nothing() {
-    let stage = stage_with_config();
-    mark_init(&stage, "systemd");
+    let stage = stage_for("systemd");
     let before = stage.snapshot();
     let out = stage.install_sh_ok(
         &["--install", "--dry-run", "--binary", &broker_binary()],
@@ -430,10 +420,7 @@ fn dry_run_changes_nothing() {
     );
 
     // Installed: neither a dry-run upgrade nor a dry-run purge changes anything.
-    stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
+    install_ok(&stage);
     let before = stage.snapshot();
     for args in [
         &["--install", "--dry-run", "--binary", &broker_binary()][..],
@@ -469,12 +456,8 @@ fn finish_setup(stage: &Stage) {
 
 #[test]
 fn uninstall_keeps_config_and_credentials_and_purge_deletes_them() {
-    let stage = stage_with_config();
-    mark_init(&stage, "systemd");
-    stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
+    let stage = stage_for("systemd");
+    install_ok(&stage);
     finish_setup(&stage);
     let conf = stage.read(BROKER_CONF);
     let credentials = stage.read(CREDENTIALS_CONF);
@@ -532,8 +515,7 @@ fn config_state(stage: &Stage) -> Vec<(String, String, (u32, u32, u32))> {
 
 #[test]
 fn upgrade_over_our_previous_install_keeps_config_credentials_owners_and_modes() {
-    let stage = stage_with_config();
-    mark_init(&stage, "systemd");
+    let stage = stage_for("systemd");
     let old = fake_binaries("1.9.0");
     let old_binary = old
         .path()
@@ -563,10 +545,7 @@ fn upgrade_over_our_previous_install_keeps_config_credentials_owners_and_modes()
     std::fs::write(stage.path(UNIT), unit).expect("edit unit");
     let config = config_state(&stage);
 
-    let out = stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
+    let out = install_ok(&stage);
     let version = workspace_version();
     contains(
         &out,
@@ -653,10 +632,7 @@ fn upgrade_over_the_python_broker_keeps_config_credentials_owners_and_modes() {
     }
     let config = config_state(&stage);
 
-    let out = stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
+    let out = install_ok(&stage);
     let version = workspace_version();
     contains(
         &out,
@@ -761,8 +737,7 @@ fn systemd_unit_passes_verify_and_security_with_exposure_at_most_1_5() {
         units.display()
     );
     // A stage that looks like a systemd system: systemd's units, /usr/bin/kill (ExecReload).
-    let stage = stage_with_config();
-    mark_init(&stage, "systemd");
+    let stage = stage_for("systemd");
     stage.mkdir("/usr/lib/systemd/system");
     run_ok(
         Command::new("cp")
@@ -773,10 +748,7 @@ fn systemd_unit_passes_verify_and_security_with_exposure_at_most_1_5() {
     stage.mkdir("/usr/bin");
     std::fs::copy(require_tool("kill", "procps"), stage.path("/usr/bin/kill")).expect("copy kill");
     std::os::unix::fs::symlink("usr/bin", stage.path("/bin")).expect("symlink /bin");
-    stage.install_sh_ok(
-        &["--install", "--yes", "--binary", &broker_binary()],
-        "install SUCCESS",
-    );
+    install_ok(&stage);
 
     let root = format!("--root={}", stage.root().display());
     let out =
@@ -1145,8 +1117,7 @@ fn release_tarball_verifies_unpacks_and_runs() {
     );
 
     // The unpacked installer installs the binaries beside it (no --binary).
-    let stage = stage_with_config();
-    mark_init(&stage, "systemd");
+    let stage = stage_for("systemd");
     let out = output(
         Command::new(tree.join("install.sh"))
             .args(["--install", "--yes", "--root"])

@@ -314,18 +314,7 @@ fn run(
     let read_seconds = start.elapsed().as_secs_f64();
     let read_cpu = self_cpu_seconds() - cpu;
     if got != *expected {
-        return Err(format!(
-            "read back {} lines ({} bytes), not the {} appended ({} bytes){}",
-            got.lines,
-            got.bytes,
-            expected.lines,
-            expected.bytes,
-            if got.lines == expected.lines {
-                " or other lines"
-            } else {
-                ""
-            }
-        ));
+        return Err(format!("read back {}", got.shortfall(expected, "appended")));
     }
     let after = disk_use(&spool_dir);
     drop(store);

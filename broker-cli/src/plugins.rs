@@ -3,6 +3,7 @@
 //! the binary at hand has (a custom build adds its own sink crates before calling
 //! [`crate::main`]).
 
+use broker_core::config::camel_case;
 use broker_sinks as _;
 
 /// Makes sure the stock sink crates are linked in.
@@ -36,19 +37,6 @@ pub fn list_sinks() -> String {
         }
     }
     text
-}
-
-/// `max_size` -> `MaxSize`, `c_a` -> `CA`: a key as broker.conf writes it.
-fn camel_case(key: &str) -> String {
-    key.split('_')
-        .map(|part| {
-            let mut chars = part.chars();
-            match chars.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

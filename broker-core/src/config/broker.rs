@@ -479,8 +479,8 @@ fn repeat_warning(path: &Path, entry: &IniEntry, first_line: usize) -> String {
     )
 }
 
-/// `private_key` -> `PrivateKey`, as keys are written in the files.
-fn camel_case(key: &str) -> String {
+/// `private_key` -> `PrivateKey`, `c_a` -> `CA`: a key as the files write it.
+pub fn camel_case(key: &str) -> String {
     key.split('_')
         .map(|part| {
             let mut chars = part.chars();

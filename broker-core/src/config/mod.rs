@@ -13,7 +13,7 @@ pub mod search;
 pub mod settings;
 pub mod setup;
 
-pub use broker::{BrokerConfig, PipeConfig};
+pub use broker::{camel_case, BrokerConfig, PipeConfig};
 pub use credentials::Credentials;
 pub use error::ConfigError;
 pub use search::find_config;

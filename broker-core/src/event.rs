@@ -123,7 +123,7 @@ impl Event {
         self.event_type
     }
 
-    /// The compact, ASCII-only JSON line of PROTOCOL.md, without the trailing newline.
+    /// The compact, ASCII-only JSON line of docs/protocol.md, without the trailing newline.
     pub fn line(&self) -> &str {
         &self.line
     }

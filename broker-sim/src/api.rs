@@ -1,4 +1,4 @@
-//! Routing of the Pro Custodibus API paths (PROTOCOL.md's table) to the simulated state.
+//! Routing of the Pro Custodibus API paths (docs/protocol.md's table) to the simulated state.
 
 use std::time::Instant;
 

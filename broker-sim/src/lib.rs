@@ -1,6 +1,6 @@
 //! A simulator of the Pro Custodibus API for tests, the quick start and dry runs.
 //!
-//! It serves, over plain HTTP on 127.0.0.1, the calls the broker makes (see PROTOCOL.md):
+//! It serves, over plain HTTP on 127.0.0.1, the calls the broker makes (see docs/protocol.md):
 //! `GET /health`, setup with a one-time code (`POST /users/{broker}/credentials/signature`),
 //! challenge login with an Ed25519 signature (`GET /sessions/challenge`, `POST /sessions`),
 //! `GET /queues/{version}/hello` and `POST /queues/{type}/next`. Events are stored as raw JSON

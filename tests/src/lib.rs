@@ -191,7 +191,7 @@ pub fn stderr(out: &Output) -> String {
 }
 
 /// What the existing broker writes for each raw event: Python's own `json.loads` and
-/// `json.dumps(separators=(",", ":"))`, run in `python3`, with one change PROTOCOL.md asks for:
+/// `json.dumps(separators=(",", ":"))`, run in `python3`, with one change docs/protocol.md asks for:
 /// numbers are kept exactly as the API wrote them. This is an independent reference for the
 /// broker's bytes.
 pub fn expected_lines(raws: &[String]) -> Vec<String> {
@@ -441,7 +441,7 @@ pub fn host_name() -> String {
         .expect("read /proc/sys/kernel/hostname")
 }
 
-/// The key pair of a credentials file, checked against PROTOCOL.md's format: the two comment
+/// The key pair of a credentials file, checked against docs/protocol.md's format: the two comment
 /// lines (generation time within a minute of now, broker id, host), `[Broker.Credentials]`,
 /// `PublicKey` and `PrivateKey` as standard base64 with padding of 32 bytes each, the public key
 /// derived from the private seed, and mode 0600. Returns the public key and the private key's

@@ -1,4 +1,4 @@
-//! [`ApiClient`]: one method per API call of PROTOCOL.md, each with a connect and a total timeout.
+//! [`ApiClient`]: one method per API call of docs/protocol.md, each with a connect and a total timeout.
 
 use std::error::Error as _;
 use std::time::Duration;

@@ -171,7 +171,7 @@ fn every_format_in_a_datagram_parses_back() {
             let datagram = framing::datagram(format, &message);
             let body = match format {
                 Format::Legacy => {
-                    // PROTOCOL.md's bytes exactly: `<PRI>TAG: JSON` and one NUL.
+                    // docs/protocol.md's bytes exactly: `<PRI>TAG: JSON` and one NUL.
                     let want = format!("<156>procustodibus: {}\0", event.line());
                     assert_eq!(datagram, want.as_bytes());
                     &datagram[..datagram.len() - 1]

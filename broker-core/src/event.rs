@@ -72,11 +72,23 @@ impl FromStr for EventType {
 /// One event: its queue type and its encoded output line (without the trailing newline).
 ///
 /// Cloning is cheap: the line is shared.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Event {
     event_type: EventType,
     line: Arc<str>,
+    /// Its sequence number in the spool's log of its queue, once read from the spool.
+    spool_seq: Option<u64>,
 }
+
+/// Two events are equal when they come from the same queue with the same line (wherever they
+/// are in the spool).
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.event_type == other.event_type && self.line == other.line
+    }
+}
+
+impl Eq for Event {}
 
 impl Event {
     /// Encodes an event as received from the API (any valid JSON text) into its output line.
@@ -84,6 +96,7 @@ impl Event {
         Ok(Event {
             event_type,
             line: encode_shared(json)?,
+            spool_seq: None,
         })
     }
 
@@ -96,10 +109,7 @@ impl Event {
         let body = std::str::from_utf8(body).ok()?;
         let mut events = Vec::new();
         for_each_data_line(body, |line| {
-            events.push(Event {
-                event_type,
-                line: line.into(),
-            });
+            events.push(Event::from_encoded_line(event_type, line));
         })?;
         Some(events)
     }
@@ -115,7 +125,19 @@ impl Event {
         Event {
             event_type,
             line: line.into(),
+            spool_seq: None,
         }
+    }
+
+    /// The event read from sequence number `seq` of the spool's log of its queue.
+    pub(crate) fn at_spool_seq(mut self, seq: u64) -> Self {
+        self.spool_seq = Some(seq);
+        self
+    }
+
+    /// Its sequence number in the spool, if it was read from the spool.
+    pub(crate) fn spool_seq(&self) -> Option<u64> {
+        self.spool_seq
     }
 
     /// The queue this event came from.

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::event::Event;
+use crate::event::{Event, EventType};
 
 /// The name of the dead-letter file in the spool directory.
 pub const FILE_NAME: &str = "dead-letter.jsonl";
@@ -24,9 +24,7 @@ struct DeadLetter<'a> {
 
 /// The dead-letter line for `event`, rejected by `pipe` for `reason` (no newline).
 pub(crate) fn line(pipe: &str, event: &Event, reason: &str) -> String {
-    let time = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
+    let time = now();
     let fallback;
     let raw: &RawValue = match serde_json::from_str::<&RawValue>(event.line()) {
         Ok(raw) => raw,
@@ -45,6 +43,28 @@ pub(crate) fn line(pipe: &str, event: &Event, reason: &str) -> String {
         event: raw,
     };
     serde_json::to_string(&letter).unwrap_or_default()
+}
+
+/// The dead-letter line for the bytes of a damaged spool record of `queue` (no newline): the
+/// bytes go in `event` as a JSON string (invalid UTF-8 replaced), `pipe` is empty.
+pub(crate) fn damaged_line(queue: EventType, bytes: &[u8], reason: &str) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let raw = serde_json::value::to_raw_value(&*text).unwrap_or_default();
+    let letter = DeadLetter {
+        time: now(),
+        pipe: "",
+        event_type: queue.as_str(),
+        id: None,
+        reason,
+        event: &raw,
+    };
+    serde_json::to_string(&letter).unwrap_or_default()
+}
+
+fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 /// Appends `line` and a newline to the file at `path` and flushes it to the disk.

@@ -93,22 +93,19 @@ impl Spool {
         let err = |what: &str, e: std::io::Error| {
             SpoolError(format!("spool {}: {what}: {e}", dir.display()))
         };
-        if !dir.is_dir() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| err("cannot create the directory", e))?;
-        }
+        create_dir_durably(dir).map_err(|e| err("cannot create the directory", e))?;
         let dir_lock = lock::DirLock::acquire(dir)?;
         let segment_max = segment_max(max_bytes);
         let mut queues = BTreeMap::new();
         for queue in EventType::ALL {
             let queue_dir = dir.join("queues").join(queue.as_str());
-            let (log, warnings) = QueueLog::open(&queue_dir, queue, segment_max)
+            let (log, warnings, damages) = QueueLog::open(&queue_dir, queue, segment_max)
                 .map_err(|e| err(&format!("cannot open {}", queue_dir.display()), e))?;
             for warning in warnings {
                 tracing::warn!("{warning}");
+            }
+            for damage in damages {
+                keep_damaged(dir, queue, &damage);
             }
             queues.insert(queue, log);
         }
@@ -240,12 +237,36 @@ impl Spool {
                 .collect()
         };
         let mut events = Vec::new();
-        for (queue, from) in wanted {
-            if let Some(log) = self.queues.get(&queue) {
-                let got = lock(log).read(from, max_per_queue).map_err(|e| {
+        let mut skipped = Vec::new();
+        for (queue, mut from) in wanted {
+            let Some(log) = self.queues.get(&queue) else {
+                continue;
+            };
+            loop {
+                let (got, end) = lock(log).read(from, max_per_queue).map_err(|e| {
                     SpoolError(format!("{}: cannot read {queue} events: {e}", self.name()))
                 })?;
-                events.extend(got);
+                if !got.is_empty() || end <= from {
+                    events.extend(got);
+                    break;
+                }
+                // Only damaged records or missing ones there: the pipe moves past them.
+                from = end;
+                skipped.push((queue, end));
+            }
+        }
+        if !skipped.is_empty() {
+            let mut cursors = lock(&self.cursors);
+            if let Some(next) = cursors.next.get_mut(pipe) {
+                for (queue, end) in &skipped {
+                    if let Some(position) = next.get_mut(queue) {
+                        *position = (*position).max(*end);
+                    }
+                }
+            }
+            self.save(&cursors)?;
+            for (queue, _) in &skipped {
+                self.reclaim(&cursors, *queue)?;
             }
         }
         Ok(events)
@@ -272,21 +293,23 @@ impl Spool {
         if delivered.is_empty() {
             return Ok(());
         }
-        let mut counts: BTreeMap<EventType, u64> = BTreeMap::new();
-        for event in delivered {
-            *counts.entry(event.event_type()).or_default() += 1;
-        }
         let was_full = self.is_full();
         let mut cursors = lock(&self.cursors);
+        let mut queues = std::collections::BTreeSet::new();
         if let Some(next) = cursors.next.get_mut(pipe) {
-            for (queue, n) in &counts {
-                if let Some(position) = next.get_mut(queue) {
-                    *position += n;
+            for event in delivered {
+                queues.insert(event.event_type());
+                if let Some(position) = next.get_mut(&event.event_type()) {
+                    // By sequence number: damaged records and gaps hold no event.
+                    *position = match event.spool_seq() {
+                        Some(seq) => (*position).max(seq + 1),
+                        None => *position + 1,
+                    };
                 }
             }
         }
         self.save(&cursors)?;
-        for queue in counts.keys() {
+        for queue in &queues {
             self.reclaim(&cursors, *queue)?;
         }
         drop(cursors);
@@ -397,6 +420,48 @@ impl Spool {
         }
         Ok(())
     }
+}
+
+/// Writes the bytes of a damaged record found at open to the dead-letter file, so they can be
+/// recovered by hand, and logs what happened.
+fn keep_damaged(dir: &Path, queue: EventType, damage: &segment::Damage) {
+    if damage.bytes.is_empty() {
+        tracing::warn!("{}", damage.reason);
+        return;
+    }
+    let path = dir.join(DEAD_LETTER_FILE);
+    let line = dead_letter::damaged_line(queue, &damage.bytes, &damage.reason);
+    match dead_letter::append(&path, &line) {
+        Ok(()) => tracing::error!(
+            "{}: its bytes were written to {}",
+            damage.reason,
+            path.display()
+        ),
+        Err(e) => tracing::error!(
+            "{}: cannot write its bytes to {}: {e}",
+            damage.reason,
+            path.display()
+        ),
+    }
+}
+
+/// Creates `dir` (and missing parents, mode 0700), flushing the parent of each new directory
+/// so that the new name survives a power loss.
+fn create_dir_durably(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    create_dir_durably(parent)?;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    std::fs::File::open(parent)?.sync_all()
 }
 
 /// The segment size for a spool bound: small enough that a small spool can reclaim space.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::record;
-use super::segment::{self, Segment};
+use super::segment::{self, Damage, Segment};
 use crate::event::{Event, EventType};
 
 /// What [`QueueLog::write`] wrote: how many events, up to which sequence number, the files to
@@ -62,8 +62,8 @@ impl QueueLog {
         dir: &Path,
         queue: EventType,
         segment_max: u64,
-    ) -> io::Result<(QueueLog, Vec<String>)> {
-        std::fs::create_dir_all(dir)?;
+    ) -> io::Result<(QueueLog, Vec<String>, Vec<Damage>)> {
+        super::create_dir_durably(dir)?;
         let mut warnings = Vec::new();
         let mut firsts = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -78,19 +78,30 @@ impl QueueLog {
             }
         }
         firsts.sort_unstable();
+        firsts.dedup();
         let mut segments = VecDeque::new();
+        let mut damages = Vec::new();
         let mut next = 0;
         let mut bytes = 0;
-        for first in firsts {
+        for (i, &first) in firsts.iter().enumerate() {
+            let path = dir.join(segment::file_name(first));
             if first < next {
                 warnings.push(format!(
                     "spool: ignoring {}, which overlaps the segment before it",
-                    dir.join(segment::file_name(first)).display()
+                    path.display()
                 ));
                 continue;
             }
-            let (seg, damage) = Segment::open(&dir.join(segment::file_name(first)), first)?;
-            warnings.extend(damage);
+            if first > next && !segments.is_empty() {
+                warnings.push(format!(
+                    "spool: {} {queue} events are missing before {} (sequence numbers {next} to {}: a segment file is gone); reading goes on after them",
+                    first - next,
+                    path.display(),
+                    first - 1
+                ));
+            }
+            let (seg, damage) = Segment::open(&path, first, firsts.get(i + 1).copied())?;
+            damages.extend(damage);
             next = seg.end();
             bytes += seg.len();
             segments.push_back(seg);
@@ -106,6 +117,7 @@ impl QueueLog {
                 bytes,
             },
             warnings,
+            damages,
         ))
     }
 
@@ -212,22 +224,28 @@ impl QueueLog {
         }
     }
 
-    /// Up to `max` events from sequence number `from` on.
-    pub(crate) fn read(&self, from: u64, max: usize) -> io::Result<Vec<Event>> {
-        let to = from.saturating_add(max as u64).min(self.visible);
+    /// The intact events among the sequence numbers `from..from + max`, each marked with its
+    /// sequence number, and the sequence number after the range looked at. A gap between
+    /// segments is passed over, so the range starts at the first number still held.
+    pub(crate) fn read(&self, from: u64, max: usize) -> io::Result<(Vec<Event>, u64)> {
+        let from = match self.segments.iter().find(|seg| seg.end() > from) {
+            Some(seg) => from.max(seg.first()),
+            None => from.max(self.visible),
+        };
+        let to = from.saturating_add(max as u64).min(self.visible).max(from);
         let mut events = Vec::new();
         for seg in &self.segments {
             if seg.end() <= from || seg.first() >= to {
                 continue;
             }
-            let lines = seg.read(from.max(seg.first()), to)?;
+            let lines = seg.read(from, to)?;
             events.extend(
-                lines
-                    .into_iter()
-                    .map(|line| Event::from_encoded_line(self.queue, line)),
+                lines.into_iter().map(|(seq, line)| {
+                    Event::from_encoded_line(self.queue, line).at_spool_seq(seq)
+                }),
             );
         }
-        Ok(events)
+        Ok((events, to))
     }
 
     /// Deletes the segments whose every record is before `upto` (at most the visible end).
@@ -265,7 +283,7 @@ mod tests {
     fn rolls_segments_reads_across_them_and_reclaims() {
         let dir = tempfile::tempdir().unwrap();
         let q = EventType::Alerts;
-        let (mut log, warnings) = QueueLog::open(dir.path(), q, 64).unwrap();
+        let (mut log, warnings, _) = QueueLog::open(dir.path(), q, 64).unwrap();
         assert!(warnings.is_empty());
         log.append(&events(q, 0..10)).unwrap();
         log.append(&events(q, 10..12)).unwrap();
@@ -273,14 +291,14 @@ mod tests {
         let files = std::fs::read_dir(dir.path()).unwrap().count();
         assert!(files > 1, "{files} segment files");
         assert_eq!(
-            ids(&log.read(3, 6).unwrap()),
+            ids(&log.read(3, 6).unwrap().0),
             ["3", "4", "5", "6", "7", "8"]
         );
-        assert_eq!(ids(&log.read(11, 6).unwrap()), ["11"]);
+        assert_eq!(ids(&log.read(11, 6).unwrap().0), ["11"]);
 
         log.reclaim(7).unwrap();
         assert!(log.start() > 0 && log.start() <= 7);
-        let (reopened, warnings) = QueueLog::open(dir.path(), q, 64).unwrap();
+        let (reopened, warnings, _) = QueueLog::open(dir.path(), q, 64).unwrap();
         assert!(warnings.is_empty());
         assert_eq!((reopened.start(), reopened.end()), (log.start(), 12));
         assert_eq!(reopened.bytes(), log.bytes());
@@ -288,10 +306,10 @@ mod tests {
         log.reclaim(12).unwrap();
         assert_eq!((log.start(), log.end(), log.bytes()), (12, 12, 0));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        let (mut empty, _) = QueueLog::open(dir.path(), q, 64).unwrap();
+        let (mut empty, _, _) = QueueLog::open(dir.path(), q, 64).unwrap();
         empty.raise_end(12);
         empty.append(&events(q, 12..13)).unwrap();
-        assert_eq!(ids(&empty.read(12, 5).unwrap()), ["12"]);
+        assert_eq!(ids(&empty.read(12, 5).unwrap().0), ["12"]);
     }
 
     #[test]
@@ -299,7 +317,7 @@ mod tests {
         let q = EventType::LogAuthn;
         let mut log = QueueLog::in_memory(q, 64);
         log.append(&events(q, 0..10)).unwrap();
-        assert_eq!(ids(&log.read(8, 5).unwrap()), ["8", "9"]);
+        assert_eq!(ids(&log.read(8, 5).unwrap().0), ["8", "9"]);
         log.reclaim(10).unwrap();
         assert_eq!((log.start(), log.end(), log.bytes()), (10, 10, 0));
     }

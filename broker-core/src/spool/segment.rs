@@ -1,6 +1,7 @@
 //! One segment of a queue's log: consecutive records in one append-only file (or, for an
 //! in-memory spool, one buffer).
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -20,6 +21,8 @@ pub(crate) struct Segment {
     first: u64,
     /// Offset of each record; record `first + i` starts at `offsets[i]`.
     offsets: Vec<u32>,
+    /// Sequence numbers whose record is damaged: they hold no event.
+    holes: BTreeSet<u64>,
     len: u64,
     backing: Backing,
 }
@@ -44,6 +47,7 @@ impl Segment {
         Segment {
             first,
             offsets: Vec::new(),
+            holes: BTreeSet::new(),
             len: 0,
             backing: Backing::Memory(Vec::new()),
         }
@@ -63,6 +67,7 @@ impl Segment {
         Ok(Segment {
             first,
             offsets: Vec::new(),
+            holes: BTreeSet::new(),
             len: 0,
             backing: Backing::File {
                 file: Arc::new(file),
@@ -71,48 +76,40 @@ impl Segment {
         })
     }
 
-    /// Opens an existing segment file and indexes its records. A torn or corrupt tail is cut
-    /// off; the returned string says how many bytes were dropped, if any.
-    pub(crate) fn open(path: &Path, first: u64) -> io::Result<(Segment, Option<String>)> {
+    /// Opens an existing segment file and indexes its records. `expected_end` is the first
+    /// sequence number of the next segment (`None` for the last one).
+    ///
+    /// A damaged record is kept as a hole (its sequence number is never read) and every intact
+    /// record after it is kept; its bytes are returned in a [`Damage`] for the dead-letter file.
+    /// Only a torn record at the end of the last segment (a write that never finished) is cut.
+    pub(crate) fn open(
+        path: &Path,
+        first: u64,
+        expected_end: Option<u64>,
+    ) -> io::Result<(Segment, Vec<Damage>)> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let bytes = std::fs::read(path)?;
-        let mut offsets = Vec::new();
-        let mut at = 0usize;
-        let mut damage = None;
-        while at < bytes.len() {
-            match record::decode(&bytes[at..]) {
-                Decoded::Record(_, size) => {
-                    offsets.push(at as u32);
-                    at += size;
-                }
-                bad => {
-                    let what = if bad == Decoded::Incomplete {
-                        "a torn record"
-                    } else {
-                        "a corrupt record"
-                    };
-                    damage = Some(format!(
-                        "spool segment {}: cut off {what} at its end ({} bytes)",
-                        path.display(),
-                        bytes.len() - at
-                    ));
-                    file.set_len(at as u64)?;
-                    file.sync_all()?;
-                    break;
-                }
-            }
+        let scan = scan(&bytes, first, expected_end);
+        let mut damages = scan.damages;
+        for damage in &mut damages {
+            damage.reason = format!("spool segment {}: {}", path.display(), damage.reason);
+        }
+        if scan.len < bytes.len() as u64 {
+            file.set_len(scan.len)?;
+            file.sync_all()?;
         }
         Ok((
             Segment {
                 first,
-                offsets,
-                len: at as u64,
+                offsets: scan.offsets,
+                holes: scan.holes,
+                len: scan.len,
                 backing: Backing::File {
                     file: Arc::new(file),
                     path: path.to_path_buf(),
                 },
             },
-            damage,
+            damages,
         ))
     }
 
@@ -161,36 +158,37 @@ impl Segment {
         }
     }
 
-    /// The lines of records `from..to` (within this segment).
-    pub(crate) fn read(&self, from: u64, to: u64) -> io::Result<Vec<Arc<str>>> {
+    /// The sequence numbers and lines of the intact records `from..to` (within this segment).
+    pub(crate) fn read(&self, from: u64, to: u64) -> io::Result<Vec<(u64, Arc<str>)>> {
+        let from = from.max(self.first);
         let to = to.min(self.end());
         if from >= to {
             return Ok(Vec::new());
         }
-        let start = self.offsets[(from - self.first) as usize] as u64;
-        let stop = match self.offsets.get((to - self.first) as usize) {
+        let bound = |seq: u64| match self.offsets.get((seq - self.first) as usize) {
             Some(offset) => *offset as u64,
             None => self.len,
         };
+        let start = bound(from);
         let owned;
         let bytes: &[u8] = match &self.backing {
             Backing::File { file, .. } => {
-                let mut buf = vec![0; (stop - start) as usize];
+                let mut buf = vec![0; (bound(to) - start) as usize];
                 file.read_exact_at(&mut buf, start)?;
                 owned = buf;
                 &owned
             }
-            Backing::Memory(buf) => &buf[start as usize..stop as usize],
+            Backing::Memory(buf) => &buf[start as usize..bound(to) as usize],
         };
         let mut lines = Vec::with_capacity((to - from) as usize);
-        let mut at = 0;
-        while at < bytes.len() {
+        for seq in from..to {
+            if self.holes.contains(&seq) {
+                continue;
+            }
+            let at = (bound(seq) - start) as usize;
             // Checksums were checked when the segment was opened or written by this process.
             match record::split(&bytes[at..]) {
-                Some((line, size)) => {
-                    lines.push(Arc::from(line));
-                    at += size;
-                }
+                Some((line, _)) => lines.push((seq, Arc::from(line))),
                 None => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -219,6 +217,132 @@ impl Segment {
     }
 }
 
+/// A damaged part of a segment, for the dead-letter file.
+#[derive(Debug)]
+pub(crate) struct Damage {
+    /// What was found and what was done, in one line.
+    pub(crate) reason: String,
+    /// The damaged bytes (the record's line when its length field is intact).
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// What [`scan`] found in a segment's bytes.
+pub(crate) struct Scan {
+    /// Offset of each sequence number's record (or damaged bytes).
+    pub(crate) offsets: Vec<u32>,
+    /// Sequence numbers of damaged records.
+    pub(crate) holes: BTreeSet<u64>,
+    /// Bytes kept (less than the file's size when a torn tail is cut).
+    pub(crate) len: u64,
+    /// Damaged parts worth a dead letter.
+    pub(crate) damages: Vec<Damage>,
+}
+
+/// Where the damaged record at `at` ends: its own length when the bytes after it are a record
+/// (or the end), else the next offset that holds an intact record (or the end). The flag says
+/// whether the length field was trusted.
+fn damaged_extent(bytes: &[u8], at: usize) -> (usize, bool) {
+    let intact_at = |pos: usize| {
+        pos == bytes.len() || matches!(record::decode(&bytes[pos..]), Decoded::Record(..))
+    };
+    if let Some(len) = bytes.get(at..at + 4) {
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let stop = at.saturating_add(record::HEADER).saturating_add(len);
+        if len > 0 && stop <= bytes.len() && intact_at(stop) {
+            return (stop, true);
+        }
+    }
+    let stop = (at + 1..bytes.len())
+        .find(|&pos| intact_at(pos))
+        .unwrap_or(bytes.len());
+    (stop, false)
+}
+
+/// Indexes the records of a segment starting at sequence number `first` (see
+/// [`Segment::open`]). Never panics, whatever the bytes.
+pub(crate) fn scan(bytes: &[u8], first: u64, expected_end: Option<u64>) -> Scan {
+    let mut offsets = Vec::new();
+    let mut holes = BTreeSet::new();
+    let mut damages = Vec::new();
+    let mut at = 0usize;
+    let mut len = bytes.len() as u64;
+    // Where the holes of the last damage whose record count is unknown were put.
+    let mut unknown_count_at = None;
+    while at < bytes.len() {
+        if let Decoded::Record(_, size) = record::decode(&bytes[at..]) {
+            offsets.push(at as u32);
+            at += size;
+            continue;
+        }
+        let (stop, exact) = damaged_extent(bytes, at);
+        let seq = first + offsets.len() as u64;
+        if !exact && stop == bytes.len() && expected_end.is_none() {
+            // A write that never finished (never acknowledged): cut it off.
+            damages.push(Damage {
+                reason: format!("cut off a torn record at its end ({} bytes)", stop - at),
+                bytes: Vec::new(),
+            });
+            len = at as u64;
+            break;
+        }
+        // When the length field cannot be trusted the damaged bytes may have held several
+        // records: count as many as could fit (the smallest event is `{}`), so that positions
+        // saved past them err towards delivering twice, never towards skipping.
+        let count = if exact {
+            1
+        } else {
+            unknown_count_at = Some(offsets.len());
+            ((stop - at) / (record::HEADER + 2)).max(1)
+        };
+        for i in 0..count {
+            holes.insert(seq + i as u64);
+            offsets.push(at as u32);
+        }
+        let line = if exact {
+            &bytes[at + record::HEADER..stop]
+        } else {
+            &bytes[at..stop]
+        };
+        damages.push(Damage {
+            reason: format!(
+                "skipped a damaged record at byte {at} ({} bytes, sequence number {seq}{}); the records after it are kept",
+                stop - at,
+                if count > 1 { format!(" and {} after it", count - 1) } else { String::new() }
+            ),
+            bytes: line.to_vec(),
+        });
+        at = stop;
+    }
+    // The next segment says where this one ends: numbers the damage hid are holes.
+    if let (Some(expected), Some(index)) = (expected_end, unknown_count_at) {
+        let end = first + offsets.len() as u64;
+        if expected > end {
+            let missing = (expected - end) as usize;
+            let offset = offsets[index];
+            offsets.splice(index..index, std::iter::repeat_n(offset, missing));
+            holes = holes
+                .into_iter()
+                .map(|h| {
+                    if h >= first + index as u64 {
+                        h + missing as u64
+                    } else {
+                        h
+                    }
+                })
+                .collect();
+            for i in 0..missing {
+                holes.insert(first + (index + i) as u64);
+            }
+        }
+    }
+    Scan {
+        offsets,
+        holes,
+        len,
+        damages,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,8 +366,8 @@ mod tests {
         assert_eq!((seg.first(), seg.end()), (7, 10));
         let got = seg.read(8, 100).unwrap();
         assert_eq!(
-            got.iter().map(|l| &**l).collect::<Vec<_>>(),
-            ["{\"b\":2}", "{\"c\":3}"]
+            got.iter().map(|(n, l)| (*n, &**l)).collect::<Vec<_>>(),
+            [(8, "{\"b\":2}"), (9, "{\"c\":3}")]
         );
         assert!(seg.read(10, 12).unwrap().is_empty());
 
@@ -252,11 +376,65 @@ mod tests {
         let (more, _) = records(&["{\"d\":4}"]);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         std::io::Write::write_all(&mut f, &more[..5]).unwrap();
-        let (seg, damage) = Segment::open(&path, 7).unwrap();
+        let (seg, damage) = Segment::open(&path, 7, None).unwrap();
         assert_eq!(seg.end(), 10);
-        assert!(damage.unwrap().contains("torn record"));
+        assert!(damage[0].reason.contains("torn record"));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), seg.len());
-        assert_eq!(&*seg.read(9, 10).unwrap()[0], "{\"c\":3}");
+        assert_eq!(&*seg.read(9, 10).unwrap()[0].1, "{\"c\":3}");
+    }
+
+    fn lines(seg: &Segment) -> Vec<(u64, String)> {
+        let got = seg.read(seg.first(), seg.end()).unwrap();
+        got.into_iter().map(|(n, l)| (n, l.to_string())).collect()
+    }
+
+    #[test]
+    fn a_damaged_record_in_the_middle_is_a_hole_and_the_rest_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name(0));
+        let (mut bytes, sizes) = records(&["{\"a\":1}", "{\"b\":2}", "{\"c\":3}", "{\"d\":4}"]);
+        bytes[sizes[0] + record::HEADER + 2] ^= 0x40; // in the line of record 1
+        std::fs::write(&path, &bytes).unwrap();
+        for expected_end in [None, Some(4)] {
+            let (seg, damage) = Segment::open(&path, 0, expected_end).unwrap();
+            assert_eq!(seg.end(), 4);
+            assert_eq!(damage.len(), 1);
+            assert!(
+                damage[0].reason.contains("damaged record"),
+                "{}",
+                damage[0].reason
+            );
+            assert_eq!(damage[0].bytes.len(), 7);
+            assert_eq!(
+                lines(&seg),
+                [
+                    (0, "{\"a\":1}".into()),
+                    (2, "{\"c\":3}".into()),
+                    (3, "{\"d\":4}".into())
+                ]
+            );
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), bytes.len() as u64);
+        }
+
+        // A damaged length field: the count is unknown; the next segment says it.
+        let mut bytes2 = records(&["{\"a\":1}", "{\"b\":2}", "{\"c\":3}", "{\"d\":4}"]).0;
+        bytes2[sizes[0]] = 0xff;
+        std::fs::write(&path, &bytes2).unwrap();
+        let (seg, _) = Segment::open(&path, 0, Some(4)).unwrap();
+        assert_eq!(seg.end(), 4);
+        assert_eq!(
+            lines(&seg),
+            [
+                (0, "{\"a\":1}".into()),
+                (2, "{\"c\":3}".into()),
+                (3, "{\"d\":4}".into())
+            ]
+        );
+        // In the last segment, as many as could fit: later numbers only ever move up.
+        let (seg, _) = Segment::open(&path, 0, None).unwrap();
+        let got = lines(&seg);
+        assert_eq!(got.len(), 3);
+        assert!(got[1].0 >= 2 && got[2].0 == got[1].0 + 1);
     }
 
     #[test]

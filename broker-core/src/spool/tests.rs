@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::BrokerConfig;
+use std::path::PathBuf;
 
 fn pipes(text: &str) -> Vec<PipeConfig> {
     let text = format!("[Broker]\nBroker = b\n{text}");
@@ -191,4 +192,99 @@ fn a_file_in_the_way_is_a_clear_error() {
         err.0.starts_with(&format!("spool {}:", path.display())),
         "{err}"
     );
+}
+
+/// Fills a spool of pipe B (alerts) with 150 events of about 100 bytes (several 4 KiB
+/// segments), damages it with `damage` (given the segment files, oldest first), reopens it, and
+/// delivers everything: returns the delivered ids and the dead-letter file's text.
+fn deliver_after_damage(damage: impl FnOnce(&[PathBuf])) -> (Vec<String>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = pipes("[Pipe.B]\nFrom = alerts\nTo = recording\n");
+    let pad = "x".repeat(80);
+    let all: Vec<Event> = (0..150)
+        .map(|i| {
+            Event::from_encoded_line(
+                EventType::Alerts,
+                format!("{{\"id\":\"{i}\",\"p\":\"{pad}\"}}"),
+            )
+        })
+        .collect();
+    {
+        let spool = Spool::open(dir.path(), 32 * 1024, &config).unwrap();
+        spool.append(EventType::Alerts, &all).unwrap();
+    }
+    let qdir = dir.path().join("queues").join("alerts");
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(&qdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    assert!(segs.len() >= 3, "{} segments", segs.len());
+    damage(&segs);
+    let spool = Spool::open(dir.path(), 32 * 1024, &config).unwrap();
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        let batch = spool.read(0, 7).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        delivered.extend(ids(&batch));
+        spool.advance(0, &batch).unwrap();
+    }
+    assert_eq!(spool.pending(0), 0);
+    assert_eq!(spool.bytes(), 0, "the spool reclaims to empty");
+    assert_eq!(std::fs::read_dir(&qdir).unwrap().count(), 0);
+    let letters = std::fs::read_to_string(dir.path().join(DEAD_LETTER_FILE)).unwrap_or_default();
+    (delivered, letters)
+}
+
+fn expect_all_but(delivered: &[String], missing: &[u32]) {
+    let expected: Vec<String> = (0..150)
+        .filter(|i| !missing.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(delivered, expected);
+}
+
+#[test]
+fn a_flipped_byte_in_record_2_of_the_first_segment_costs_that_record_only() {
+    let (delivered, letters) = deliver_after_damage(|segs| {
+        let mut bytes = std::fs::read(&segs[0]).unwrap();
+        let record = record::HEADER + r#"{"id":"0","p":""}"#.len() + 80;
+        bytes[2 * record + record::HEADER + 20] ^= 0x01;
+        std::fs::write(&segs[0], bytes).unwrap();
+    });
+    expect_all_but(&delivered, &[2]);
+    assert_eq!(letters.lines().count(), 1);
+    assert!(
+        letters.contains("damaged record") && letters.contains(r#"\"id\":\"2\""#),
+        "{letters}"
+    );
+}
+
+#[test]
+fn a_missing_middle_segment_costs_its_events_only() {
+    let mut gone = Vec::new();
+    let (delivered, _) = deliver_after_damage(|segs| {
+        let first =
+            segment::parse_file_name(segs[1].file_name().unwrap().to_str().unwrap()).unwrap();
+        let next =
+            segment::parse_file_name(segs[2].file_name().unwrap().to_str().unwrap()).unwrap();
+        gone = (first as u32..next as u32).collect();
+        std::fs::remove_file(&segs[1]).unwrap();
+    });
+    assert!(!gone.is_empty());
+    expect_all_but(&delivered, &gone);
+}
+
+#[test]
+fn a_torn_last_segment_is_cut_at_the_torn_record() {
+    let (delivered, letters) = deliver_after_damage(|segs| {
+        let last = segs.last().unwrap();
+        let len = std::fs::metadata(last).unwrap().len();
+        let file = std::fs::OpenOptions::new().write(true).open(last).unwrap();
+        file.set_len(len - 10).unwrap();
+    });
+    expect_all_but(&delivered, &[149]);
+    assert!(letters.is_empty());
 }

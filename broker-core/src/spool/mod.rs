@@ -265,9 +265,7 @@ impl Spool {
                 }
             }
             self.save(&cursors)?;
-            for (queue, _) in &skipped {
-                self.reclaim(&cursors, *queue)?;
-            }
+            self.reclaim_after_moving(&cursors, skipped.iter().map(|(q, _)| *q));
         }
         Ok(events)
     }
@@ -309,9 +307,7 @@ impl Spool {
             }
         }
         self.save(&cursors)?;
-        for queue in &queues {
-            self.reclaim(&cursors, *queue)?;
-        }
+        self.reclaim_after_moving(&cursors, queues);
         drop(cursors);
         if was_full && !self.is_full() {
             self.freed.send_modify(|n| *n += 1);
@@ -389,6 +385,17 @@ impl Spool {
             *file = None;
         }
         result.map_err(|e| SpoolError(format!("cannot save {}: {e}", path.display())))
+    }
+
+    /// Reclaims what `queues` no longer need once positions moved and were saved: a segment
+    /// that cannot be deleted now is only logged (the delivery is done), stays counted in the
+    /// spool's size, and is tried again after the next delivery.
+    fn reclaim_after_moving(&self, cursors: &Cursors, queues: impl IntoIterator<Item = EventType>) {
+        for queue in queues {
+            if let Err(e) = self.reclaim(cursors, queue) {
+                tracing::warn!("{e} (tried again after the next delivery)");
+            }
+        }
     }
 
     fn reclaim(&self, cursors: &Cursors, queue: EventType) -> Result<(), SpoolError> {

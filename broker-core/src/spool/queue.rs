@@ -249,17 +249,18 @@ impl QueueLog {
     }
 
     /// Deletes the segments whose every record is before `upto` (at most the visible end).
+    /// A segment is forgotten (and its bytes no longer counted) only once its file is gone: on
+    /// failure it stays, for the next reclaim to try again.
     pub(crate) fn reclaim(&mut self, upto: u64) -> io::Result<()> {
         let upto = upto.min(self.visible);
         while let Some(seg) = self.segments.front() {
             if seg.end() > upto {
                 break;
             }
-            let len = seg.len();
-            if let Some(seg) = self.segments.pop_front() {
-                seg.remove()?;
-                self.bytes -= len;
-            }
+            seg.remove()
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", seg.describe())))?;
+            self.bytes -= seg.len();
+            self.segments.pop_front();
         }
         Ok(())
     }

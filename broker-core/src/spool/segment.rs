@@ -200,10 +200,13 @@ impl Segment {
         Ok(lines)
     }
 
-    /// Deletes the segment's file.
-    pub(crate) fn remove(self) -> io::Result<()> {
-        match self.backing {
-            Backing::File { path, .. } => std::fs::remove_file(path),
+    /// Deletes the segment's file; a file already gone counts as deleted.
+    pub(crate) fn remove(&self) -> io::Result<()> {
+        match &self.backing {
+            Backing::File { path, .. } => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
             Backing::Memory(_) => Ok(()),
         }
     }

@@ -288,3 +288,67 @@ fn a_torn_last_segment_is_cut_at_the_torn_record() {
     expect_all_but(&delivered, &[149]);
     assert!(letters.is_empty());
 }
+
+#[test]
+fn a_segment_that_cannot_be_deleted_fails_no_delivery_and_is_counted_until_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = pipes(TWO);
+    let spool = Spool::open(dir.path(), 32 * 1024, &config).unwrap();
+    let pad = "x".repeat(80);
+    let all: Vec<Event> = (0..100)
+        .map(|i| {
+            Event::from_encoded_line(
+                EventType::Alerts,
+                format!("{{\"id\":\"{i}\",\"p\":\"{pad}\"}}"),
+            )
+        })
+        .collect();
+    spool.append(EventType::Alerts, &all).unwrap();
+    let qdir = dir.path().join("queues").join("alerts");
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(&qdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    // Pipe A is done with everything; B holds the segments.
+    let a = spool.read(0, 1000).unwrap();
+    spool.advance(0, &a).unwrap();
+    // The first segment is already gone; the second cannot be deleted (a directory now).
+    std::fs::remove_file(&segs[0]).unwrap();
+    std::fs::remove_file(&segs[1]).unwrap();
+    std::fs::create_dir(&segs[1]).unwrap();
+    std::fs::write(segs[1].join("x"), "x").unwrap();
+    let before = spool.bytes();
+    let b = spool.read(1, 1000).unwrap();
+    assert_eq!(b.len(), 100);
+    spool.advance(1, &b).unwrap();
+    // The one already gone counts as deleted; the rest wait behind the stuck one.
+    let left = spool.bytes();
+    assert!(left > 0 && left < before, "{left} of {before}");
+    // Once it can be deleted, the next delivery reclaims it.
+    std::fs::remove_dir_all(&segs[1]).unwrap();
+    spool
+        .append(EventType::Alerts, &events(EventType::Alerts, 0..1))
+        .unwrap();
+    for pipe in [0, 1] {
+        let got = spool.read(pipe, 10).unwrap();
+        spool.advance(pipe, &got).unwrap();
+    }
+    assert_eq!(spool.bytes(), 0);
+}
+
+#[test]
+fn new_spool_directories_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("a").join("spool");
+    let _spool = Spool::open(&root, DEFAULT_MAX_BYTES, &pipes(TWO)).unwrap();
+    for d in [
+        root.clone(),
+        root.join("queues"),
+        root.join("queues").join("alerts"),
+    ] {
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", d.display());
+    }
+}

@@ -503,7 +503,7 @@ fn recover_cursors(
         next: Vec::new(),
     };
     for pipe in pipes {
-        let saved_pipe = saved.and_then(|s| s.get(&pipe.name));
+        let saved_pipe = saved.and_then(|s| positions::of_pipe(s, &pipe.name));
         let mut next = BTreeMap::new();
         for queue in &pipe.from {
             let Some(log) = queues.get(queue) else {
@@ -521,7 +521,7 @@ fn recover_cursors(
     }
     if let Some(saved) = saved {
         for (name, next) in saved {
-            if pipes.iter().any(|p| &p.name == name) {
+            if pipes.iter().any(|p| p.name.eq_ignore_ascii_case(name)) {
                 continue;
             }
             let dropped: u64 = next

@@ -1,10 +1,12 @@
 //! The `positions` file: for each pipe and queue, the next sequence number it has not delivered.
 //!
 //! One line per pipe and queue, `PIPE<TAB>QUEUE<TAB>NEXT`; lines starting with `#` are comments;
-//! the last line is `# end`. At start the file is replaced whole (a temporary file, flushed and
-//! renamed); after each delivery it is overwritten in place, which is cheap. A file cut short by
-//! a crash lacks its `# end` line and counts as damaged: every pipe then starts at the oldest
-//! spooled event (duplicates, never a loss).
+//! the last line is `# end crc32=XXXXXXXX`, the CRC-32 of every byte before it. At start the
+//! file is replaced whole (a temporary file, flushed and renamed); after each delivery it is
+//! overwritten in place, which is cheap. A file cut short or torn by a crash (new lines in front
+//! of old ones) fails its checksum and counts as damaged: every pipe then starts at the oldest
+//! spooled event (duplicates, never a loss). A file of an earlier version, whose last line is a
+//! plain `# end`, is still read (and rewritten in the new form at start).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -23,10 +25,24 @@ pub(crate) fn read(path: &Path) -> Result<Option<Positions>, String> {
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
     let mut positions = Positions::new();
-    if text.lines().last() != Some(END) {
+    let body = text.strip_suffix('\n').unwrap_or(&text);
+    let (body, last) = match body.rfind('\n') {
+        Some(at) => (&text[..at + 1], &body[at + 1..]),
+        None => ("", body),
+    };
+    if last == END {
+        // The form before checksums: trusted as it is.
+    } else if let Some(crc) = last.strip_prefix(END_CRC) {
+        if crc != format!("{:08x}", crc32fast::hash(body.as_bytes())) {
+            return Err(format!(
+                "{}: its checksum does not match (a torn write)",
+                path.display()
+            ));
+        }
+    } else {
         return Err(format!("{}: cut short (no `{END}` line)", path.display()));
     }
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in body.lines().enumerate() {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
@@ -55,8 +71,10 @@ pub(crate) fn read(path: &Path) -> Result<Option<Positions>, String> {
     Ok(Some(positions))
 }
 
-/// The last line of a whole positions file.
+/// The last line of a whole positions file of the first version.
 const END: &str = "# end";
+/// The start of the last line of a whole positions file, before the checksum in hex.
+const END_CRC: &str = "# end crc32=";
 
 fn text(positions: &Positions) -> String {
     let mut text =
@@ -66,9 +84,21 @@ fn text(positions: &Positions) -> String {
             text.push_str(&format!("{pipe}\t{queue}\t{next}\n"));
         }
     }
-    text.push_str(END);
-    text.push('\n');
+    let crc = crc32fast::hash(text.as_bytes());
+    text.push_str(&format!("{END_CRC}{crc:08x}\n"));
     text
+}
+
+/// The saved positions of the pipe named `name`, compared without case as the config compares
+/// pipe names.
+pub(crate) fn of_pipe<'a>(
+    positions: &'a Positions,
+    name: &str,
+) -> Option<&'a BTreeMap<EventType, u64>> {
+    positions
+        .iter()
+        .find(|(saved, _)| saved.eq_ignore_ascii_case(name))
+        .map(|(_, queues)| queues)
 }
 
 /// Overwrites the open positions file in place (not flushed: a crash of the process keeps it;
@@ -130,5 +160,39 @@ mod tests {
         assert!(read(&path).unwrap_err().contains("cut short"));
         std::fs::write(&path, "").unwrap();
         assert!(read(&path).unwrap_err().contains("cut short"));
+    }
+
+    #[test]
+    fn a_torn_overwrite_is_detected_and_the_old_form_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("positions");
+        let mut old = Positions::new();
+        old.entry("a".into())
+            .or_default()
+            .insert(EventType::Alerts, 5);
+        old.entry("b".into())
+            .or_default()
+            .insert(EventType::Alerts, 9);
+        let mut new = old.clone();
+        new.get_mut("a").unwrap().insert(EventType::Alerts, 7);
+        new.get_mut("b").unwrap().insert(EventType::Alerts, 12);
+        // A torn in-place overwrite: the new text's first lines over the old text.
+        let (old_text, new_text) = (text(&old), text(&new));
+        let cut = new_text.find("b\t").unwrap();
+        let torn = format!("{}{}", &new_text[..cut], &old_text[cut..]);
+        assert!(torn.contains("a\talerts\t7\nb\talerts\t9\n"), "{torn}");
+        std::fs::write(&path, &torn).unwrap();
+        assert!(read(&path).unwrap_err().contains("checksum"));
+        std::fs::write(&path, &new_text).unwrap();
+        assert_eq!(read(&path), Ok(Some(new.clone())));
+        // The form before checksums.
+        std::fs::write(
+            &path,
+            "# procustodibus-broker\na\talerts\t7\nb\talerts\t12\n# end\n",
+        )
+        .unwrap();
+        assert_eq!(read(&path), Ok(Some(new.clone())));
+        assert_eq!(of_pipe(&new, "A").unwrap()[&EventType::Alerts], 7);
+        assert!(of_pipe(&new, "c").is_none());
     }
 }

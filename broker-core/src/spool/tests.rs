@@ -352,3 +352,42 @@ fn new_spool_directories_are_private() {
         assert_eq!(mode, 0o700, "{}", d.display());
     }
 }
+
+#[test]
+fn renaming_a_pipe_only_in_case_keeps_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = pipes("[Pipe.MyPipe]\nFrom = alerts\nTo = recording\n");
+    {
+        let spool = Spool::open(dir.path(), DEFAULT_MAX_BYTES, &before).unwrap();
+        spool
+            .append(EventType::Alerts, &events(EventType::Alerts, 0..3))
+            .unwrap();
+        let got = spool.read(0, 2).unwrap();
+        spool.advance(0, &got).unwrap();
+    }
+    let after = pipes("[Pipe.mypipe]\nFrom = alerts\nTo = recording\n");
+    let spool = Spool::open(dir.path(), DEFAULT_MAX_BYTES, &after).unwrap();
+    assert_eq!(ids(&spool.read(0, 10).unwrap()), ["alerts-2"]);
+}
+
+#[test]
+fn a_torn_positions_file_replays_rather_than_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = pipes(TWO);
+    {
+        let spool = Spool::open(dir.path(), DEFAULT_MAX_BYTES, &config).unwrap();
+        spool
+            .append(EventType::Alerts, &events(EventType::Alerts, 0..3))
+            .unwrap();
+        let got = spool.read(1, 1).unwrap();
+        spool.advance(1, &got).unwrap();
+    }
+    // A torn write: B's line claims more than it delivered, A's says nothing delivered yet.
+    let path = dir.path().join("positions");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let torn = text.replace("B\talerts\t1", "B\talerts\t3");
+    assert_ne!(torn, text);
+    std::fs::write(&path, torn).unwrap();
+    let spool = Spool::open(dir.path(), DEFAULT_MAX_BYTES, &config).unwrap();
+    assert_eq!(spool.read(1, 10).unwrap().len(), 3);
+}

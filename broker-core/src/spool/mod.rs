@@ -88,7 +88,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Spool {
     /// Opens (creating it if needed) and locks the spool in `dir` for `pipes`, recovering what
     /// an earlier run left: undelivered events stay, positions of pipes no longer configured
-    /// are dropped (logged with the count of undelivered events), torn records are cut off.
+    /// are dropped (logged with the count of undelivered events), a torn record at the end of
+    /// a queue is cut off, damaged records elsewhere are skipped (their bytes go to the
+    /// dead-letter file) and missing segments are logged with the count of events lost.
     pub fn open(dir: &Path, max_bytes: u64, pipes: &[PipeConfig]) -> Result<Spool, SpoolError> {
         let err = |what: &str, e: std::io::Error| {
             SpoolError(format!("spool {}: {what}: {e}", dir.display()))

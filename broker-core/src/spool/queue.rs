@@ -314,6 +314,29 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_middle_segment_is_logged_and_read_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = EventType::Alerts;
+        let (mut log, _, _) = QueueLog::open(dir.path(), q, 64).unwrap();
+        log.append(&events(q, 0..12)).unwrap();
+        let firsts: Vec<u64> = log.segments.iter().map(Segment::first).collect();
+        assert!(firsts.len() >= 3, "{firsts:?}");
+        std::fs::remove_file(dir.path().join(segment::file_name(firsts[1]))).unwrap();
+        let (log, warnings, _) = QueueLog::open(dir.path(), q, 64).unwrap();
+        let missing = firsts[2] - firsts[1];
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains(&format!("{missing} alerts events are missing")),
+            "{warnings:?}"
+        );
+        // A read from inside the gap starts after it, each event with its own number.
+        let (got, end) = log.read(firsts[1], 3).unwrap();
+        assert_eq!(got[0].spool_seq(), Some(firsts[2]));
+        assert_eq!(ids(&got)[0], firsts[2].to_string());
+        assert_eq!(end, firsts[2] + 3);
+    }
+
+    #[test]
     fn in_memory_log_behaves_the_same() {
         let q = EventType::LogAuthn;
         let mut log = QueueLog::in_memory(q, 64);

@@ -638,3 +638,14 @@ fn credentials_file_in_a_missing_directory_fails_setup_and_keeps_the_code() {
     assert!(creds.is_file());
     assert!(!dir.setup().exists());
 }
+
+#[test]
+fn plain_http_to_a_host_that_is_not_loopback_is_refused() {
+    let (err, path) = config_error(&format!(
+        "[Broker]\nBroker = {BROKER_ID}\nApi = http://api.custodib.us\n"
+    ));
+    assert_eq!(
+        err,
+        format!("{path} line 3: Api: http:// would send the session token, the signed challenge and the setup code in clear text; use https:// (http:// is only for a loopback address such as 127.0.0.1, ::1 or localhost)")
+    );
+}

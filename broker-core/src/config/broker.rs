@@ -196,6 +196,13 @@ impl BrokerConfig {
                         format!("Api {:?} is not an http:// or https:// URL", e.value),
                     ));
                 }
+                if url.starts_with("http://") && !is_loopback_url(&url) {
+                    return Err(ConfigError::at(
+                        path,
+                        e.line,
+                        "Api: http:// would send the session token, the signed challenge and the setup code in clear text; use https:// (http:// is only for a loopback address such as 127.0.0.1, ::1 or localhost)",
+                    ));
+                }
                 url
             }
             None => DEFAULT_API.to_string(),
@@ -319,6 +326,23 @@ impl BrokerConfig {
         }
         Ok(self.inline_credentials.clone())
     }
+}
+
+/// Whether the host of an `http://` URL is a loopback address: 127.0.0.0/8, `::1` or
+/// `localhost`.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost.") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads a config file as text, with a one-line error naming it.
@@ -563,5 +587,38 @@ mod tests {
             c.warnings,
             vec!["b.conf line 4: ignoring unknown key Token... in [Broker] (known: Broker, Api, Credentials, Setup, Timeout, Logging, Spool, SpoolMax)"]
         );
+    }
+
+    #[test]
+    fn http_only_for_loopback() {
+        let api = |url: &str| {
+            BrokerConfig::parse(
+                &format!("[Broker]\nBroker = b\nApi = {url}\n"),
+                Path::new("b.conf"),
+            )
+        };
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.8.7/api/",
+            "http://[::1]:80",
+            "http://localhost:1234",
+            "http://LocalHost",
+            "https://api.example.com",
+        ] {
+            assert!(api(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.custodib.us",
+            "http://10.0.0.1:80",
+            "http://[::2]:80",
+            "http://localhost.example.com",
+            "http://127.0.0.1.example.com",
+            "http://127.0.0.1@evil.example.com",
+            "http://0.0.0.0",
+        ] {
+            let e = api(bad).unwrap_err().to_string();
+            assert!(e.starts_with("b.conf line 3: Api: http://"), "{bad}: {e}");
+            assert!(e.contains("use https://"), "{e}");
+        }
     }
 }

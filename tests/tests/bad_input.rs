@@ -649,3 +649,42 @@ fn plain_http_to_a_host_that_is_not_loopback_is_refused() {
         format!("{path} line 3: Api: http:// would send the session token, the signed challenge and the setup code in clear text; use https:// (http:// is only for a loopback address such as 127.0.0.1, ::1 or localhost)")
     );
 }
+
+#[test]
+fn a_nul_byte_in_any_value_is_an_error_naming_the_line() {
+    let dir = BrokerDir::new();
+    for (line, text) in [
+        (
+            9,
+            with_pipes("[Pipe.P]\nFrom = alerts\nTo = file\nFile = /tmp/out\0.jsonl\n"),
+        ),
+        (
+            9,
+            with_pipes("[Pipe.P]\nFrom = alerts\nTo = syslog\nSocket = /dev/log\0x\n"),
+        ),
+        (2, format!("[Broker]\nBroker = {BROKER_ID}\0\n")),
+        (
+            3,
+            format!("[Broker]\nBroker = {BROKER_ID}\n# a comment \0\n"),
+        ),
+    ] {
+        let (err, path) = config_error(&text);
+        assert_eq!(
+            err,
+            format!(
+                "{path} line {line}: has a NUL byte, which no key or value can hold (not shown)"
+            )
+        );
+    }
+    // The same for the companion files.
+    dir.write("broker.conf", &with_pipes(""));
+    dir.write("broker-setup.conf", "[Broker.Setup]\nCode = a\0b\n");
+    let out = dir.run("procustodibus-broker", &["--check-config"]);
+    assert_eq!(
+        one_line_error(&out),
+        format!(
+            "{} line 2: has a NUL byte, which no key or value can hold (not shown)",
+            dir.setup().display()
+        )
+    );
+}

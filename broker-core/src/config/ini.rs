@@ -118,6 +118,13 @@ fn prepass(
     let mut sections: Vec<IniSection> = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
+        if raw.contains('\0') {
+            return Err(ConfigError::at(
+                path,
+                line_no,
+                "has a NUL byte, which no key or value can hold (not shown)",
+            ));
+        }
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() || line.starts_with(';') {
             continue;

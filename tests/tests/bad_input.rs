@@ -431,7 +431,9 @@ fn garbage_credentials_file() {
             "[Broker.Credentials]\nPublicKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nPrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
             format!("{cred} line 2: PublicKey does not match PrivateKey; run setup again with a new broker-setup.conf"),
         ),
-        ("just some text\n", format!("{cred}: no [Broker.Credentials] section with a PrivateKey")),
+        // Stray text is never quoted (it may be a pasted key).
+        ("just some text\n", format!("{cred} line 1: not a valid line here (not shown, it may hold a secret); expected `PrivateKey = <base64 key>` or `PublicKey = <base64 key>` under [Broker.Credentials]")),
+        ("# only a comment\n", format!("{cred}: no [Broker.Credentials] section with a PrivateKey")),
         ("[Broker.Credentials]\nPublicKey = x\n", format!("{cred} line 1: [Broker.Credentials] has no PrivateKey")),
     ];
     for (text, want) in cases {
@@ -482,7 +484,7 @@ fn garbage_setup_file() {
     assert_eq!(
         one_line_error(&dir.run("procustodibus-broker", &[])),
         format!(
-            "{setup} line 3: Expires \"next tuesday\" is not a UTC time like 2022-01-04T12:34:56Z"
+            "{setup} line 3: Expires is not a UTC time like 2022-01-04T12:34:56Z (the value is not shown: this file holds the setup code)"
         )
     );
     // None of that reached the API, and the broken setup file is left for a person to see.

@@ -431,7 +431,9 @@ fn garbage_credentials_file() {
             "[Broker.Credentials]\nPublicKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nPrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
             format!("{cred} line 2: PublicKey does not match PrivateKey; run setup again with a new broker-setup.conf"),
         ),
-        ("just some text\n", format!("{cred}: no [Broker.Credentials] section with a PrivateKey")),
+        // Stray text is never quoted (it may be a pasted key).
+        ("just some text\n", format!("{cred} line 1: not a valid line here (not shown, it may hold a secret); expected `PrivateKey = <base64 key>` or `PublicKey = <base64 key>` under [Broker.Credentials]")),
+        ("# only a comment\n", format!("{cred}: no [Broker.Credentials] section with a PrivateKey")),
         ("[Broker.Credentials]\nPublicKey = x\n", format!("{cred} line 1: [Broker.Credentials] has no PrivateKey")),
     ];
     for (text, want) in cases {
@@ -482,7 +484,7 @@ fn garbage_setup_file() {
     assert_eq!(
         one_line_error(&dir.run("procustodibus-broker", &[])),
         format!(
-            "{setup} line 3: Expires \"next tuesday\" is not a UTC time like 2022-01-04T12:34:56Z"
+            "{setup} line 3: Expires is not a UTC time like 2022-01-04T12:34:56Z (the value is not shown: this file holds the setup code)"
         )
     );
     // None of that reached the API, and the broken setup file is left for a person to see.
@@ -637,4 +639,54 @@ fn credentials_file_in_a_missing_directory_fails_setup_and_keeps_the_code() {
     assert!(out.status.success(), "{}", describe(&out));
     assert!(creds.is_file());
     assert!(!dir.setup().exists());
+}
+
+#[test]
+fn plain_http_to_a_host_that_is_not_loopback_is_refused() {
+    let (err, path) = config_error(&format!(
+        "[Broker]\nBroker = {BROKER_ID}\nApi = http://api.custodib.us\n"
+    ));
+    assert_eq!(
+        err,
+        format!("{path} line 3: Api: http:// would send the session token, the signed challenge and the setup code in clear text; use https:// (http:// is only for a loopback address such as 127.0.0.1, ::1 or localhost)")
+    );
+}
+
+#[test]
+fn a_nul_byte_in_any_value_is_an_error_naming_the_line() {
+    let dir = BrokerDir::new();
+    for (line, text) in [
+        (
+            9,
+            with_pipes("[Pipe.P]\nFrom = alerts\nTo = file\nFile = /tmp/out\0.jsonl\n"),
+        ),
+        (
+            9,
+            with_pipes("[Pipe.P]\nFrom = alerts\nTo = syslog\nSocket = /dev/log\0x\n"),
+        ),
+        (2, format!("[Broker]\nBroker = {BROKER_ID}\0\n")),
+        (
+            3,
+            format!("[Broker]\nBroker = {BROKER_ID}\n# a comment \0\n"),
+        ),
+    ] {
+        let (err, path) = config_error(&text);
+        assert_eq!(
+            err,
+            format!(
+                "{path} line {line}: has a NUL byte, which no key or value can hold (not shown)"
+            )
+        );
+    }
+    // The same for the companion files.
+    dir.write("broker.conf", &with_pipes(""));
+    dir.write("broker-setup.conf", "[Broker.Setup]\nCode = a\0b\n");
+    let out = dir.run("procustodibus-broker", &["--check-config"]);
+    assert_eq!(
+        one_line_error(&out),
+        format!(
+            "{} line 2: has a NUL byte, which no key or value can hold (not shown)",
+            dir.setup().display()
+        )
+    );
 }

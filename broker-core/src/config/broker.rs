@@ -8,8 +8,9 @@ use chrono::Utc;
 
 use super::credentials::Credentials;
 use super::error::ConfigError;
-use super::ini::{canonical_key, parse_ini, IniEntry, IniSection};
+use super::ini::{canonical_key, parse_ini, parse_secret_ini, IniEntry, IniSection};
 use super::search::companion_path;
+use super::secret::{shown_key, CREDENTIALS_FORM, SETUP_FORM};
 use super::settings::{PipeSettings, Setting};
 use super::setup::SetupConfig;
 use crate::event::EventType;
@@ -68,6 +69,8 @@ pub struct PipeConfig {
     pub settings: PipeSettings,
 }
 
+/// The keys of `[Broker]`, as `camel_case` shows them (`spool_max` -> `SpoolMax`) and, without
+/// the underscores, as `canonical_key` compares them.
 const BROKER_KEYS: [&str; 8] = [
     "broker",
     "api",
@@ -76,7 +79,7 @@ const BROKER_KEYS: [&str; 8] = [
     "timeout",
     "logging",
     "spool",
-    "spoolmax",
+    "spool_max",
 ];
 
 impl BrokerConfig {
@@ -140,19 +143,20 @@ impl BrokerConfig {
         let mut first: Vec<(String, &IniEntry)> = Vec::new();
         for entry in broker_entries {
             let key = canonical_key(&entry.key);
-            if !BROKER_KEYS.contains(&key.as_str()) {
+            if !BROKER_KEYS.iter().any(|k| canonical_key(k) == key) {
                 warnings.push(format!(
-                    "{} line {}: ignoring unknown key {} in [Broker] (known: Broker, Api, Credentials, Setup, Timeout, Logging)",
+                    "{} line {}: ignoring unknown key {} in [Broker] (known: {})",
                     path.display(),
                     entry.line,
-                    entry.key
+                    shown_key(&entry.key),
+                    BROKER_KEYS.map(camel_case).join(", ")
                 ));
             } else if let Some((_, kept)) = first.iter().find(|(k, _)| *k == key) {
                 warnings.push(format!(
                     "{} line {}: ignoring repeated {} (line {} counts)",
                     path.display(),
                     entry.line,
-                    entry.key,
+                    shown_key(&entry.key),
                     kept.line
                 ));
             } else {
@@ -190,6 +194,13 @@ impl BrokerConfig {
                         path,
                         e.line,
                         format!("Api {:?} is not an http:// or https:// URL", e.value),
+                    ));
+                }
+                if url.starts_with("http://") && !is_loopback_url(&url) {
+                    return Err(ConfigError::at(
+                        path,
+                        e.line,
+                        "Api: http:// would send the session token, the signed challenge and the setup code in clear text; use https:// (http:// is only for a loopback address such as 127.0.0.1, ::1 or localhost)",
                     ));
                 }
                 url
@@ -291,7 +302,7 @@ impl BrokerConfig {
     pub fn load_setup(&self) -> Result<Option<SetupConfig>, ConfigError> {
         if self.setup_path.exists() {
             let text = read_text(&self.setup_path)?;
-            let sections = parse_ini(&text, &self.setup_path)?;
+            let sections = parse_secret_ini(&text, &self.setup_path, SETUP_FORM)?;
             let section = find_table(&sections, "setup").ok_or_else(|| {
                 ConfigError::file(&self.setup_path, "no [Broker.Setup] section with a Code")
             })?;
@@ -304,7 +315,7 @@ impl BrokerConfig {
     pub fn load_credentials(&self) -> Result<Option<Credentials>, ConfigError> {
         if self.credentials_path.exists() {
             let text = read_text(&self.credentials_path)?;
-            let sections = parse_ini(&text, &self.credentials_path)?;
+            let sections = parse_secret_ini(&text, &self.credentials_path, CREDENTIALS_FORM)?;
             let section = find_table(&sections, "credentials").ok_or_else(|| {
                 ConfigError::file(
                     &self.credentials_path,
@@ -315,6 +326,23 @@ impl BrokerConfig {
         }
         Ok(self.inline_credentials.clone())
     }
+}
+
+/// Whether the host of an `http://` URL is a loopback address: 127.0.0.0/8, `::1` or
+/// `localhost`.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost.") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads a config file as text, with a one-line error naming it.
@@ -431,7 +459,7 @@ fn parse_pipe(
                 entry.line,
                 format!(
                     "pipe {name}: unknown key {} for sink {} (expected one of: {})",
-                    entry.key,
+                    shown_key(&entry.key),
                     plugin.name,
                     expected.join(", ")
                 ),
@@ -474,7 +502,7 @@ fn repeat_warning(path: &Path, entry: &IniEntry, first_line: usize) -> String {
         "{} line {}: ignoring repeated {} (line {} counts)",
         path.display(),
         entry.line,
-        entry.key,
+        shown_key(&entry.key),
         first_line
     )
 }
@@ -545,5 +573,52 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("line 3: SpoolMax \"lots\""));
+    }
+
+    #[test]
+    fn the_unknown_key_warning_lists_every_key() {
+        let c = BrokerConfig::parse(
+            "[Broker]\nBroker = b\nSpool_Max = 1M\nToken s3cret\n",
+            Path::new("b.conf"),
+        )
+        .unwrap();
+        assert_eq!(c.spool_max, 1 << 20);
+        assert_eq!(
+            c.warnings,
+            vec!["b.conf line 4: ignoring unknown key Token... in [Broker] (known: Broker, Api, Credentials, Setup, Timeout, Logging, Spool, SpoolMax)"]
+        );
+    }
+
+    #[test]
+    fn http_only_for_loopback() {
+        let api = |url: &str| {
+            BrokerConfig::parse(
+                &format!("[Broker]\nBroker = b\nApi = {url}\n"),
+                Path::new("b.conf"),
+            )
+        };
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.8.7/api/",
+            "http://[::1]:80",
+            "http://localhost:1234",
+            "http://LocalHost",
+            "https://api.example.com",
+        ] {
+            assert!(api(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.custodib.us",
+            "http://10.0.0.1:80",
+            "http://[::2]:80",
+            "http://localhost.example.com",
+            "http://127.0.0.1.example.com",
+            "http://127.0.0.1@evil.example.com",
+            "http://0.0.0.0",
+        ] {
+            let e = api(bad).unwrap_err().to_string();
+            assert!(e.starts_with("b.conf line 3: Api: http://"), "{bad}: {e}");
+            assert!(e.contains("use https://"), "{e}");
+        }
     }
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use ini::{Ini, ParseOption};
 
 use super::error::ConfigError;
+use super::secret::{secret_section_form, shown_key};
 
 /// One `key = value` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,16 +45,37 @@ pub fn canonical_key(key: &str) -> String {
 }
 
 /// Parses a whole file. Keys before the first section are dropped, as are empty sections.
+/// An error about a line of a `[Broker.Credentials]` or `[Broker.Setup]` section never quotes it.
 pub fn parse_ini(text: &str, path: &Path) -> Result<Vec<IniSection>, ConfigError> {
-    let (clean, mut sections) = prepass(text, path)?;
+    parse(text, path, None)
+}
+
+/// Parses a file that holds secrets (the credentials or the setup file): an error about any of
+/// its lines names the file, the line and `form`, the form expected there, and never quotes it.
+pub fn parse_secret_ini(
+    text: &str,
+    path: &Path,
+    form: &'static str,
+) -> Result<Vec<IniSection>, ConfigError> {
+    parse(text, path, Some(form))
+}
+
+fn parse(
+    text: &str,
+    path: &Path,
+    secret_form: Option<&'static str>,
+) -> Result<Vec<IniSection>, ConfigError> {
+    let (clean, mut sections) = prepass(text, path, secret_form)?;
     let options = ParseOption {
         enabled_quote: false,
         enabled_escape: false,
         enabled_indented_mutiline_value: false,
         ..ParseOption::default()
     };
-    let parsed = Ini::load_from_str_opt(&clean, options)
-        .map_err(|e| ConfigError::file(path, format!("cannot parse: {e}")))?;
+    let parsed = Ini::load_from_str_opt(&clean, options).map_err(|e| match secret_form {
+        Some(form) => ConfigError::file(path, format!("cannot parse; expected {form}")),
+        None => ConfigError::file(path, format!("cannot parse: {e}")),
+    })?;
     // rust-ini keeps sections and keys in file order; line numbers come from the pre-pass.
     let named: Vec<_> = parsed.iter().filter(|(name, _)| name.is_some()).collect();
     let non_empty: Vec<&mut IniSection> = sections
@@ -74,11 +96,11 @@ pub fn parse_ini(text: &str, path: &Path) -> Result<Vec<IniSection>, ConfigError
                 .zip(&section.entries)
                 .all(|((k, v), e)| k == e.key && v == e.value);
         if name != Some(section.name.as_str()) || !same_keys {
-            return Err(ConfigError::at(
-                path,
-                section.line,
-                format!("cannot parse section [{}]", section.name),
-            ));
+            let message = match secret_form.or_else(|| secret_section_form(&section.name)) {
+                Some(form) => format!("cannot parse this section; expected {form}"),
+                None => format!("cannot parse section [{}]", section.name),
+            };
+            return Err(ConfigError::at(path, section.line, message));
         }
     }
     sections.retain(|s| !s.entries.is_empty());
@@ -86,14 +108,32 @@ pub fn parse_ini(text: &str, path: &Path) -> Result<Vec<IniSection>, ConfigError
 }
 
 /// Strips comments, turns bare keys into `key=true`, and records sections and line numbers.
-fn prepass(text: &str, path: &Path) -> Result<(String, Vec<IniSection>), ConfigError> {
+/// `file_form` is the expected form of every line of a file that holds secrets.
+fn prepass(
+    text: &str,
+    path: &Path,
+    file_form: Option<&'static str>,
+) -> Result<(String, Vec<IniSection>), ConfigError> {
     let mut clean = String::with_capacity(text.len());
     let mut sections: Vec<IniSection> = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
+        if raw.contains('\0') {
+            return Err(ConfigError::at(
+                path,
+                line_no,
+                "has a NUL byte, which no key or value can hold (not shown)",
+            ));
+        }
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() || line.starts_with(';') {
             continue;
+        }
+        // A line of a secret-holding file or section is never quoted, only its expected form.
+        let secret_form =
+            file_form.or_else(|| sections.last().and_then(|s| secret_section_form(&s.name)));
+        if let Some(form) = secret_form {
+            check_secret_line(line, line_no, path, form)?;
         }
         if let Some(rest) = line.strip_prefix('[') {
             let name = rest.strip_suffix(']').ok_or_else(|| {
@@ -136,7 +176,10 @@ fn prepass(text: &str, path: &Path) -> Result<(String, Vec<IniSection>), ConfigE
             return Err(ConfigError::at(
                 path,
                 line_no,
-                format!("invalid key {key:?}"),
+                format!(
+                    "invalid key {} (a key cannot have ':', '[' or ']'; write `Key = value`)",
+                    shown_key(key)
+                ),
             ));
         }
         let Some(section) = sections.last_mut() else {
@@ -153,6 +196,38 @@ fn prepass(text: &str, path: &Path) -> Result<(String, Vec<IniSection>), ConfigE
         });
     }
     Ok((clean, sections))
+}
+
+/// Checks a line of a secret-holding file or section with errors that never quote it: a section
+/// header must be well formed, and a key line must have a key made of key characters.
+fn check_secret_line(
+    line: &str,
+    line_no: usize,
+    path: &Path,
+    form: &str,
+) -> Result<(), ConfigError> {
+    let well_formed = match line.strip_prefix('[') {
+        Some(rest) => rest
+            .strip_suffix(']')
+            .is_some_and(|name| !name.trim().is_empty() && !name.contains(['[', ']'])),
+        None => {
+            line.split_once('=')
+                .map_or(line, |(key, _)| key)
+                .trim()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !line.starts_with('=')
+        }
+    };
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ConfigError::at(
+            path,
+            line_no,
+            format!("not a valid line here (not shown, it may hold a secret); expected {form}"),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod error;
 pub mod ini;
 pub mod search;
+pub mod secret;
 pub mod settings;
 pub mod setup;
 

@@ -107,12 +107,32 @@ impl Pipeline {
     /// One run without `--loop`: pulls every queue once, spools what came, then delivers every
     /// pipe's spooled events (older ones first) and closes the sinks. What a pipe could not
     /// deliver stays in the spool for the next run.
-    pub async fn run_once(mut self, source: Arc<dyn Source>, spool: Arc<Spool>) -> PollReport {
-        let mut report = PollReport::default();
+    pub async fn run_once(self, source: Arc<dyn Source>, spool: Arc<Spool>) -> PollReport {
         let (_stop_tx, stop) = watch::channel(false);
+        self.run_once_until(source, spool, stop).await
+    }
+
+    /// [`Pipeline::run_once`] that can be told to stop: once `stop` turns true no new pull or
+    /// delivery starts, but a pull under way is finished and spooled (the API may already have
+    /// taken its events off the queue).
+    pub async fn run_once_until(
+        mut self,
+        source: Arc<dyn Source>,
+        spool: Arc<Spool>,
+        stop: watch::Receiver<bool>,
+    ) -> PollReport {
+        let mut report = PollReport::default();
         let pulls = drain::pull_each_once(source, &self.queues, &spool, &stop).await;
         report.merge(pulls);
         for (index, pipe) in self.pipes.iter_mut().enumerate() {
+            if *stop.borrow() {
+                tracing::info!(
+                    "stopping: pipe {} keeps {} events in the spool for the next run",
+                    pipe.config.name,
+                    spool.pending(index)
+                );
+                continue;
+            }
             let deliveries = delivery::deliver_once(index, pipe, &spool).await;
             report.merge(deliveries);
         }

@@ -1,0 +1,221 @@
+//! Stopping in the window between the API's dequeue and the spool (docs/reliability.md,
+//! "Signals and lifecycle"): the simulator's `SlowAnswer` fault takes a pull's events off the
+//! queue and answers 4 s later; SIGTERM, SIGINT or SIGHUP to a one-shot run, or SIGTERM to a
+//! `--loop` run, in those 3 s must lose nothing: after restarts every event is delivered exactly
+//! once. Also: a `--loop` broker with nothing in flight exits within 1 s of SIGTERM, and one
+//! that cannot write its spool at SIGTERM puts the batch it holds in the dead-letter file.
+
+use std::time::Duration;
+
+use broker_sim::{Fault, Simulator};
+use broker_tests::delivery::*;
+use broker_tests::*;
+
+/// How late the slow answer reaches the broker after the API dequeued its events.
+const SLOW: Duration = Duration::from_secs(4);
+
+/// A simulator with `n` alerts and a set-up broker (Timeout 10) with one file pipe from alerts,
+/// `Max = 100`.
+fn alerts_broker(n: usize) -> (Simulator, BrokerDir, Catalog) {
+    let sim = simulator(Default::default());
+    let dir = broker_dir(&sim);
+    let raws = sim.enqueue_generated("alerts", n).expect("enqueue");
+    let catalog = Catalog::new(&[("alerts", raws.as_slice())]);
+    (sim, dir, catalog)
+}
+
+/// A set-up broker of `sim` (Timeout 10) with one file pipe from alerts, `Max = 100`.
+fn broker_dir(sim: &Simulator) -> BrokerDir {
+    let dir = BrokerDir::new();
+    let pipe = file_pipe("Alerts", "alerts", Some(100), &dir.path("out.jsonl"));
+    write_config_timeout(&dir, &sim.url(), "10", &pipe);
+    dir.set_up(sim);
+    dir
+}
+
+/// Runs one-shot brokers until the queue is empty and the output has every event; asserts each
+/// was delivered exactly once.
+fn deliver_the_rest(sim: &Simulator, dir: &BrokerDir, catalog: &Catalog) {
+    for _ in 0..8 {
+        if sim.queue_len("alerts") == 0 && count_lines(&dir.path("out.jsonl")) >= catalog.total() {
+            break;
+        }
+        let out = dir.run("procustodibus-broker", &["-v"]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    }
+    let tally = catalog.tally(&read_lines(&dir.path("out.jsonl")));
+    assert!(tally.exactly_once(), "{}", tally.describe());
+}
+
+/// Sends `signal` to a broker started with `args` while the answer to its first pull, already
+/// dequeued by the API, is on its way; returns the broker's output.
+fn signal_in_the_slow_answer(signal: &str, args: &[&str]) {
+    let (sim, dir, catalog) = alerts_broker(400);
+    sim.inject(Fault::SlowAnswer(SLOW), 1, Some("/queues/alerts"));
+    let mut broker = dir.spawn("procustodibus-broker", args);
+    let dequeued = wait_until(Duration::from_secs(20), || {
+        sim.served_count("alerts") >= 100
+    });
+    assert!(
+        dequeued,
+        "no pull: {}",
+        describe(&broker.finish(Duration::ZERO))
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sim.served_count("alerts"), 100, "a second pull went out");
+    send_signal(broker.id(), signal);
+    let out = broker.finish(Duration::from_secs(20));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "SIG{signal}: {}",
+        describe(&out)
+    );
+    if signal != "HUP" {
+        assert!(
+            !log_lines_with(&out, "stopped").is_empty(),
+            "{}",
+            describe(&out)
+        );
+        assert_eq!(
+            sim.served_count("alerts"),
+            100,
+            "a pull started after SIG{signal}: {}",
+            describe(&out)
+        );
+    }
+    println!("{}", describe(&out));
+    deliver_the_rest(&sim, &dir, &catalog);
+}
+
+#[test]
+fn sigterm_to_a_one_shot_run_in_a_slow_answer_loses_nothing() {
+    signal_in_the_slow_answer("TERM", &["-v"]);
+}
+
+#[test]
+fn sigint_to_a_one_shot_run_in_a_slow_answer_loses_nothing() {
+    signal_in_the_slow_answer("INT", &["-v"]);
+}
+
+#[test]
+fn sighup_to_a_one_shot_run_in_a_slow_answer_does_not_kill_it() {
+    signal_in_the_slow_answer("HUP", &["-v"]);
+}
+
+#[test]
+fn sigterm_to_a_looping_run_in_a_slow_answer_loses_nothing() {
+    signal_in_the_slow_answer("TERM", &["--loop", "60", "-v"]);
+}
+
+#[test]
+fn sighup_does_not_kill_test_mode() {
+    let (sim, dir, _) = alerts_broker(0);
+    sim.inject(Fault::Delay(Duration::from_secs(2)), 1, Some("/health"));
+    let mut broker = dir.spawn("procustodibus-broker", &["--test"]);
+    std::thread::sleep(Duration::from_millis(700));
+    send_signal(broker.id(), "HUP");
+    let out = broker.finish(Duration::from_secs(20));
+    assert!(
+        out.status.code().is_some(),
+        "--test was killed by SIGHUP: {}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn sigterm_with_nothing_in_flight_exits_within_1_s() {
+    let (sim, dir, _) = alerts_broker(10);
+    let mut broker = dir.spawn("procustodibus-broker", &["--loop", "60", "-v"]);
+    let idle = wait_until(Duration::from_secs(20), || {
+        count_lines(&dir.path("out.jsonl")) == 10
+    });
+    assert!(idle, "{}", describe(&broker.finish(Duration::ZERO)));
+    assert_eq!(sim.queue_len("alerts"), 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let (out, took) = broker.stop_with("TERM", Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        took <= Duration::from_secs(1),
+        "exited {took:?} after SIGTERM"
+    );
+}
+
+/// The shipped logrotate `postrotate` script, with the pid file paths of the init scripts
+/// replaced by `pid_file` (and no systemd, as in this container).
+fn postrotate_script(pid_file: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../packaging/logrotate/procustodibus-broker"),
+    )
+    .expect("read the logrotate file");
+    let start = text.find("postrotate\n").expect("postrotate") + "postrotate\n".len();
+    let end = text[start..].find("endscript").expect("endscript") + start;
+    let pid = pid_file.display().to_string();
+    text[start..end]
+        .replace("/var/run/procustodibus-broker.pid", &pid)
+        .replace("/run/procustodibus-broker.pid", &pid)
+        .replace("[ -d /run/systemd/system ]", "false")
+}
+
+fn run_postrotate(pid_file: &std::path::Path) {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(postrotate_script(pid_file))
+        .status()
+        .expect("run sh");
+    assert!(status.success(), "postrotate failed");
+}
+
+#[test]
+fn the_logrotate_hook_signals_only_the_daemon_of_the_pid_file() {
+    let (sim, dir, _) = alerts_broker(200);
+    // A one-shot run, as from cron, in the middle of its pull.
+    sim.inject(Fault::SlowAnswer(SLOW), 1, Some("/queues/alerts"));
+    let mut one_shot = dir.spawn("procustodibus-broker", &["-v"]);
+    assert!(wait_until(Duration::from_secs(20), || {
+        sim.served_count("alerts") >= 100
+    }));
+    // The daemon, with a spool of its own.
+    let daemon_dir = broker_dir(&sim);
+    let mut daemon = daemon_dir.spawn("procustodibus-broker", &["--loop", "60", "-v"]);
+    let pid_file = dir.path("broker.pid");
+    std::fs::write(&pid_file, format!("{}\n", daemon.id())).expect("write pid file");
+    std::thread::sleep(Duration::from_millis(500));
+    run_postrotate(&pid_file);
+
+    // A pid file that names another program (a stale pid, reused): it is left alone.
+    let mut other = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    std::fs::write(&pid_file, format!("{}\n", other.id())).expect("write pid file");
+    run_postrotate(&pid_file);
+    std::thread::sleep(Duration::from_millis(300));
+    let other_alive = matches!(other.try_wait(), Ok(None));
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(
+        other_alive,
+        "the hook signalled a process that is not the broker"
+    );
+
+    let one_shot_out = one_shot.finish(Duration::from_secs(20));
+    let (daemon_out, _) = daemon.stop_with("TERM", Duration::from_secs(20));
+    assert!(
+        !log_lines_with(&daemon_out, "SIGHUP").is_empty(),
+        "the daemon got no SIGHUP: {}",
+        describe(&daemon_out)
+    );
+    assert!(
+        log_lines_with(&one_shot_out, "SIGHUP").is_empty(),
+        "the one-shot run got the SIGHUP: {}",
+        describe(&one_shot_out)
+    );
+    assert_eq!(
+        one_shot_out.status.code(),
+        Some(0),
+        "{}",
+        describe(&one_shot_out)
+    );
+}

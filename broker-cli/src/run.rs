@@ -2,7 +2,9 @@
 //!
 //! Everything pulled goes through the spool (see `docs/reliability.md`): a one-shot run pulls
 //! each queue once and delivers what the spool holds; a looping run keeps one delivery task per
-//! pipe and drains every queue each round, backing off after API failures.
+//! pipe and drains every queue each round, backing off after API failures. In both, SIGTERM and
+//! SIGINT start no new pull but let the pulls under way finish and be spooled (the API may have
+//! dequeued their events), and SIGHUP never ends the run (see `crate::signals`).
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -2,8 +2,10 @@
 //! "Signals and lifecycle"): the simulator's `SlowAnswer` fault takes a pull's events off the
 //! queue and answers 4 s later; SIGTERM, SIGINT or SIGHUP to a one-shot run, or SIGTERM to a
 //! `--loop` run, in those 3 s must lose nothing: after restarts every event is delivered exactly
-//! once. Also: a `--loop` broker with nothing in flight exits within 1 s of SIGTERM, and one
-//! that cannot write its spool at SIGTERM puts the batch it holds in the dead-letter file.
+//! once. Also: a `--loop` broker with nothing in flight exits within 1 s of SIGTERM; one that
+//! cannot write its spool at SIGTERM puts the batch it holds in the dead-letter file; SIGHUP
+//! does not kill `--test`; the logrotate hook signals only the daemon; and the service
+//! managers' stop timeouts cover a pull in flight.
 
 use std::time::Duration;
 
@@ -48,7 +50,7 @@ fn deliver_the_rest(sim: &Simulator, dir: &BrokerDir, catalog: &Catalog) {
 }
 
 /// Sends `signal` to a broker started with `args` while the answer to its first pull, already
-/// dequeued by the API, is on its way; returns the broker's output.
+/// dequeued by the API, is on its way; then restarts until every event is delivered once.
 fn signal_in_the_slow_answer(signal: &str, args: &[&str]) {
     let (sim, dir, catalog) = alerts_broker(400);
     sim.inject(Fault::SlowAnswer(SLOW), 1, Some("/queues/alerts"));
@@ -218,4 +220,101 @@ fn the_logrotate_hook_signals_only_the_daemon_of_the_pid_file() {
         "{}",
         describe(&one_shot_out)
     );
+}
+
+/// The user id the broker runs as when it must not be able to write somewhere.
+const NOBODY: u32 = 65534;
+
+/// The `id` of each JSON object in `lines` (under `key`, when given).
+fn ids(lines: &[String], key: Option<&str>) -> Vec<String> {
+    let mut ids: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            let v = key.map(|k| v[k].clone()).unwrap_or(v);
+            v["id"].as_str().expect("id").to_string()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn sigterm_while_the_spool_cannot_be_written_puts_the_held_batch_in_the_dead_letter_file() {
+    let sim = simulator(Default::default());
+    let dir = broker_dir(&sim);
+    let raws = sim.enqueue_generated("alerts", 50).expect("enqueue");
+    // The broker (as nobody) owns its spool, but not the alerts queue's directory there: its
+    // first segment cannot be created, while the dead-letter file can.
+    let queue_dir = dir.spool().join("queues").join("alerts");
+    std::fs::create_dir_all(&queue_dir).expect("create the queue directory");
+    chown_recursive(dir.dir.path(), NOBODY, NOBODY);
+    std::os::unix::fs::chown(&queue_dir, Some(0), Some(0)).expect("chown");
+    let mut broker = dir.spawn_as(
+        NOBODY,
+        NOBODY,
+        "procustodibus-broker",
+        &["--loop", "60", "-v"],
+    );
+    let holding = wait_until(Duration::from_secs(20), || {
+        broker.stdout_so_far().contains("held in memory")
+    });
+    assert!(holding, "{}", describe(&broker.finish(Duration::ZERO)));
+    assert_eq!(sim.queue_len("alerts"), 0, "the API dequeued the batch");
+    let (out, _) = broker.stop_with("TERM", Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let said = log_lines_with(&out, "cannot be spooled");
+    assert!(
+        said.iter()
+            .any(|l| l.contains("50 pulled alerts events") && l.contains("dead-letter.jsonl")),
+        "{}",
+        describe(&out)
+    );
+    let letters = read_lines(&dir.spool().join("dead-letter.jsonl"));
+    assert_eq!(ids(&letters, Some("event")), ids(&raws, None));
+}
+
+/// The longest a broker with the default `Timeout` (16 s) takes to stop: a pull under way, then
+/// the 1.5 s the sinks get to finish a delivery.
+const LONGEST_STOP_SECS: f64 = 16.0 + 1.5;
+
+/// The text of the packaging file at `path` (relative to the repository).
+fn packaging_file(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The number after `prefix` on the line of `text` that starts with it (after blanks).
+fn number_after(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix(prefix))
+        .and_then(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no number after {prefix:?}"))
+}
+
+#[test]
+fn every_service_manager_waits_for_a_pull_in_flight_before_it_kills() {
+    for unit in [
+        "packaging/systemd/procustodibus-broker.service",
+        "packaging/debian/procustodibus-broker.service",
+    ] {
+        let secs = number_after(&packaging_file(unit), "TimeoutStopSec=");
+        assert!(secs > LONGEST_STOP_SECS, "{unit}: TimeoutStopSec={secs}");
+    }
+    let openrc = number_after(
+        &packaging_file("packaging/openrc/procustodibus-broker"),
+        "retry=\"TERM/",
+    );
+    assert!(openrc > LONGEST_STOP_SECS, "openrc: TERM/{openrc}");
+    // sysvinit polls every 0.1 s.
+    let tries = number_after(
+        &packaging_file("packaging/sysvinit/procustodibus-broker"),
+        "while kill -0 \"$pid\" 2>/dev/null && [ \"$tries\" -lt ",
+    );
+    assert!(tries / 10.0 > LONGEST_STOP_SECS, "sysvinit: {tries} tries");
 }

@@ -274,9 +274,9 @@ fn sigterm_while_the_spool_cannot_be_written_puts_the_held_batch_in_the_dead_let
     assert_eq!(ids(&letters, Some("event")), ids(&raws, None));
 }
 
-/// The longest a broker with the default `Timeout` (16 s) takes to stop: a pull under way, then
-/// the 1.5 s the sinks get to finish a delivery.
-const LONGEST_STOP_SECS: f64 = 16.0 + 1.5;
+/// The longest a broker with the default `Timeout` (16 s) takes to stop: a login and the pull
+/// under way after it, then the 1.5 s the sinks get to finish a delivery.
+const LONGEST_STOP_SECS: f64 = 2.0 * 16.0 + 1.5;
 
 /// The text of the packaging file at `path` (relative to the repository).
 fn packaging_file(path: &str) -> String {

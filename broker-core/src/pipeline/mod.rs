@@ -113,8 +113,8 @@ impl Pipeline {
     }
 
     /// [`Pipeline::run_once`] that can be told to stop: once `stop` turns true no new pull or
-    /// delivery starts, but a pull under way is finished and spooled (the API may already have
-    /// taken its events off the queue).
+    /// delivery batch starts, but a pull under way is finished and spooled (the API may already
+    /// have taken its events off the queue), and a batch under way is finished.
     pub async fn run_once_until(
         mut self,
         source: Arc<dyn Source>,
@@ -125,15 +125,7 @@ impl Pipeline {
         let pulls = drain::pull_each_once(source, &self.queues, &spool, &stop).await;
         report.merge(pulls);
         for (index, pipe) in self.pipes.iter_mut().enumerate() {
-            if *stop.borrow() {
-                tracing::info!(
-                    "stopping: pipe {} keeps {} events in the spool for the next run",
-                    pipe.config.name,
-                    spool.pending(index)
-                );
-                continue;
-            }
-            let deliveries = delivery::deliver_once(index, pipe, &spool).await;
+            let deliveries = delivery::deliver_once(index, pipe, &spool, &stop).await;
             report.merge(deliveries);
         }
         self.close().await;

@@ -109,7 +109,10 @@ where
         .build()
     {
         Ok(runtime) => {
-            let code = runtime.block_on(body());
+            let code = runtime.block_on(async {
+                signals::keep_hangup_harmless();
+                body().await
+            });
             // A file write stuck in a blocking thread must not keep the process from exiting.
             runtime.shutdown_timeout(std::time::Duration::from_millis(500));
             code

@@ -2,7 +2,9 @@
 //!
 //! Everything pulled goes through the spool (see `docs/reliability.md`): a one-shot run pulls
 //! each queue once and delivers what the spool holds; a looping run keeps one delivery task per
-//! pipe and drains every queue each round, backing off after API failures.
+//! pipe and drains every queue each round, backing off after API failures. In both, SIGTERM and
+//! SIGINT start no new pull but let the pulls under way finish and be spooled (the API may have
+//! dequeued their events), and SIGHUP never ends the run (see `crate::signals`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,10 +18,8 @@ use broker_core::spool::Spool;
 use tokio::sync::watch;
 
 use crate::fail;
-use crate::signals::{Signals, Wake};
+use crate::signals::{reopen, Signals, Wake};
 
-/// How long a pull under way at SIGTERM may take to finish and be spooled.
-const PULL_GRACE: Duration = Duration::from_millis(2500);
 /// How long the sinks may take to finish a delivery under way at SIGTERM and close.
 const DELIVERY_GRACE: Duration = Duration::from_millis(1500);
 
@@ -39,25 +39,13 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
             config.path.display()
         );
     }
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("cannot listen for signals: {e}")),
+    };
     // `--loop 0` means no loop, as in the existing broker.
     match loop_seconds.filter(|s| *s > 0.0) {
-        None => {
-            let credentials = match prepare_credentials(config, &client).await {
-                Ok(c) => c,
-                Err(e) => return fail(&e.to_string()),
-            };
-            let spool = match open_spool(config).await {
-                Ok(spool) => Arc::new(spool),
-                Err(e) => return fail(&e),
-            };
-            let source = Arc::new(ApiSource::new(client, credentials));
-            let report = pipeline.run_once(source, spool).await;
-            if report.failed() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        None => run_once(config, client, pipeline, signals).await,
         Some(seconds) => {
             // The pipes start at once and deliver what an earlier run left in the spool, while
             // the loop gets credentials (retrying an API that is down).
@@ -66,9 +54,65 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
                 Err(e) => return fail(&e),
             };
             let running = pipeline.start(spool);
-            run_loop(config, client, running, Duration::from_secs_f64(seconds)).await
+            let every = Duration::from_secs_f64(seconds);
+            run_loop(config, client, running, &mut signals, every).await
         }
     }
+}
+
+/// A run without `--loop`: setup and credentials (abandoned at SIGTERM or SIGINT), then one
+/// pull per queue and one delivery pass. A stop signal during the pulls lets each pull under
+/// way finish and be spooled, then the run ends without starting anything new.
+async fn run_once(
+    config: &BrokerConfig,
+    client: ApiClient,
+    pipeline: Pipeline,
+    mut signals: Signals,
+) -> ExitCode {
+    let credentials = match signals
+        .race(prepare_credentials(config, &client), None)
+        .await
+    {
+        None => return stopped_before_pulling(),
+        Some(Ok(c)) => c,
+        Some(Err(e)) => return fail(&e.to_string()),
+    };
+    let spool = match open_spool(config).await {
+        Ok(spool) => Arc::new(spool),
+        Err(e) => return fail(&e),
+    };
+    let source = Arc::new(ApiSource::new(client, credentials));
+    let (stop_tx, stop) = watch::channel(false);
+    let run = pipeline.run_once_until(source, spool, stop);
+    tokio::pin!(run);
+    let report = loop {
+        tokio::select! {
+            report = &mut run => break report,
+            wake = signals.next() => match wake {
+                Wake::Reopen => reopen(None),
+                Wake::Stop => {
+                    if !*stop_tx.borrow() {
+                        tracing::info!("stopping: finishing the pulls under way");
+                    }
+                    let _ = stop_tx.send(true);
+                }
+            },
+        }
+    };
+    if *stop_tx.borrow() {
+        tracing::info!("stopped");
+    }
+    if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Logs and returns the exit status of a run stopped before it pulled anything.
+fn stopped_before_pulling() -> ExitCode {
+    tracing::info!("stopped before pulling anything");
+    ExitCode::SUCCESS
 }
 
 /// Opens the spool of `config` (in a blocking thread: it reads and repairs files).
@@ -83,27 +127,39 @@ async fn open_spool(config: &BrokerConfig) -> Result<Spool, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A `--loop` run: a drain of every queue each round until SIGTERM or SIGINT. Health checks,
+/// setup and waits are abandoned at once at a stop signal; a drain is told to start no new
+/// pull, and the pulls under way (each bounded by `Timeout`) are finished and spooled.
 async fn run_loop(
     config: &BrokerConfig,
     client: ApiClient,
     running: Running,
+    signals: &mut Signals,
     every: Duration,
 ) -> ExitCode {
-    let mut signals = match Signals::new() {
-        Ok(s) => s,
-        Err(e) => return fail(&format!("cannot listen for signals: {e}")),
-    };
     let (stop_pulling, stop) = watch::channel(false);
     // The sinks' backoff (0.25 s doubling to 30 s), never longer than a round.
     let mut api_backoff = Backoff::new(
         Duration::from_millis(250),
         every.min(Duration::from_secs(30)),
     );
-    check_connectivity(&client).await;
+    if signals
+        .race(check_connectivity(&client), Some(&running))
+        .await
+        .is_none()
+    {
+        return stopped(running).await;
+    }
     // Credentials: a missing file is fatal; an API that is down is retried with backoff. The
     // pipes meanwhile deliver what an earlier run left in the spool.
     let credentials = loop {
-        match prepare_credentials(config, &client).await {
+        let prepared = signals
+            .race(prepare_credentials(config, &client), Some(&running))
+            .await;
+        let Some(prepared) = prepared else {
+            return stopped(running).await;
+        };
+        match prepared {
             Ok(c) => break c,
             Err(SetupError::Api(e)) => tracing::error!("cannot register the broker's key: {e}"),
             Err(e) => {
@@ -122,7 +178,13 @@ async fn run_loop(
     loop {
         // A setup file dropped in while running is used at the next round: setup may have
         // replaced the old key at the API, so the new credentials take over at once.
-        match setup_from_file(config, source.client()).await {
+        let setup = signals
+            .race(setup_from_file(config, source.client()), Some(&running))
+            .await;
+        let Some(setup) = setup else {
+            return stopped(running).await;
+        };
+        match setup {
             Ok(Some(credentials)) => {
                 tracing::info!(
                     "using the new credentials from {}",
@@ -140,10 +202,13 @@ async fn run_loop(
                 tokio::select! {
                     report = &mut drain => break Some(report),
                     wake = signals.next() => match wake {
-                        Wake::Reopen => reopen(&running),
-                        _ => {
+                        Wake::Reopen => reopen(Some(&running)),
+                        Wake::Stop => {
+                            // No new pull starts; those under way end within `Timeout` (or
+                            // the spool's dead-letter fallback) and are spooled.
+                            tracing::info!("stopping: finishing the pulls under way");
                             let _ = stop_pulling.send(true);
-                            let _ = tokio::time::timeout(PULL_GRACE, &mut drain).await;
+                            (&mut drain).await;
                             break None;
                         }
                     },
@@ -154,7 +219,13 @@ async fn run_loop(
             return stopped(running).await;
         };
         let delay = if report.failed() {
-            check_connectivity(source.client()).await;
+            if signals
+                .race(check_connectivity(source.client()), Some(&running))
+                .await
+                .is_none()
+            {
+                return stopped(running).await;
+            }
             let delay = api_backoff.next_delay();
             tracing::info!("retrying the api in {:.1} s", delay.as_secs_f64());
             delay
@@ -166,11 +237,6 @@ async fn run_loop(
             return stopped(running).await;
         }
     }
-}
-
-fn reopen(running: &Running) {
-    tracing::info!("SIGHUP: reopening sinks");
-    running.reopen();
 }
 
 async fn stopped(running: Running) -> ExitCode {

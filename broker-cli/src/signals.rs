@@ -1,5 +1,7 @@
-//! The signals a looping broker listens to: SIGTERM and SIGINT stop it, SIGHUP reopens sinks.
+//! The signals the broker listens to, in every mode: SIGTERM and SIGINT stop it (after the pull
+//! under way is spooled), SIGHUP reopens the sinks of a looping broker and never kills any mode.
 
+use std::future::Future;
 use std::time::Duration;
 
 use broker_core::pipeline::Running;
@@ -7,8 +9,6 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// What a signal asks for.
 pub enum Wake {
-    /// The wait ran out.
-    Timer,
     /// SIGHUP: reopen the sinks.
     Reopen,
     /// SIGTERM or SIGINT: stop.
@@ -20,6 +20,15 @@ pub struct Signals {
     term: Signal,
     int: Signal,
     hup: Signal,
+}
+
+/// Makes SIGHUP harmless for the whole process (a signal nobody listens to is dropped), so
+/// that a logrotate hook reaching the wrong process, a `--test` or the credentials tool,
+/// kills nothing. Call it inside the runtime, before anything else.
+pub fn keep_hangup_harmless() {
+    if let Err(e) = signal(SignalKind::hangup()) {
+        tracing::warn!("cannot listen for SIGHUP: {e}");
+    }
 }
 
 impl Signals {
@@ -41,22 +50,42 @@ impl Signals {
         }
     }
 
-    /// Waits `duration`, reopening the sinks on SIGHUP; true when told to stop.
-    pub async fn wait(&mut self, duration: Duration, running: &Running) -> bool {
-        let deadline = tokio::time::Instant::now() + duration;
+    /// Runs `work` until it ends (`Some`) or SIGTERM or SIGINT arrives (`None`: `work` is
+    /// abandoned, so use it only for work that takes nothing off a queue: health checks,
+    /// setup, waits). SIGHUP meanwhile reopens the sinks of `running`, if any.
+    pub async fn race<T>(
+        &mut self,
+        work: impl Future<Output = T>,
+        running: Option<&Running>,
+    ) -> Option<T> {
+        tokio::pin!(work);
         loop {
-            let wake = tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => Wake::Timer,
-                wake = self.next() => wake,
-            };
-            match wake {
-                Wake::Timer => return false,
-                Wake::Stop => return true,
-                Wake::Reopen => {
-                    tracing::info!("SIGHUP: reopening sinks");
-                    running.reopen();
-                }
+            tokio::select! {
+                out = &mut work => return Some(out),
+                wake = self.next() => match wake {
+                    Wake::Stop => return None,
+                    Wake::Reopen => reopen(running),
+                },
             }
         }
+    }
+
+    /// Waits `duration`, reopening the sinks on SIGHUP; true when told to stop.
+    pub async fn wait(&mut self, duration: Duration, running: &Running) -> bool {
+        self.race(tokio::time::sleep(duration), Some(running))
+            .await
+            .is_none()
+    }
+}
+
+/// What SIGHUP does: reopens the sinks of a looping broker; a one-shot run, whose sinks are
+/// opened for this run only, just logs it and goes on.
+pub fn reopen(running: Option<&Running>) {
+    match running {
+        Some(running) => {
+            tracing::info!("SIGHUP: reopening sinks");
+            running.reopen();
+        }
+        None => tracing::info!("SIGHUP: ignored by a run without --loop (it goes on)"),
     }
 }

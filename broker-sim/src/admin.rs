@@ -218,12 +218,18 @@ fn inject(state: &mut State, body: &[u8]) -> AdminResult {
                 .ok_or_else(|| bad_request("a stall fault needs \"ms\": milliseconds"))?;
             Fault::Stall(Duration::from_millis(ms))
         }
+        "slow_answer" => {
+            let ms = request
+                .ms
+                .ok_or_else(|| bad_request("a slow_answer fault needs \"ms\": milliseconds"))?;
+            Fault::SlowAnswer(Duration::from_millis(ms))
+        }
         "drop" => Fault::Drop,
         "malformed" => Fault::MalformedJson,
         "unauthorized" => Fault::Unauthorized,
         other => {
             return Err(bad_request(format!(
-                "unknown fault kind {other:?}: use status, delay, stall, drop, malformed or unauthorized"
+                "unknown fault kind {other:?}: use status, delay, slow_answer, stall, drop, malformed or unauthorized"
             )))
         }
     };

@@ -5,10 +5,12 @@
 //! `/_admin/` never take a fault), and that fault's count goes down by one; at zero it is gone.
 //! Pulls are transactional, as in the real API (whose database transaction rolls back when the
 //! answer cannot be given): a pull that fails in any way never removes events from its queue.
-//! Every fault except [`Fault::Delay`] answers (or hangs up) without handling the request, and
+//! Every fault except [`Fault::Delay`] and [`Fault::SlowAnswer`] answers (or hangs up) without handling the request, and
 //! a delayed request is handled only if its client is still connected when the delay is over.
 //! So a failed, malformed, dropped, stalled or timed-out pull leaves the queue as it was, and
-//! only a pull answered with 200 and its events removes them.
+//! only a pull answered with 200 and its events removes them. The one exception is
+//! [`Fault::SlowAnswer`], which models the window a broker must not lose: the API has already
+//! committed the dequeue and its answer is still on the way.
 
 use std::time::Duration;
 
@@ -28,6 +30,11 @@ pub enum Fault {
     /// handling the request: a slow failure that never touches the queue. If the client leaves
     /// while waiting, the request is logged with status 499.
     Stall(Duration),
+    /// Handle the request at once (a pull takes its events off the queue), then wait this long
+    /// before sending the answer. Unlike [`Fault::Delay`], the events are gone from the queue
+    /// even if the client leaves meanwhile: the window between the API's dequeue and the
+    /// broker's spool, where a signal to the broker must not lose the batch.
+    SlowAnswer(Duration),
     /// Close the connection without sending any response.
     Drop,
     /// Answer 200 with a body that is not valid JSON (`{"data": [`), without handling the

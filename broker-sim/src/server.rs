@@ -235,6 +235,11 @@ async fn handle(
             }
             api::handle(&mut lock(&state), &api_request)
         }
+        Some(Fault::SlowAnswer(delay)) => {
+            let response = api::handle(&mut lock(&state), &api_request);
+            tokio::time::sleep(delay).await;
+            response
+        }
         Some(Fault::Stall(delay)) => {
             tokio::time::sleep(delay).await;
             response::error(504, "simulated gateway timeout: nothing was handled")

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use super::{PipeRun, PollReport};
 use crate::event::Event;
 use crate::sink::SinkErrorKind;
@@ -83,15 +85,16 @@ async fn advance(spool: &Arc<Spool>, index: usize, events: &[Event]) -> Result<(
 }
 
 /// Delivers everything pipe `index` has in the spool, stopping at the first failure worth
-/// retrying (the rest stays in the spool for the next run).
+/// retrying or when `stop` turns true (the rest stays in the spool for the next run).
 pub(crate) async fn deliver_once(
     index: usize,
     pipe: &mut PipeRun,
     spool: &Arc<Spool>,
+    stop: &watch::Receiver<bool>,
 ) -> PollReport {
     let mut report = PollReport::default();
     let before = spool.pending(index);
-    loop {
+    while !*stop.borrow() {
         match deliver_batch(index, pipe, spool).await {
             Outcome::Idle => break,
             Outcome::Progress => {}

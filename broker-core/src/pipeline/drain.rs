@@ -12,7 +12,7 @@ use super::PollReport;
 use crate::backoff::Backoff;
 use crate::event::{Event, EventType};
 use crate::source::Source;
-use crate::spool::Spool;
+use crate::spool::{Spool, SpoolError};
 
 /// What the pulls share.
 #[derive(Clone)]
@@ -123,7 +123,7 @@ async fn room(p: &mut Puller, wait: bool) -> bool {
 
 /// Appends pulled events to the spool, retrying with backoff while it cannot (say, the disk
 /// is full): they are gone from the API, so they are held until they are spooled or the broker
-/// is told to stop, which is logged as a loss.
+/// is told to stop, when they go to the dead-letter file instead (see [`set_aside`]).
 async fn spool_events(
     p: &mut Puller,
     queue: EventType,
@@ -144,9 +144,7 @@ async fn spool_events(
         };
         events.drain(..appended.min(events.len()));
         if *p.stop.borrow() {
-            let line = format!("lost {} pulled {queue} events: {e}", events.len());
-            tracing::error!("{line}");
-            return Err(line);
+            return Err(set_aside(&p.spool, queue, events, &e.to_string()).await);
         }
         let delay = backoff.next_delay();
         tracing::error!(
@@ -159,4 +157,44 @@ async fn spool_events(
             _ = p.stop.changed() => {}
         }
     }
+}
+
+/// Writes `events`, pulled from `queue` but not spooled because of `error`, to the dead-letter
+/// file as the broker stops; if even that fails, logs every event's JSON line so that none is
+/// lost without a trace. Returns the failure line for the report.
+async fn set_aside(
+    spool: &Arc<Spool>,
+    queue: EventType,
+    events: Vec<Event>,
+    error: &str,
+) -> String {
+    let n = events.len();
+    let spool = spool.clone();
+    let reason = error.to_string();
+    let (written, events) = tokio::task::spawn_blocking(move || {
+        let written = spool.dead_letter_unspooled(queue, &events, &reason);
+        (written, events)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        (
+            Err(SpoolError(format!("spool task failed: {e}"))),
+            Vec::new(),
+        )
+    });
+    let line = match written {
+        Ok(place) => format!(
+            "stopping with {n} pulled {queue} events that cannot be spooled ({error}): written to {place}"
+        ),
+        Err(e) => {
+            for event in &events {
+                tracing::error!("not spooled, pulled from {queue}: {}", event.line());
+            }
+            format!(
+                "stopping with {n} pulled {queue} events that cannot be spooled ({error}) nor set aside ({e}): their lines are in this log"
+            )
+        }
+    };
+    tracing::error!("{line}");
+    line
 }

@@ -107,13 +107,25 @@ impl Pipeline {
     /// One run without `--loop`: pulls every queue once, spools what came, then delivers every
     /// pipe's spooled events (older ones first) and closes the sinks. What a pipe could not
     /// deliver stays in the spool for the next run.
-    pub async fn run_once(mut self, source: Arc<dyn Source>, spool: Arc<Spool>) -> PollReport {
-        let mut report = PollReport::default();
+    pub async fn run_once(self, source: Arc<dyn Source>, spool: Arc<Spool>) -> PollReport {
         let (_stop_tx, stop) = watch::channel(false);
+        self.run_once_until(source, spool, stop).await
+    }
+
+    /// [`Pipeline::run_once`] that can be told to stop: once `stop` turns true no new pull or
+    /// delivery batch starts, but a pull under way is finished and spooled (the API may already
+    /// have taken its events off the queue), and a batch under way is finished.
+    pub async fn run_once_until(
+        mut self,
+        source: Arc<dyn Source>,
+        spool: Arc<Spool>,
+        stop: watch::Receiver<bool>,
+    ) -> PollReport {
+        let mut report = PollReport::default();
         let pulls = drain::pull_each_once(source, &self.queues, &spool, &stop).await;
         report.merge(pulls);
         for (index, pipe) in self.pipes.iter_mut().enumerate() {
-            let deliveries = delivery::deliver_once(index, pipe, &spool).await;
+            let deliveries = delivery::deliver_once(index, pipe, &spool, &stop).await;
             report.merge(deliveries);
         }
         self.close().await;

@@ -349,6 +349,40 @@ impl Spool {
         }
     }
 
+    /// Appends `events`, pulled from `queue` but never spooled (the broker is stopping and the
+    /// spool cannot be written), to the dead-letter file with `reason` and an empty pipe name,
+    /// and returns where they went (for an in-memory spool, the log).
+    pub fn dead_letter_unspooled(
+        &self,
+        queue: EventType,
+        events: &[Event],
+        reason: &str,
+    ) -> Result<String, SpoolError> {
+        let reason = format!("pulled from {queue} but not spooled: {reason}");
+        let lines: Vec<String> = events
+            .iter()
+            .map(|e| dead_letter::line("", e, &reason))
+            .collect();
+        match &self.dir {
+            Some(dir) => {
+                let path = dir.join(DEAD_LETTER_FILE);
+                dead_letter::append(&path, &lines.join("\n")).map_err(|e| {
+                    SpoolError(format!(
+                        "cannot write the dead letters to {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Ok(path.display().to_string())
+            }
+            None => {
+                for line in &lines {
+                    tracing::error!("dead letter: {line}");
+                }
+                Ok("the log".to_string())
+            }
+        }
+    }
+
     /// A receiver that changes whenever events are appended.
     pub fn watch_appended(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()

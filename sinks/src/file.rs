@@ -15,7 +15,10 @@
 //! nobody will read. A batch is written as one buffer; when a write fails partway, only the events
 //! whose whole line reached the file count as delivered. Should the file end in a partial line
 //! (an earlier failed write, a crash), the next write first ends that line, so a retried event
-//! always starts a line of its own. Every failure (missing or unwritable directory, a directory
+//! always starts a line of its own. A batch written to a regular file is synced to disk
+//! (`fdatasync`) before `deliver` returns `Ok`, because the spool reclaims delivered events at
+//! once; a failed sync counts no event as delivered, so the retry writes the batch again (at least
+//! once). Every failure (missing or unwritable directory, a directory
 //! at the path, a full disk) is worth retrying: an operator can fix each of them, and the next
 //! delivery opens the path again. Writing runs on tokio's blocking pool, never on the runtime's
 //! threads.
@@ -55,7 +58,7 @@ pub struct FileSink {
     file: Option<OpenFile>,
 }
 
-/// The open file, whether it is a regular file (only those are synced at close), and its device
+/// The open file, whether it is a regular file (only those are synced), and its device
 /// and inode numbers (to notice that the path now names another file, or none).
 #[derive(Debug)]
 struct OpenFile {
@@ -228,12 +231,36 @@ fn append_batch(
     };
     let (written, result) = write_all_counted(&mut open.file, buffer);
     match result {
-        Ok(()) => (Some(open), Ok(())),
+        Ok(()) => match sync_if_regular(&open) {
+            Ok(()) => (Some(open), Ok(())),
+            // The lines reached the page cache but maybe not the disk: none counts as delivered,
+            // so the spool keeps them and the retry writes them again (at least once).
+            Err(e) => {
+                let message = format!("cannot sync {}: {}", path.display(), reason(&e));
+                (
+                    None,
+                    Err(WriteFailure {
+                        delivered: 0,
+                        message,
+                    }),
+                )
+            }
+        },
         Err(e) => {
             let delivered = ends.iter().take_while(|end| **end <= written).count();
             let message = format!("cannot write {}: {}", path.display(), reason(&e));
             (None, Err(WriteFailure { delivered, message }))
         }
+    }
+}
+
+/// Makes what was written to a regular file durable (`fdatasync`), so that `Ok` means on disk
+/// and the spool may reclaim the events. Pipes and character devices have no disk to sync.
+fn sync_if_regular(open: &OpenFile) -> io::Result<()> {
+    if open.regular {
+        open.file.sync_data()
+    } else {
+        Ok(())
     }
 }
 
@@ -569,6 +596,63 @@ mod tests {
         std::os::unix::fs::symlink(&real, &path).unwrap();
         sink.deliver(&events()).await.unwrap();
         assert_eq!(read(&real), LINES);
+    }
+
+    /// How many of the file's cached pages are dirty or under writeback (not yet on disk), by
+    /// Linux's `cachestat` (6.5 and later); `None` where the kernel lacks it.
+    fn unsynced_pages(path: &Path) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        #[repr(C)]
+        struct Range {
+            off: u64,
+            len: u64,
+        }
+        #[repr(C)]
+        #[derive(Default)]
+        struct Stat {
+            cache: u64,
+            dirty: u64,
+            writeback: u64,
+            evicted: u64,
+            recently_evicted: u64,
+        }
+        const SYS_CACHESTAT: libc::c_long = 451;
+        let file = File::open(path).unwrap();
+        let range = Range { off: 0, len: 0 };
+        let mut stat = Stat::default();
+        // SAFETY: both pointers are to live repr(C) structs of the layout the kernel expects.
+        let rc = unsafe {
+            libc::syscall(
+                SYS_CACHESTAT,
+                file.as_raw_fd(),
+                &range as *const Range,
+                &mut stat as *mut Stat,
+                0,
+            )
+        };
+        (rc == 0 && stat.cache > 0).then_some(stat.dirty + stat.writeback)
+    }
+
+    #[tokio::test]
+    async fn ok_means_the_lines_are_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut sink = FileSink::new(&path);
+        let many: Vec<Event> = (0..200)
+            .map(|i| {
+                event(&format!(
+                    r#"{{"id": "e{i}", "pad": "{}"}}"#,
+                    "x".repeat(100)
+                ))
+            })
+            .collect();
+        sink.deliver(&many).await.unwrap();
+        match unsynced_pages(&path) {
+            Some(unsynced) => {
+                assert_eq!(unsynced, 0, "pages of {} not yet on disk", path.display())
+            }
+            None => eprintln!("skipped: no cachestat, or the file is not cached (tmpfs?)"),
+        }
     }
 
     #[test]

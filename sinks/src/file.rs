@@ -25,7 +25,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -265,15 +265,34 @@ fn sync_if_regular(open: &OpenFile) -> io::Result<()> {
 }
 
 /// Opens `path` for appending, creating it when missing, and ends a partial last line.
+///
+/// The open never blocks: a FIFO with no reader fails at once (`ENXIO`), named as such, and the
+/// retry opens it again. A FIFO is opened write-only, so the broker is never its own reader.
+/// The handle blocks again once open, as writes to a file or a device expect.
 fn open_for_append(path: &Path) -> Result<OpenFile, String> {
     let mut options = OpenOptions::new();
-    options.append(true).create(true).mode(CREATE_MODE);
+    options
+        .append(true)
+        .create(true)
+        .mode(CREATE_MODE)
+        .custom_flags(libc::O_NONBLOCK);
+    let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    if is_fifo {
+        let file = options.open(path).map_err(|e| open_error(path, &e))?;
+        return finish_open(path, file);
+    }
     // Reading lets us look at the last byte; a file we may only write to is still appended to.
     let opened = match options.clone().read(true).open(path) {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => options.open(path),
         other => other,
     };
-    let mut file = opened.map_err(|e| open_error(path, &e))?;
+    let file = opened.map_err(|e| open_error(path, &e))?;
+    finish_open(path, file)
+}
+
+/// Makes an opened handle blocking again, notes what it is and ends a partial last line.
+fn finish_open(path: &Path, mut file: File) -> Result<OpenFile, String> {
+    set_blocking(&file).map_err(|e| open_error(path, &e))?;
     let metadata = file.metadata().map_err(|e| open_error(path, &e))?;
     let regular = metadata.is_file();
     let id = (metadata.dev(), metadata.ino());
@@ -286,6 +305,19 @@ fn open_for_append(path: &Path) -> Result<OpenFile, String> {
         }
     }
     Ok(OpenFile { file, regular, id })
+}
+
+/// Clears `O_NONBLOCK` (set only so that opening a FIFO cannot hang) on an open handle.
+fn set_blocking(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, with flags it returned; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The message for a file that cannot be opened, naming a missing directory when that is why.
@@ -313,6 +345,9 @@ fn open_error(path: &Path, error: &io::Error) -> String {
             }
             _ => format!("cannot open {shown}: {}", reason(error)),
         },
+        _ if error.raw_os_error() == Some(libc::ENXIO) => {
+            format!("cannot open {shown}: it is a FIFO with no reader (ENXIO); retrying")
+        }
         _ => format!("cannot open {shown}: {}", reason(error)),
     }
 }
@@ -653,6 +688,47 @@ mod tests {
             }
             None => eprintln!("skipped: no cachestat, or the file is not cached (tmpfs?)"),
         }
+    }
+
+    #[tokio::test]
+    async fn fifo_without_a_reader_is_retried_then_delivered_to_its_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.fifo");
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let mut sink = FileSink::new(&path);
+        let err = tokio::time::timeout(std::time::Duration::from_secs(10), sink.deliver(&events()))
+            .await
+            .expect("delivery to a FIFO without a reader hung")
+            .unwrap_err();
+        assert_eq!(err.kind, SinkErrorKind::Retry);
+        assert_eq!(err.delivered, 0);
+        assert_eq!(
+            err.message,
+            format!(
+                "cannot open {}: it is a FIFO with no reader (ENXIO); retrying",
+                path.display()
+            )
+        );
+        let reader_path = path.clone();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            io::Read::read_to_string(&mut File::open(reader_path).unwrap(), &mut text).unwrap();
+            text
+        });
+        let mut delivered = false;
+        for _ in 0..200 {
+            if sink.deliver(&events()).await.is_ok() {
+                delivered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(delivered, "the FIFO's reader never got the events");
+        sink.close().await.unwrap();
+        drop(sink);
+        assert_eq!(reader.join().unwrap(), LINES);
     }
 
     #[test]

@@ -5,8 +5,12 @@
 //!
 //! # Contract
 //!
-//! - [`Sink::deliver`] returns `Ok` only when every event of the batch was handed over (written to
-//!   the file, sent on the socket). Events are handed over in the order given.
+//! - [`Sink::deliver`] returns `Ok` only when every event of the batch was handed over, in the
+//!   order given, as durably as the destination allows, because the spool reclaims the events'
+//!   space at once: the stock `file` sink has synced the lines to disk (`fdatasync`; pipes and
+//!   character devices: written), the syslog sink over a stream (TCP, TLS, unix stream) has
+//!   written them to the socket (the kernel's send queue holds them), the syslog sink over UDP
+//!   or a unix datagram socket has sent each datagram.
 //! - On failure it returns a [`SinkError`] that says how many events at the front of the batch
 //!   were handed over before the failure, and whether the failure is worth retrying
 //!   ([`SinkErrorKind::Retry`]: disk full, connection refused) or permanent for the next event
@@ -27,7 +31,8 @@ use crate::event::Event;
 /// examples: `examples/stdout_sink.rs` (the smallest plugin) and `examples/webhook-sink/`.
 #[async_trait]
 pub trait Sink: Send {
-    /// Hands over every event of `events`, in order. See the module docs for what `Ok` promises.
+    /// Hands over every event of `events`, in order, durably (a file: synced to disk): the spool
+    /// reclaims them once this returns `Ok`. See the module docs for what `Ok` promises per sink.
     async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError>;
 
     /// Closes and opens again whatever the sink writes to (after log rotation). Default: nothing.

@@ -15,14 +15,17 @@
 //! nobody will read. A batch is written as one buffer; when a write fails partway, only the events
 //! whose whole line reached the file count as delivered. Should the file end in a partial line
 //! (an earlier failed write, a crash), the next write first ends that line, so a retried event
-//! always starts a line of its own. Every failure (missing or unwritable directory, a directory
+//! always starts a line of its own. A batch written to a regular file is synced to disk
+//! (`fdatasync`) before `deliver` returns `Ok`, because the spool reclaims delivered events at
+//! once; a failed sync counts no event as delivered, so the retry writes the batch again (at least
+//! once). Every failure (missing or unwritable directory, a directory
 //! at the path, a full disk) is worth retrying: an operator can fix each of them, and the next
 //! delivery opens the path again. Writing runs on tokio's blocking pool, never on the runtime's
 //! threads.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -55,7 +58,7 @@ pub struct FileSink {
     file: Option<OpenFile>,
 }
 
-/// The open file, whether it is a regular file (only those are synced at close), and its device
+/// The open file, whether it is a regular file (only those are synced), and its device
 /// and inode numbers (to notice that the path now names another file, or none).
 #[derive(Debug)]
 struct OpenFile {
@@ -228,7 +231,21 @@ fn append_batch(
     };
     let (written, result) = write_all_counted(&mut open.file, buffer);
     match result {
-        Ok(()) => (Some(open), Ok(())),
+        Ok(()) => match sync_if_regular(&open) {
+            Ok(()) => (Some(open), Ok(())),
+            // The lines reached the page cache but maybe not the disk: none counts as delivered,
+            // so the spool keeps them and the retry writes them again (at least once).
+            Err(e) => {
+                let message = format!("cannot sync {}: {}", path.display(), reason(&e));
+                (
+                    None,
+                    Err(WriteFailure {
+                        delivered: 0,
+                        message,
+                    }),
+                )
+            }
+        },
         Err(e) => {
             let delivered = ends.iter().take_while(|end| **end <= written).count();
             let message = format!("cannot write {}: {}", path.display(), reason(&e));
@@ -237,16 +254,45 @@ fn append_batch(
     }
 }
 
+/// Makes what was written to a regular file durable (`fdatasync`), so that `Ok` means on disk
+/// and the spool may reclaim the events. Pipes and character devices have no disk to sync.
+fn sync_if_regular(open: &OpenFile) -> io::Result<()> {
+    if open.regular {
+        open.file.sync_data()
+    } else {
+        Ok(())
+    }
+}
+
 /// Opens `path` for appending, creating it when missing, and ends a partial last line.
+///
+/// The open never blocks: a FIFO with no reader fails at once (`ENXIO`), named as such, and the
+/// retry opens it again. A FIFO is opened write-only, so the broker is never its own reader.
+/// The handle blocks again once open, as writes to a file or a device expect.
 fn open_for_append(path: &Path) -> Result<OpenFile, String> {
     let mut options = OpenOptions::new();
-    options.append(true).create(true).mode(CREATE_MODE);
+    options
+        .append(true)
+        .create(true)
+        .mode(CREATE_MODE)
+        .custom_flags(libc::O_NONBLOCK);
+    let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    if is_fifo {
+        let file = options.open(path).map_err(|e| open_error(path, &e))?;
+        return finish_open(path, file);
+    }
     // Reading lets us look at the last byte; a file we may only write to is still appended to.
     let opened = match options.clone().read(true).open(path) {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => options.open(path),
         other => other,
     };
-    let mut file = opened.map_err(|e| open_error(path, &e))?;
+    let file = opened.map_err(|e| open_error(path, &e))?;
+    finish_open(path, file)
+}
+
+/// Makes an opened handle blocking again, notes what it is and ends a partial last line.
+fn finish_open(path: &Path, mut file: File) -> Result<OpenFile, String> {
+    set_blocking(&file).map_err(|e| open_error(path, &e))?;
     let metadata = file.metadata().map_err(|e| open_error(path, &e))?;
     let regular = metadata.is_file();
     let id = (metadata.dev(), metadata.ino());
@@ -259,6 +305,19 @@ fn open_for_append(path: &Path) -> Result<OpenFile, String> {
         }
     }
     Ok(OpenFile { file, regular, id })
+}
+
+/// Clears `O_NONBLOCK` (set only so that opening a FIFO cannot hang) on an open handle.
+fn set_blocking(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, with flags it returned; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The message for a file that cannot be opened, naming a missing directory when that is why.
@@ -286,6 +345,9 @@ fn open_error(path: &Path, error: &io::Error) -> String {
             }
             _ => format!("cannot open {shown}: {}", reason(error)),
         },
+        _ if error.raw_os_error() == Some(libc::ENXIO) => {
+            format!("cannot open {shown}: it is a FIFO with no reader (ENXIO); retrying")
+        }
         _ => format!("cannot open {shown}: {}", reason(error)),
     }
 }
@@ -569,6 +631,104 @@ mod tests {
         std::os::unix::fs::symlink(&real, &path).unwrap();
         sink.deliver(&events()).await.unwrap();
         assert_eq!(read(&real), LINES);
+    }
+
+    /// How many of the file's cached pages are dirty or under writeback (not yet on disk), by
+    /// Linux's `cachestat` (6.5 and later); `None` where the kernel lacks it.
+    fn unsynced_pages(path: &Path) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        #[repr(C)]
+        struct Range {
+            off: u64,
+            len: u64,
+        }
+        #[repr(C)]
+        #[derive(Default)]
+        struct Stat {
+            cache: u64,
+            dirty: u64,
+            writeback: u64,
+            evicted: u64,
+            recently_evicted: u64,
+        }
+        const SYS_CACHESTAT: libc::c_long = 451;
+        let file = File::open(path).unwrap();
+        let range = Range { off: 0, len: 0 };
+        let mut stat = Stat::default();
+        // SAFETY: both pointers are to live repr(C) structs of the layout the kernel expects.
+        let rc = unsafe {
+            libc::syscall(
+                SYS_CACHESTAT,
+                file.as_raw_fd(),
+                &range as *const Range,
+                &mut stat as *mut Stat,
+                0,
+            )
+        };
+        (rc == 0 && stat.cache > 0).then_some(stat.dirty + stat.writeback)
+    }
+
+    #[tokio::test]
+    async fn ok_means_the_lines_are_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut sink = FileSink::new(&path);
+        let many: Vec<Event> = (0..200)
+            .map(|i| {
+                event(&format!(
+                    r#"{{"id": "e{i}", "pad": "{}"}}"#,
+                    "x".repeat(100)
+                ))
+            })
+            .collect();
+        sink.deliver(&many).await.unwrap();
+        match unsynced_pages(&path) {
+            Some(unsynced) => {
+                assert_eq!(unsynced, 0, "pages of {} not yet on disk", path.display())
+            }
+            None => eprintln!("skipped: no cachestat, or the file is not cached (tmpfs?)"),
+        }
+    }
+
+    #[tokio::test]
+    async fn fifo_without_a_reader_is_retried_then_delivered_to_its_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.fifo");
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let mut sink = FileSink::new(&path);
+        let err = tokio::time::timeout(std::time::Duration::from_secs(10), sink.deliver(&events()))
+            .await
+            .expect("delivery to a FIFO without a reader hung")
+            .unwrap_err();
+        assert_eq!(err.kind, SinkErrorKind::Retry);
+        assert_eq!(err.delivered, 0);
+        assert_eq!(
+            err.message,
+            format!(
+                "cannot open {}: it is a FIFO with no reader (ENXIO); retrying",
+                path.display()
+            )
+        );
+        let reader_path = path.clone();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            io::Read::read_to_string(&mut File::open(reader_path).unwrap(), &mut text).unwrap();
+            text
+        });
+        let mut delivered = false;
+        for _ in 0..200 {
+            if sink.deliver(&events()).await.is_ok() {
+                delivered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(delivered, "the FIFO's reader never got the events");
+        sink.close().await.unwrap();
+        drop(sink);
+        assert_eq!(reader.join().unwrap(), LINES);
     }
 
     #[test]

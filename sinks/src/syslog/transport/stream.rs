@@ -149,12 +149,16 @@ impl Stream {
     }
 
     /// Writes every message in its frame, in order, and returns once all are confirmed (see the
-    /// module docs); on failure, says how many at the front were confirmed.
+    /// module docs); on failure, says how many at the front were confirmed. A frame is confirmed
+    /// as soon as it ends at or before `written - queued` (the bytes the receiver's end has taken),
+    /// so a slow receiver confirms frames as it goes; waiting fails only when nothing moves for
+    /// [`TIMEOUT`].
     pub async fn send(&mut self, messages: &[Vec<u8>]) -> Result<(), Unconfirmed> {
-        let mut confirmed = 0;
+        let mut progress = Progress::default();
         let mut chunk = Vec::with_capacity(CHUNK);
         for (index, message) in messages.iter().enumerate() {
             self.framing.frame_into(message, &mut chunk);
+            progress.frame_ends.push(progress.written + chunk.len());
             if chunk.len() < CHUNK && index + 1 < messages.len() {
                 continue;
             }
@@ -163,35 +167,39 @@ impl Stream {
                 within_timeout(self.io.flush()).await
             }
             .await;
-            written.map_err(|error| Unconfirmed { confirmed, error })?;
+            written.map_err(|error| progress.failed(error))?;
+            progress.written += chunk.len();
             chunk.clear();
             let queued = self.io.unconfirmed_bytes();
-            self.check_open()
-                .map_err(|error| Unconfirmed { confirmed, error })?;
-            if queued == Some(0) {
-                confirmed = index + 1;
-            }
+            self.check_open().map_err(|error| progress.failed(error))?;
+            progress.taken(queued);
         }
-        self.wait_until_taken()
+        self.wait_until_taken(&mut progress)
             .await
-            .map_err(|error| Unconfirmed { confirmed, error })
+            .map_err(|error| progress.failed(error))
     }
 
     /// Waits until the send queue is empty (where the system can tell) and the connection is
-    /// still open then, for at most [`TIMEOUT`].
-    async fn wait_until_taken(&mut self) -> io::Result<()> {
-        let start = Instant::now();
+    /// still open then; fails when the queue has not shrunk for [`TIMEOUT`].
+    async fn wait_until_taken(&mut self, progress: &mut Progress) -> io::Result<()> {
+        let mut last_move = Instant::now();
+        let mut last_queued = None;
         let mut pause = Duration::from_millis(1);
         loop {
             let queued = self.io.unconfirmed_bytes();
             self.check_open()?;
+            progress.taken(queued);
             match queued {
                 None | Some(0) => return Ok(()),
-                Some(bytes) if start.elapsed() >= TIMEOUT => {
+                Some(bytes) if last_queued.is_none_or(|last| bytes < last) => {
+                    last_queued = Some(bytes);
+                    last_move = Instant::now();
+                }
+                Some(bytes) if last_move.elapsed() >= TIMEOUT => {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
-                            "the receiver left {bytes} bytes untaken for {} seconds",
+                            "the receiver took nothing of the last {bytes} bytes for {} seconds",
                             TIMEOUT.as_secs()
                         ),
                     ))
@@ -201,5 +209,60 @@ impl Stream {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_PAUSE);
         }
+    }
+}
+
+/// How far a batch on a stream has got: the bytes written, where each frame ends, and how many
+/// frames at the front the receiver's end has taken.
+#[derive(Debug, Default)]
+struct Progress {
+    written: usize,
+    frame_ends: Vec<usize>,
+    confirmed: usize,
+}
+
+impl Progress {
+    /// Confirms every written frame that ends at or before `written - queued`; with no reading of
+    /// the send queue (`None`), nothing until the end of the batch.
+    fn taken(&mut self, queued: Option<usize>) {
+        let Some(queued) = queued else { return };
+        let taken = self.written.saturating_sub(queued);
+        self.confirmed = self.frame_ends.partition_point(|&end| end <= taken);
+    }
+
+    /// The failure, with the frames confirmed before it.
+    fn failed(&self, error: io::Error) -> Unconfirmed {
+        Unconfirmed {
+            confirmed: self.confirmed,
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn frames_are_confirmed_as_far_as_the_receiver_took_them() {
+        let mut progress = Progress {
+            written: 300,
+            frame_ends: vec![100, 200, 300, 400],
+            confirmed: 0,
+        };
+        progress.taken(Some(150));
+        assert_eq!(
+            progress.confirmed, 1,
+            "only the frame ending at 100 is taken"
+        );
+        progress.taken(Some(100));
+        assert_eq!(progress.confirmed, 2);
+        progress.taken(Some(0));
+        assert_eq!(
+            progress.confirmed, 3,
+            "the unwritten frame is not confirmed"
+        );
+        progress.taken(None);
+        assert_eq!(progress.confirmed, 3);
     }
 }

@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -35,11 +36,18 @@ pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {
     /// Bytes written and not yet taken by the receiver's end (`None` where the system cannot
     /// tell).
     fn unconfirmed_bytes(&self) -> Option<usize>;
+
+    /// The socket's descriptor, for socket options.
+    fn socket_fd(&self) -> RawFd;
 }
 
 impl ByteStream for TcpStream {
     fn unconfirmed_bytes(&self) -> Option<usize> {
         send_queue(self)
+    }
+
+    fn socket_fd(&self) -> RawFd {
+        self.as_raw_fd()
     }
 }
 
@@ -47,11 +55,19 @@ impl ByteStream for UnixStream {
     fn unconfirmed_bytes(&self) -> Option<usize> {
         send_queue(self)
     }
+
+    fn socket_fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
 }
 
 impl ByteStream for TlsStream<TcpStream> {
     fn unconfirmed_bytes(&self) -> Option<usize> {
         send_queue(self.get_ref().0)
+    }
+
+    fn socket_fd(&self) -> RawFd {
+        self.get_ref().0.as_raw_fd()
     }
 }
 
@@ -70,6 +86,33 @@ fn send_queue(socket: &impl std::os::fd::AsRawFd) -> Option<usize> {
 #[cfg(not(target_os = "linux"))]
 fn send_queue(_socket: &impl std::os::fd::AsRawFd) -> Option<usize> {
     None
+}
+
+/// Turns on TCP keepalive, so a connection an idle NAT or load balancer dropped is noticed.
+fn keep_alive(fd: RawFd) {
+    set_option(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_KEEPALIVE,
+        &(1 as libc::c_int),
+    );
+}
+
+/// Makes closing the socket reset the connection (`SO_LINGER` 0), dropping any unsent bytes.
+fn abort_on_close(fd: RawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    set_option(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger);
+}
+
+/// Sets one socket option; a failure only loses the option.
+fn set_option<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) {
+    let size = libc::socklen_t::try_from(std::mem::size_of::<T>()).unwrap_or(0);
+    // SAFETY: `value` points at a live `T` of `size` bytes, the layout the option expects; the
+    // descriptor belongs to a socket the caller holds.
+    unsafe { libc::setsockopt(fd, level, name, std::ptr::from_ref(value).cast(), size) };
 }
 
 /// Events of a batch that a failed stream did confirm, and why it failed.
@@ -92,11 +135,13 @@ pub struct Stream {
 impl Stream {
     /// A TCP connection.
     pub fn tcp(tcp: TcpStream, framing: Framing) -> Self {
+        keep_alive(tcp.as_raw_fd());
         Stream::new(Box::new(tcp), framing, "TCP")
     }
 
     /// A TLS connection.
     pub fn tls(tls: TlsStream<TcpStream>, framing: Framing) -> Self {
+        keep_alive(tls.get_ref().0.as_raw_fd());
         Stream::new(Box::new(tls), framing, "TLS")
     }
 
@@ -167,7 +212,12 @@ impl Stream {
                 within_timeout(self.io.flush()).await
             }
             .await;
-            written.map_err(|error| progress.failed(error))?;
+            if let Err(error) = written {
+                // Part of a frame may be in the send queue: reset the connection when it is
+                // dropped instead of sending the torn frame ahead of a FIN.
+                abort_on_close(self.io.socket_fd());
+                return Err(progress.failed(error));
+            }
             progress.written += chunk.len();
             chunk.clear();
             let queued = self.io.unconfirmed_bytes();
@@ -241,7 +291,34 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
-    use super::Progress;
+    use std::os::fd::AsRawFd;
+
+    use super::{Progress, Stream};
+    use crate::syslog::framing::Framing;
+
+    #[tokio::test]
+    async fn tcp_streams_have_keepalive_on() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let fd = tcp.as_raw_fd();
+        let _stream = Stream::tcp(tcp, Framing::Octet);
+        let mut on: libc::c_int = 0;
+        let mut size = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap();
+        // SAFETY: reads one int option into `on`, whose size is `size`.
+        let result = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_KEEPALIVE,
+                std::ptr::from_mut(&mut on).cast(),
+                &mut size,
+            )
+        };
+        assert_eq!(result, 0);
+        assert_eq!(on, 1, "SO_KEEPALIVE is on");
+    }
 
     #[test]
     fn frames_are_confirmed_as_far_as_the_receiver_took_them() {

@@ -40,6 +40,8 @@ pub mod framing;
 pub mod names;
 pub mod transport;
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::registry::{BuildError, SinkKey};
@@ -84,8 +86,14 @@ fn build_syslog_sink(settings: &PipeSettings) -> Result<Box<dyn Sink>, BuildErro
 pub struct SyslogSink {
     config: SyslogConfig,
     connection: Option<Connection>,
+    connected_at: Instant,
+    resolve_every: Duration,
     tls: TlsClient,
 }
+
+/// How long a UDP socket is kept before the host name is resolved again (a SIEM that moved to
+/// another address is found within this time; a failed send resolves again at once).
+pub const RESOLVE_EVERY: Duration = Duration::from_secs(60);
 
 impl SyslogSink {
     /// A sink with these settings. Nothing is opened until the first delivery.
@@ -93,6 +101,8 @@ impl SyslogSink {
         SyslogSink {
             config,
             connection: None,
+            connected_at: Instant::now(),
+            resolve_every: RESOLVE_EVERY,
             tls: TlsClient::default(),
         }
     }
@@ -128,6 +138,7 @@ impl SyslogSink {
         let connection = Connection::connect(&self.config, &mut self.tls)
             .await
             .map_err(|message| SinkError::retry(delivered, message))?;
+        self.connected_at = Instant::now();
         tracing::debug!(
             "syslog: connected to {} ({})",
             self.config.endpoint,
@@ -254,6 +265,9 @@ impl Sink for SyslogSink {
                     (self.connect(0).await?, true)
                 }
             },
+            Some(Connection::Udp(_)) if self.connected_at.elapsed() >= self.resolve_every => {
+                (self.connect(0).await?, true)
+            }
             Some(connection) => (connection, false),
             None => (self.connect(0).await?, true),
         };

@@ -196,3 +196,30 @@ async fn rfc_formats_over_udp_have_no_nul() {
         );
     }
 }
+
+/// Receives one datagram and says which port it came from.
+async fn recv_from_port(receiver: &UdpSocket) -> u16 {
+    let mut buf = vec![0u8; 70_000];
+    within(receiver.recv_from(&mut buf)).await.1.port()
+}
+
+#[tokio::test]
+async fn udp_resolves_the_host_again_after_resolve_every() {
+    let (receiver, _, mut sink) = receiver_and_sink().await;
+    sink.resolve_every = Duration::ZERO;
+    sink.deliver(&events()[..1]).await.unwrap();
+    let first = recv_from_port(&receiver).await;
+    sink.deliver(&events()[..1]).await.unwrap();
+    let second = recv_from_port(&receiver).await;
+    assert_ne!(
+        first, second,
+        "a new socket, resolved again, sends the second delivery"
+    );
+    sink.resolve_every = RESOLVE_EVERY;
+    sink.deliver(&events()[..1]).await.unwrap();
+    assert_eq!(
+        recv_from_port(&receiver).await,
+        second,
+        "within the interval: kept"
+    );
+}

@@ -66,6 +66,7 @@ inventory::submit! {
             SinkKey::one("tag", "tag before each message (default procustodibus)"),
             SinkKey::one("hostname", "host name in RFC 3164/5424 messages (default this system's)"),
             SinkKey::one("max_size", "largest message in bytes (default 65507 over udp, else none)"),
+            SinkKey::one("rate", "udp: datagrams per second at most (default 2000; 0 no pacing)"),
             // `c_a`: shown as `CA` in messages; matched as `CA`, `ca`, `Ca`.
             SinkKey::one("c_a", "tls: PEM file of the CAs to trust (default the system's roots)"),
             SinkKey::one("cert", "tls: PEM file of the client certificate chain"),
@@ -169,7 +170,17 @@ impl SyslogSink {
         events: &[Event],
         datagrams: &[Vec<u8>],
     ) -> Result<(), SinkError> {
+        let pace = match (&connection, self.config.rate) {
+            (Connection::Udp(_), rate) if rate > 0 => Some(Duration::from_secs(1) / rate),
+            _ => None,
+        };
+        let start = tokio::time::Instant::now();
         for (index, datagram) in datagrams.iter().enumerate() {
+            if let Some(pace) = pace {
+                // At most `Rate` datagrams a second, so a local receiver's buffer keeps up.
+                tokio::time::sleep_until(start + pace * u32::try_from(index).unwrap_or(u32::MAX))
+                    .await;
+            }
             if let Err(e) = connection.send_datagram(datagram).await {
                 if e.raw_os_error() == Some(libc::EMSGSIZE) {
                     // One event too large says nothing against the socket: keep it for the rest.

@@ -223,3 +223,22 @@ async fn udp_resolves_the_host_again_after_resolve_every() {
         "within the interval: kept"
     );
 }
+
+#[tokio::test]
+async fn udp_datagrams_are_paced_at_rate() {
+    let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let mut sink = sink_with(&[("Socket", &format!("127.0.0.1:{port}")), ("Rate", "10")]);
+    let start = tokio::time::Instant::now();
+    sink.deliver(&events()).await.unwrap();
+    let paced = tokio::time::Instant::now() - start;
+    let gaps = u32::try_from(events().len() - 1).unwrap();
+    assert!(
+        paced >= Duration::from_millis(100) * gaps,
+        "{paced:?} for {gaps} gaps"
+    );
+    assert_receives_expected(&receiver).await;
+    let mut unpaced = sink_with(&[("Socket", &format!("127.0.0.1:{port}")), ("Rate", "0")]);
+    unpaced.deliver(&events()).await.unwrap();
+    assert_receives_expected(&receiver).await;
+}

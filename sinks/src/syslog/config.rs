@@ -9,6 +9,7 @@
 //! | `Facility`, `Priority`, `Tag` | `local0`, `info`, `procustodibus` |
 //! | `Hostname` | the system's short host name |
 //! | `MaxSize` | 65507 over UDP; no limit otherwise |
+//! | `Rate` | UDP only: datagrams per second, 2000 (`0`: no pacing) |
 //! | `CA`, `Cert`, `Key`, `ServerName` | TLS only: the system roots, no client certificate, the host |
 
 use std::fmt;
@@ -159,11 +160,17 @@ pub struct SyslogConfig {
     pub framing: Option<Framing>,
     /// `MaxSize` as given; see [`SyslogConfig::max_size`] for the limit in force.
     pub max_size: Option<usize>,
+    /// `Rate`: UDP datagrams per second at most (0: no pacing).
+    pub rate: u32,
     /// Facility, priority, tag, host name and process id.
     pub message: MessageSettings,
     /// The TLS keys (only with `Protocol = tls`).
     pub tls: TlsSettings,
 }
+
+/// UDP datagrams per second by default: a burst faster than the receiver reads overflows its
+/// receive buffer, and UDP loses what does not fit.
+pub const DEFAULT_RATE: u32 = 2000;
 
 /// The TLS-only keys, as written in messages.
 const TLS_KEYS: [&str; 4] = ["CA", "Cert", "Key", "ServerName"];
@@ -196,6 +203,15 @@ impl SyslogConfig {
             Some(text) => Some(parse_max_size(text).map_err(|e| settings.error("MaxSize", e))?),
             None => None,
         };
+        let rate = match settings.value("Rate") {
+            Some(text) => text.trim().parse().map_err(|_| {
+                settings.error(
+                    "Rate",
+                    format!("{text:?} is not a number of datagrams per second (0: no pacing)"),
+                )
+            })?,
+            None => DEFAULT_RATE,
+        };
         let message = message_settings(settings, format)?;
         let tls = tls_settings(settings, protocol)?;
         Ok(SyslogConfig {
@@ -203,6 +219,7 @@ impl SyslogConfig {
             format,
             framing,
             max_size,
+            rate,
             message,
             tls,
         })

@@ -40,6 +40,8 @@ pub mod framing;
 pub mod names;
 pub mod transport;
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::registry::{BuildError, SinkKey};
@@ -64,6 +66,7 @@ inventory::submit! {
             SinkKey::one("tag", "tag before each message (default procustodibus)"),
             SinkKey::one("hostname", "host name in RFC 3164/5424 messages (default this system's)"),
             SinkKey::one("max_size", "largest message in bytes (default 65507 over udp, else none)"),
+            SinkKey::one("rate", "udp: datagrams per second at most (default 2000; 0 no pacing)"),
             // `c_a`: shown as `CA` in messages; matched as `CA`, `ca`, `Ca`.
             SinkKey::one("c_a", "tls: PEM file of the CAs to trust (default the system's roots)"),
             SinkKey::one("cert", "tls: PEM file of the client certificate chain"),
@@ -84,8 +87,14 @@ fn build_syslog_sink(settings: &PipeSettings) -> Result<Box<dyn Sink>, BuildErro
 pub struct SyslogSink {
     config: SyslogConfig,
     connection: Option<Connection>,
+    connected_at: Instant,
+    resolve_every: Duration,
     tls: TlsClient,
 }
+
+/// How long a UDP socket is kept before the host name is resolved again (a SIEM that moved to
+/// another address is found within this time; a failed send resolves again at once).
+pub const RESOLVE_EVERY: Duration = Duration::from_secs(60);
 
 impl SyslogSink {
     /// A sink with these settings. Nothing is opened until the first delivery.
@@ -93,6 +102,8 @@ impl SyslogSink {
         SyslogSink {
             config,
             connection: None,
+            connected_at: Instant::now(),
+            resolve_every: RESOLVE_EVERY,
             tls: TlsClient::default(),
         }
     }
@@ -128,6 +139,7 @@ impl SyslogSink {
         let connection = Connection::connect(&self.config, &mut self.tls)
             .await
             .map_err(|message| SinkError::retry(delivered, message))?;
+        self.connected_at = Instant::now();
         tracing::debug!(
             "syslog: connected to {} ({})",
             self.config.endpoint,
@@ -158,7 +170,17 @@ impl SyslogSink {
         events: &[Event],
         datagrams: &[Vec<u8>],
     ) -> Result<(), SinkError> {
+        let pace = match (&connection, self.config.rate) {
+            (Connection::Udp(_), rate) if rate > 0 => Some(Duration::from_secs(1) / rate),
+            _ => None,
+        };
+        let start = tokio::time::Instant::now();
         for (index, datagram) in datagrams.iter().enumerate() {
+            if let Some(pace) = pace {
+                // At most `Rate` datagrams a second, so a local receiver's buffer keeps up.
+                tokio::time::sleep_until(start + pace * u32::try_from(index).unwrap_or(u32::MAX))
+                    .await;
+            }
             if let Err(e) = connection.send_datagram(datagram).await {
                 if e.raw_os_error() == Some(libc::EMSGSIZE) {
                     // One event too large says nothing against the socket: keep it for the rest.
@@ -254,6 +276,9 @@ impl Sink for SyslogSink {
                     (self.connect(0).await?, true)
                 }
             },
+            Some(Connection::Udp(_)) if self.connected_at.elapsed() >= self.resolve_every => {
+                (self.connect(0).await?, true)
+            }
             Some(connection) => (connection, false),
             None => (self.connect(0).await?, true),
         };

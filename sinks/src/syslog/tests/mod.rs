@@ -195,6 +195,7 @@ fn registered_builder_does_no_io() {
             "tag",
             "hostname",
             "maxsize",
+            "rate",
             "ca",
             "cert",
             "key",
@@ -230,7 +231,7 @@ fn the_config_loader_knows_every_key_by_its_written_name() {
     assert!(
         err.message.ends_with(
             "pipe Siem: unknown key MaxSise for sink syslog (expected one of: From, Max, To, \
-             Socket, Protocol, Format, Framing, Facility, Priority, Tag, Hostname, MaxSize, CA, \
+             Socket, Protocol, Format, Framing, Facility, Priority, Tag, Hostname, MaxSize, Rate, CA, \
              Cert, Key, ServerName)"
         ),
         "{}",

@@ -196,3 +196,49 @@ async fn rfc_formats_over_udp_have_no_nul() {
         );
     }
 }
+
+/// Receives one datagram and says which port it came from.
+async fn recv_from_port(receiver: &UdpSocket) -> u16 {
+    let mut buf = vec![0u8; 70_000];
+    within(receiver.recv_from(&mut buf)).await.1.port()
+}
+
+#[tokio::test]
+async fn udp_resolves_the_host_again_after_resolve_every() {
+    let (receiver, _, mut sink) = receiver_and_sink().await;
+    sink.resolve_every = Duration::ZERO;
+    sink.deliver(&events()[..1]).await.unwrap();
+    let first = recv_from_port(&receiver).await;
+    sink.deliver(&events()[..1]).await.unwrap();
+    let second = recv_from_port(&receiver).await;
+    assert_ne!(
+        first, second,
+        "a new socket, resolved again, sends the second delivery"
+    );
+    sink.resolve_every = RESOLVE_EVERY;
+    sink.deliver(&events()[..1]).await.unwrap();
+    assert_eq!(
+        recv_from_port(&receiver).await,
+        second,
+        "within the interval: kept"
+    );
+}
+
+#[tokio::test]
+async fn udp_datagrams_are_paced_at_rate() {
+    let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let mut sink = sink_with(&[("Socket", &format!("127.0.0.1:{port}")), ("Rate", "10")]);
+    let start = tokio::time::Instant::now();
+    sink.deliver(&events()).await.unwrap();
+    let paced = tokio::time::Instant::now() - start;
+    let gaps = u32::try_from(events().len() - 1).unwrap();
+    assert!(
+        paced >= Duration::from_millis(100) * gaps,
+        "{paced:?} for {gaps} gaps"
+    );
+    assert_receives_expected(&receiver).await;
+    let mut unpaced = sink_with(&[("Socket", &format!("127.0.0.1:{port}")), ("Rate", "0")]);
+    unpaced.deliver(&events()).await.unwrap();
+    assert_receives_expected(&receiver).await;
+}

@@ -18,9 +18,20 @@ use crate::event::{Event, EventType};
 pub struct HealthEntry {
     /// Whether this part of the service is healthy.
     pub healthy: bool,
-    /// What is wrong, when it is not.
-    #[serde(default)]
+    /// What is wrong, when it is not: read only for an unhealthy entry, so any JSON is
+    /// accepted here (null or missing is empty, a string as is, anything else as its JSON text).
+    #[serde(default, deserialize_with = "any_json_as_text")]
     pub error: String,
+}
+
+/// Reads any JSON value as display text: `null` is empty, a string is itself, anything else
+/// is its JSON text.
+fn any_json_as_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    })
 }
 
 /// A logged-in session. The token is a secret: `Debug` does not show it.
@@ -349,4 +360,19 @@ fn reason(error: &reqwest::Error) -> String {
         parts.push(text);
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod health_entry_tests {
+    use super::HealthEntry;
+
+    #[test]
+    fn health_error_accepts_any_json() {
+        let body = br#"[{"name":"api","healthy":true,"error":null},
+            {"healthy":false,"error":{"code":3},"extra":[1]},
+            {"healthy":false,"error":"down"},{"healthy":true}]"#;
+        let entries: Vec<HealthEntry> = serde_json::from_slice(body).unwrap();
+        let errors: Vec<&str> = entries.iter().map(|e| e.error.as_str()).collect();
+        assert_eq!(errors, ["", r#"{"code":3}"#, "down", ""]);
+    }
 }

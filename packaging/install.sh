@@ -417,21 +417,21 @@ do_create_user() {
         fi
         if [ "$group_option" = --gid ]; then
             run useradd ${root:+--root "$root"} --system --gid "$daemon_group" \
-                --home-dir "$spool_dir" --no-create-home --shell "$shell" \
+                --home-dir /nonexistent --no-create-home --shell "$shell" \
                 --comment "Pro Custodibus broker" "$daemon_user"
         else
             run useradd ${root:+--root "$root"} --system --user-group \
-                --home-dir "$spool_dir" --no-create-home --shell "$shell" \
+                --home-dir /nonexistent --no-create-home --shell "$shell" \
                 --comment "Pro Custodibus broker" "$daemon_user"
         fi
     elif have pw; then
         [ -n "$(group_gid "$daemon_group")" ] ||
             run pw ${root:+-R "$root"} groupadd "$daemon_group"
         run pw ${root:+-R "$root"} useradd "$daemon_user" -g "$daemon_group" \
-            -d "$spool_dir" -s "$shell" -c "Pro Custodibus broker"
+            -d /nonexistent -s "$shell" -c "Pro Custodibus broker"
     elif have adduser && [ -z "$root" ]; then
         [ -n "$(group_gid "$daemon_group")" ] || run addgroup -S "$daemon_group"
-        run adduser -S -D -H -h "$spool_dir" -s "$shell" -G "$daemon_group" \
+        run adduser -S -D -H -h /nonexistent -s "$shell" -G "$daemon_group" \
             -g "Pro Custodibus broker" "$daemon_user"
     else
         fail "found no useradd, pw or adduser to create user $daemon_user with"

@@ -139,7 +139,7 @@ fn assert_fresh_install(stage: &Stage, out: &str) {
             .find(|l| l.starts_with("procustodibus-broker:"))
             .expect("passwd line");
         assert!(
-            line.ends_with(":/var/lib/procustodibus/broker:/usr/sbin/nologin"),
+            line.ends_with(":/nonexistent:/usr/sbin/nologin"),
             "home and shell of the daemon user: {line}"
         );
     }

@@ -9,7 +9,8 @@
 //!   order given, as durably as the destination allows, because the spool reclaims the events'
 //!   space at once: the stock `file` sink has synced the lines to disk (`fdatasync`; pipes and
 //!   character devices: written), the syslog sink over a stream (TCP, TLS, unix stream) has
-//!   written them to the socket (the kernel's send queue holds them), the syslog sink over UDP
+//!   seen the socket's send queue drain past them (the receiver's kernel has them), the syslog
+//!   sink over UDP
 //!   or a unix datagram socket has sent each datagram.
 //! - On failure it returns a [`SinkError`] that says how many events at the front of the batch
 //!   were handed over before the failure, and whether the failure is worth retrying

@@ -3,6 +3,7 @@
 
 mod formats;
 mod local;
+mod props;
 mod tcp;
 mod tls;
 mod udp;

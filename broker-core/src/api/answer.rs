@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 
 use super::error::ApiError;
 use crate::event::{Event, EventType};
+use crate::text::one_line;
 
 /// One entry of the `/health` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -34,19 +35,6 @@ fn any_json_as_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
         serde_json::Value::String(text) => one_line(&text),
         other => other.to_string(),
     })
-}
-
-/// `text` with every control character written as its escape, so it stays on one line.
-fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A logged-in session. The token is a secret: `Debug` does not show it.

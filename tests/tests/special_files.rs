@@ -9,6 +9,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use broker_tests::*;
@@ -30,21 +31,21 @@ fn mkfifo(path: &Path) {
     assert!(status.success(), "mkfifo {}", path.display());
 }
 
-/// Opens the FIFO for reading in a thread (which waits for a writer) and sends every line read
-/// from it.
-fn read_fifo_lines(fifo: &Path) -> mpsc::Receiver<String> {
+/// Opens the FIFO for reading in a thread (which waits for a writer), sends every line read from
+/// it, and closes it after `max` lines (or at its end). The thread ends when it has closed it.
+fn read_fifo_lines(fifo: &Path, max: usize) -> (mpsc::Receiver<String>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel();
     let fifo = fifo.to_path_buf();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let reader = BufReader::new(File::open(&fifo).expect("open the FIFO for reading"));
-        for line in reader.lines() {
+        for line in reader.lines().take(max) {
             let Ok(line) = line else { break };
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
-    rx
+    (rx, reader)
 }
 
 /// Collects lines from `rx` until there are `n` or `limit` passes.
@@ -120,7 +121,7 @@ fn a_fifo_without_a_reader_never_hangs_the_broker_and_its_reader_gets_every_even
     );
 
     // A reader comes: it gets every event, each queue's in order, within the retry backoff.
-    let rx = read_fifo_lines(&fifo);
+    let (rx, _reader) = read_fifo_lines(&fifo, usize::MAX);
     let got = collect_lines(&rx, 15, Duration::from_secs(60));
     let out = broker.terminate(Duration::from_secs(10));
     assert_eq!(
@@ -138,6 +139,41 @@ fn a_fifo_without_a_reader_never_hangs_the_broker_and_its_reader_gets_every_even
         collect_lines(&rx, 1, Duration::from_secs(5)).is_empty(),
         "no line twice"
     );
+}
+
+#[test]
+fn a_fifo_reader_that_goes_away_is_waited_for_and_the_next_reader_gets_the_rest() {
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    let fifo = dir.path("events.fifo");
+    mkfifo(&fifo);
+    dir.write_config(&sim.url(), &file_pipe("Fifo", "alerts", None, &fifo));
+    dir.set_up(&sim);
+    let first = sim.enqueue_generated("alerts", 4).unwrap();
+    let (rx, reader) = read_fifo_lines(&fifo, first.len());
+    let mut broker = dir.spawn("procustodibus-broker", &["--loop", "1", "-v"]);
+    let got = collect_lines(&rx, first.len(), Duration::from_secs(30));
+    assert_eq!(got, expected_lines(&first), "{}", broker.stdout_so_far());
+    reader.join().expect("first reader");
+
+    // The reader has gone: the next write fails (EPIPE, never a SIGPIPE that kills the broker),
+    // and the broker retries until another reader comes.
+    let broken = format!("pipe Fifo: cannot write {}: broken pipe", fifo.display());
+    let second = sim.enqueue_generated("alerts", 5).unwrap();
+    let retried = wait_until(Duration::from_secs(20), || {
+        let log = broker.stdout_so_far();
+        log.contains(&broken) && log.contains(&no_reader_message(&fifo))
+    });
+    assert!(
+        retried,
+        "the broken pipe, then the missing reader, are logged as retries\n{}",
+        broker.stdout_so_far()
+    );
+    let (rx, _reader) = read_fifo_lines(&fifo, usize::MAX);
+    let got = collect_lines(&rx, second.len(), Duration::from_secs(60));
+    let out = broker.terminate(Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(got, expected_lines(&second), "{}", describe(&out));
 }
 
 /// A new pseudo-terminal: the master, the slave.

@@ -1,7 +1,8 @@
 //! `File` at something other than a regular file (docs/reliability.md, "The spool"): a FIFO with
 //! no reader never hangs the broker (its open fails at once, `ENXIO`, and is retried with a clear
-//! message), and every event reaches the reader that opens it later; a character device (a pty
-//! as standard output, as in a container run with `-t`, and `/dev/null`) works as `File`.
+//! message), and every event reaches the reader that opens it later, also after a reader went
+//! away (a broken pipe, retried); a character device (a pty as standard output, as in a container
+//! run with `-t`, and `/dev/null`) works as `File`.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};

@@ -2,9 +2,10 @@
 //! error answer, for [`error_detail`]) and gives its value or an [`ApiError::Malformed`] naming
 //! the call. No network here, so the property tests below can feed them any bytes.
 //!
-//! Text the API sends only to be shown (a health entry's `error`, an error answer's `detail`) is
-//! made one line: control characters are written as escapes (`\n`, `\u{1b}`), so an answer can
-//! neither split a log line in two nor send terminal escapes.
+//! Text the API sends only to be shown (a health entry's `error`, an error answer's `detail`, the
+//! broker's name in the hello answer) is made one line ([`crate::text::one_line`]): control
+//! characters are written as escapes (`\n`, `\u{1b}`), so an answer can neither split a log
+//! line in two nor send terminal escapes.
 
 use std::time::Duration;
 
@@ -146,11 +147,10 @@ pub(super) fn session(call: &str, body: &[u8]) -> Result<Session, ApiError> {
     })
 }
 
-/// The `/queues/{version}/hello` answer: the broker's display name.
+/// The `/queues/{version}/hello` answer: the broker's display name (shown only: on one line).
 pub(super) fn hello_name(call: &str, body: &[u8]) -> Result<String, ApiError> {
-    Ok(first(call, parse_json::<Data<Hello>>(call, body)?)?
-        .attributes
-        .name)
+    let hello = first(call, parse_json::<Data<Hello>>(call, body)?)?;
+    Ok(one_line(&hello.attributes.name))
 }
 
 /// The `/queues/{type}/next` answer: its events, in order, each encoded into its output line.

@@ -197,7 +197,9 @@ fn expected_challenge(value: &Value) -> Oracle<Challenge> {
 }
 
 fn expected_hello(value: &Value) -> Oracle<String> {
-    first_item(value, |item| text_at(item, "attributes", "name"))
+    first_item(value, |item| {
+        text_at(item, "attributes", "name").map(|r| r.map(|name| one_line(&name)))
+    })
 }
 
 fn expected_health(value: &Value) -> Oracle<Vec<HealthEntry>> {

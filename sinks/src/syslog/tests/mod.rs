@@ -3,6 +3,7 @@
 
 mod formats;
 mod local;
+mod stream;
 mod tcp;
 mod tls;
 mod udp;

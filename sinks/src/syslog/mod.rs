@@ -25,10 +25,11 @@
 //! noticed before the next batch and replaced; a batch is handed over only once the stream
 //! confirmed it ([`transport::stream`]), and what was not confirmed when a connection failed is
 //! sent again on one new connection within the same delivery (at least once). The last batch
-//! confirmed is kept and sent again if its connection closes right after it ([`kept`]). A missing local
-//! socket, a refused connection, a failed lookup or TLS handshake is worth retrying; a message
-//! larger than `MaxSize` (or than the socket takes, `EMSGSIZE`) is permanent for that one event,
-//! which the pipeline sets aside in the dead-letter file: it is never cut.
+//! confirmed is kept and sent again if its connection closes right after it ([`kept`]). A
+//! missing local socket, a refused connection, a failed lookup or TLS handshake is worth
+//! retrying; a message larger than `MaxSize` (or than the socket takes, `EMSGSIZE`) is
+//! permanent for that one event, which the pipeline sets aside in the dead-letter file: it is
+//! never cut.
 //!
 //! The parts: [`config`] (the keys), [`names`] (facility and priority tables),
 //! [`format`](mod@format) (the bytes of a message, pure), [`framing`] (frames on a stream),

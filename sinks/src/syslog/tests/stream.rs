@@ -35,7 +35,7 @@ fn whole_ids(messages: &[&[u8]], events: &[Event]) -> Vec<usize> {
 #[tokio::test]
 async fn a_slow_receiver_takes_a_large_batch_whole_and_once() {
     // 1000 events of 2 KB into a receiver that reads at most 8 KB every 10 ms: the drain takes
-    // seconds, several times the stall limit, but the send queue keeps shrinking.
+    // 2.5 s at least, longer than the stall limit, but the send queue keeps shrinking.
     let listener = small_buffer_listener(4096).into_std().unwrap();
     listener.set_nonblocking(false).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -52,7 +52,7 @@ async fn a_slow_receiver_takes_a_large_batch_whole_and_once() {
         }
     });
     let events = numbered_events(1000, 2000);
-    let stall = Duration::from_millis(500);
+    let stall = Duration::from_secs(1);
     let mut sink = tcp_sink(port, &[]);
     sink.set_stream_limits(stall, SETTLE);
     let start = Instant::now();
@@ -61,7 +61,7 @@ async fn a_slow_receiver_takes_a_large_batch_whole_and_once() {
     sink.close().await.unwrap();
     let got = receiver.join().unwrap();
     assert!(
-        took > stall * 2,
+        took > stall,
         "the drain took {took:?}: the test needs one longer than the stall limit"
     );
     let (messages, rest) = framing::split_frames(Framing::Octet, &got).unwrap();

@@ -426,17 +426,19 @@ do_create_user() {
     log_info "OK will create user"
     shell=$(nologin_shell)
     if have useradd; then
+        # --prefix, not --root: --root chroots into the tree, where the C library loads the
+        # tree's NSS modules (/etc/nsswitch.conf, libnss_*.so) as root.
         if [ -n "$(group_gid "$daemon_group")" ]; then
             group_option="--gid"
         else
             group_option="--user-group"
         fi
         if [ "$group_option" = --gid ]; then
-            run useradd ${root:+--root "$root"} --system --gid "$daemon_group" \
+            run useradd ${root:+--prefix "$root"} --system --gid "$daemon_group" \
                 --home-dir /nonexistent --no-create-home --shell "$shell" \
                 --comment "Pro Custodibus broker" "$daemon_user"
         else
-            run useradd ${root:+--root "$root"} --system --user-group \
+            run useradd ${root:+--prefix "$root"} --system --user-group \
                 --home-dir /nonexistent --no-create-home --shell "$shell" \
                 --comment "Pro Custodibus broker" "$daemon_user"
         fi
@@ -1136,10 +1138,10 @@ purge_data() {
         if [ "$answer" = y ]; then
             log_info "OK will delete user"
             if have userdel; then
-                run userdel ${root:+--root "$root"} "$daemon_user"
+                run userdel ${root:+--prefix "$root"} "$daemon_user"
                 if [ -n "$dry_run" ] || [ -n "$(group_gid "$daemon_group")" ]; then
                     if have groupdel; then
-                        run groupdel ${root:+--root "$root"} "$daemon_group"
+                        run groupdel ${root:+--prefix "$root"} "$daemon_group"
                     fi
                 fi
             elif have pw; then

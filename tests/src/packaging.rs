@@ -176,7 +176,7 @@ pub fn workspace_version() -> String {
 }
 
 /// A staging root for `install.sh --root`: a temporary directory with the /etc files that
-/// `useradd --root` (which chroots into it) reads and writes: passwd, group, shadow, gshadow
+/// `useradd --prefix` reads and writes: passwd, group, shadow, gshadow
 /// with root alone, and a copy of the machine's login.defs.
 pub struct Stage {
     /// The temporary directory (deleted on drop).

@@ -382,7 +382,7 @@ fn dry_run_changes_nothing() {
     contains(&out, "dry run: nothing will be changed\n");
     contains(&out, "would run: cp ");
     if is_root() {
-        contains(&out, "would run: useradd --root ");
+        contains(&out, "would run: useradd --prefix ");
     }
     let diff = snapshot_diff(&before, &stage.snapshot());
     assert!(

@@ -470,8 +470,15 @@ fn install_with_root_never_runs_a_binary_found_in_the_tree() {
             0o755,
         );
     }
+    if is_root() {
+        plant_nss_module(&stage);
+    }
     let out = install(&stage);
     assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        !stage.exists("/nss-module-ran") && !Path::new("/nss-module-ran").exists(),
+        "install.sh (useradd) loaded the tree's NSS module as root"
+    );
     assert!(
         stdout(&out)
             .contains("procustodibus-broker 1.0.0 found at /usr/local/bin/procustodibus-broker"),
@@ -486,10 +493,52 @@ fn install_with_root_never_runs_a_binary_found_in_the_tree() {
         &fake,
     )
     .expect("plant again");
-    let out = stage.install_sh(&["--uninstall", "--yes"]);
+    let out = stage.install_sh(&["--uninstall", "--purge", "--yes"]);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
         !marker.exists(),
         "install.sh --uninstall ran the tree's binary"
+    );
+    assert!(
+        !stage.exists("/nss-module-ran") && !Path::new("/nss-module-ran").exists(),
+        "install.sh --purge (userdel) loaded the tree's NSS module as root"
+    );
+}
+
+/// Plants in the stage an /etc/nsswitch.conf naming an NSS module `evil`, and the module (built
+/// with cc) in every library directory, which creates /nss-module-ran when loaded: a tool that
+/// chroots into the tree (`useradd --root`) would load it as root.
+fn plant_nss_module(stage: &Stage) {
+    require_tool("cc", "gcc");
+    let source = stage.path("/tmp-nss-evil.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n__attribute__((constructor)) static void ran(void) {\n\
+         FILE *f = fopen(\"/nss-module-ran\", \"w\"); if (f) fclose(f); }\n",
+    )
+    .expect("write module source");
+    let module = stage.path("/tmp-libnss_evil.so.2");
+    run_ok(
+        Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&module)
+            .arg(&source),
+    );
+    let multiarch = run_ok(Command::new("cc").arg("-print-multiarch"));
+    let multiarch = multiarch.trim();
+    for dir in [
+        "/lib".to_string(),
+        "/lib64".to_string(),
+        "/usr/lib".to_string(),
+        format!("/lib/{multiarch}"),
+        format!("/usr/lib/{multiarch}"),
+    ] {
+        stage.mkdir(&dir);
+        std::fs::copy(&module, stage.path(&format!("{dir}/libnss_evil.so.2"))).expect("copy");
+    }
+    stage.write(
+        "/etc/nsswitch.conf",
+        "passwd: evil files\ngroup: evil files\nshadow: evil files\ngshadow: evil files\n",
+        0o644,
     );
 }

@@ -261,12 +261,13 @@ binary_version() {
 }
 
 # The version of the installed broker at a target path, without running it when it may be
-# anyone's: a binary in a --root tree, or one not owned by root, is never run (as root); its
-# version is then this script's when it is the same file, else read from its text (a script
-# or a binary that names it), else unknown.
+# anyone's: a binary in a --root tree, or one not root's alone (owner, no group or other
+# write), is never run (as root). Its version is then this script's when it is the same file,
+# else read from its text (a script or a binary that names it), else empty (unknown).
 installed_binary_version() {
     ib_path=$(at "$1")
-    if [ -z "$root" ] && [ "$(owner_of "$ib_path")" = 0 ]; then
+    if [ -z "$root" ] && [ "$(owner_of "$ib_path")" = 0 ] &&
+        [ $((0$(mode_of "$ib_path") & 18)) = 0 ]; then
         binary_version "$ib_path"
     elif [ -f "$(src_binary)" ] && cmp -s "$(src_binary)" "$ib_path"; then
         new_version

@@ -239,9 +239,6 @@ fn setup_as_the_daemon_works_in_a_directory_that_keeps_root_files_and_closes_aft
         0o600,
     );
     let ids = install_ok(&stage);
-    assert_eq!(stage.mode_owner(CNF_DIR), (0o1770, 0, ids.1));
-    assert_eq!(stage.mode_owner(SETUP_CONF), (0o600, ids.0, ids.1));
-    assert_eq!(stage.mode_owner(BROKER_CONF), (0o644, 0, 0));
 
     let dir = stage.path(CNF_DIR);
     let replace = sh_as(
@@ -257,6 +254,10 @@ fn setup_as_the_daemon_works_in_a_directory_that_keeps_root_files_and_closes_aft
         "the daemon replaced root's broker.conf"
     );
     assert_eq!(stage.read(BROKER_CONF), conf_text);
+
+    assert_eq!(stage.mode_owner(CNF_DIR), (0o1770, 0, ids.1));
+    assert_eq!(stage.mode_owner(SETUP_CONF), (0o600, ids.0, ids.1));
+    assert_eq!(stage.mode_owner(BROKER_CONF), (0o644, 0, 0));
 
     let setup = sh_as(
         ids.0,

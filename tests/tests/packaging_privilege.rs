@@ -543,3 +543,54 @@ fn plant_nss_module(stage: &Stage) {
         0o644,
     );
 }
+
+/// Runs the .deb's postinst (`configure`) with the stage's /etc and /var mounted over the
+/// machine's, in a mount namespace of its own (`unshare`): its useradd and directories land in
+/// the stage.
+fn run_postinst(stage: &Stage) -> Output {
+    require_tool("unshare", "util-linux");
+    stage.mkdir("/var");
+    let script = format!(
+        "mount --bind {etc} /etc && mount --bind {var} /var && exec sh {postinst} configure",
+        etc = stage.path("/etc").display(),
+        var = stage.path("/var").display(),
+        postinst = repo_file("packaging/debian/postinst").display()
+    );
+    output(
+        Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-e",
+                "-c",
+                &script,
+            ])
+            .stdin(Stdio::null()),
+    )
+}
+
+/// Item 2: the .deb's postinst creates the configuration directory closed to the daemon
+/// (root:GROUP 0750), and on an upgrade closes one an older postinst left 0770 once setup has
+/// run.
+#[test]
+fn deb_postinst_leaves_the_config_directory_closed_to_the_daemon() {
+    if !running_as_root() {
+        return;
+    }
+    let stage = Stage::new();
+    let out = run_postinst(&stage);
+    assert!(out.status.success(), "{}", describe(&out));
+    let (_, gid) = stage
+        .user(DAEMON_USER)
+        .expect("postinst made the daemon user");
+    assert_eq!(stage.mode_owner(CNF_DIR), (0o750, 0, gid));
+
+    // An older postinst's directory, after setup: closed on the upgrade.
+    chmod(&stage.path(CNF_DIR), 0o770);
+    stage.write(CREDENTIALS_CONF, "[Broker.Credentials]\n", 0o600);
+    let out = run_postinst(&stage);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(stage.mode_owner(CNF_DIR), (0o750, 0, gid));
+}

@@ -372,13 +372,16 @@ impl WebhookSink {
             return Ok(end);
         }
         if !verdicts.contains(&Verdict::Taken) {
+            let alone = match verdicts.len() {
+                1 => "its event sent alone was".to_string(),
+                n => format!("each of its {n} events sent alone was"),
+            };
             return Err(SinkError::retry(
                 start,
                 format!(
-                    "{why}; each of its {} events sent alone was refused too: the receiver \
-                     refuses every request, not these events (check Url and the Header keys: \
-                     token, index, channel, source type); the events wait in the spool",
-                    verdicts.len()
+                    "{why}; {alone} refused too: the receiver refuses every request, not these \
+                     events (check Url and the Header keys: token, index, channel, source \
+                     type); the events wait in the spool"
                 ),
             ));
         }
@@ -690,6 +693,12 @@ mod tests {
         assert!(!e.message.contains("t0ken-value"), "{e}");
         // The first request, then its three events alone; never the next request.
         assert_eq!(statuses(&receiver), [400, 400, 400, 400]);
+
+        // The last event alone, refused: nothing to tell it by, so it waits (a retry).
+        let e = sink.deliver(&events(1)).await.unwrap_err();
+        assert_eq!((e.kind, e.delivered), (SinkErrorKind::Retry, 0), "{e}");
+        assert!(e.message.contains("; its event sent alone was refused too"), "{e}");
+        assert_eq!(statuses(&receiver).len(), 6);
 
         // Batch = 1: a refused event is sent again with the next one to tell.
         let receiver = Receiver::start(|_, _| 400).await;

@@ -697,7 +697,10 @@ mod tests {
         // The last event alone, refused: nothing to tell it by, so it waits (a retry).
         let e = sink.deliver(&events(1)).await.unwrap_err();
         assert_eq!((e.kind, e.delivered), (SinkErrorKind::Retry, 0), "{e}");
-        assert!(e.message.contains("; its event sent alone was refused too"), "{e}");
+        assert!(
+            e.message.contains("; its event sent alone was refused too"),
+            "{e}"
+        );
         assert_eq!(statuses(&receiver).len(), 6);
 
         // Batch = 1: a refused event is sent again with the next one to tell.
@@ -712,6 +715,16 @@ mod tests {
         let e = sink.deliver(&events(3)).await.unwrap_err();
         assert_eq!((e.kind, e.delivered), (SinkErrorKind::Permanent, 0), "{e}");
         assert_eq!(statuses(&receiver), [400, 400, 200]);
+    }
+
+    #[tokio::test]
+    async fn a_429_asks_for_its_retry_after() {
+        let receiver = Receiver::start(|_, _| 429).await;
+        let mut sink = webhook(&receiver.url, "3", "ndjson");
+        let e = sink.deliver(&events(2)).await.unwrap_err();
+        assert_eq!((e.kind, e.delivered), (SinkErrorKind::Retry, 0));
+        assert_eq!(e.retry_after, Some(Duration::from_secs(7)), "{e}");
+        assert!(e.message.contains("answered 429 Too Many Requests"), "{e}");
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -39,6 +39,8 @@ pub struct Received {
     pub status: u16,
     /// When the request's head arrived.
     pub at: Instant,
+    /// The same, by the wall clock (to compare with an HTTP-date).
+    pub wall: SystemTime,
 }
 
 impl Received {
@@ -238,7 +240,7 @@ async fn answer(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let at = Instant::now();
+    let (at, wall) = (Instant::now(), SystemTime::now());
     let path = request
         .uri()
         .path_and_query()
@@ -273,6 +275,7 @@ async fn answer(
             body,
             status,
             at,
+            wall,
         });
         (status, state.retry_after.clone(), state.received.len())
     };

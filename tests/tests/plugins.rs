@@ -423,21 +423,22 @@ fn a_receiver_that_refuses_every_request_keeps_the_events_in_the_spool() {
     let alerts = sim.enqueue_generated("alerts", 10).unwrap();
 
     let mut broker = dir.spawn(CUSTOM, &["--loop", "1"]);
-    // Three rounds of a request of 4 refused, then each of its events alone refused (or,
-    // as before the fix, the spool emptied into the dead-letter file).
+    // Three rounds of a request of 4 refused, then each of its events alone refused, each
+    // logged (or, as before the fix, the spool emptied into the dead-letter file).
+    let why = || lines_containing(&broker.stdout_so_far(), "refuses every request");
     let rounds = wait_until(Duration::from_secs(30), || {
-        receiver.received().len() >= 15 || !dead_letters(&dir).is_empty()
+        why().len() >= 3 || !dead_letters(&dir).is_empty()
     });
     assert!(dead_letters(&dir).is_empty(), "{:?}", dead_letters(&dir));
-    assert!(rounds, "{:?}", receiver.received());
+    assert!(rounds, "{}", broker.stdout_so_far());
+    assert!(receiver.received().len() >= 15, "{:?}", receiver.received());
+    assert!(receiver.received().iter().all(|r| !r.taken()));
     assert_eq!(sim.queue_len("alerts"), 0, "pulled");
     assert!(
         spool_segment_bytes(&dir.spool()) > 0,
         "the events wait in the spool"
     );
-    let log = broker.stdout_so_far();
-    let why = lines_containing(&log, "refuses every request");
-    assert!(why.len() >= 3, "{log}");
+    let why = why();
     for line in &why {
         assert!(
             line.contains(" ERROR: pipe Hook: https://127.0.0.1:"),

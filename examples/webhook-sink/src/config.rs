@@ -144,7 +144,7 @@ impl WebhookConfig {
     }
 }
 
-/// Whether `url`'s host is `localhost` (or a name under it), `127.0.0.0/8` or `[::1]`.
+/// Whether `url`'s host is `localhost`, `127.0.0.0/8` or `[::1]`.
 fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
@@ -152,10 +152,8 @@ fn is_loopback(url: &Url) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     match bare.parse::<std::net::IpAddr>() {
         Ok(ip) => ip.is_loopback(),
-        Err(_) => {
-            let name = host.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
+        // `localhost` only: a name under it may resolve anywhere (glibc asks DNS).
+        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
     }
 }
 

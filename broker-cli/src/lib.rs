@@ -2,11 +2,12 @@
 //!
 //! A thin layer over [`broker_core`]: flags ([`args`]), log format ([`logging`]), the one-shot
 //! and looping runs ([`run`]), the `--test` report ([`report`]), `--test-pipe`
-//! ([`test_pipe`]) and `--check-config` ([`check_config`]). A custom build is its sink crates plus one call to [`main`].
+//! ([`test_pipe`]) and `--check-config` ([`check_config`]); systemd notifications ([`notify`]). A custom build is its sink crates plus one call to [`main`].
 
 pub mod args;
 pub mod check_config;
 pub mod logging;
+pub mod notify;
 pub mod plugins;
 pub mod report;
 pub mod run;

@@ -186,8 +186,8 @@ impl Notifier {
 }
 
 /// The `STATUS=` text of a round: `pulled N, delivered M, backlog K`, led by the round's first
-/// failure (one line, at most [`STATUS_FAILURE_MAX`] characters: the text the log has, which
-/// never holds a secret).
+/// failure (one line, at most [`STATUS_FAILURE_MAX`] characters, the user, password and query of
+/// any URL in it masked).
 fn status_line(report: &PollReport, delivered: u64, backlog: u64) -> String {
     let counts = format!(
         "pulled {}, delivered {delivered}, backlog {backlog}",
@@ -196,6 +196,7 @@ fn status_line(report: &PollReport, delivered: u64, backlog: u64) -> String {
     let Some(first) = report.failures.first() else {
         return counts;
     };
+    let first = mask_url_secrets(first);
     let mut failure: String = first
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -209,6 +210,38 @@ fn status_line(report: &PollReport, delivered: u64, backlog: u64) -> String {
         n => format!(" (and {n} more)"),
     };
     format!("failing: {failure}{more}; {counts}")
+}
+
+/// `text` with the user and password (before `@`) and the query (after `?`) of every URL in it
+/// replaced by `***`: a `STATUS=` line is readable by every local user (`systemctl status`).
+fn mask_url_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        let (url, after) = tail.split_at(end);
+        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        let (authority, path) = url.split_at(authority_end);
+        match authority.rfind('@') {
+            Some(i) => {
+                out.push_str("***");
+                out.push_str(&authority[i..]);
+            }
+            None => out.push_str(authority),
+        }
+        match path.find('?') {
+            Some(i) => {
+                out.push_str(&path[..=i]);
+                out.push_str("***");
+            }
+            None => out.push_str(path),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -261,5 +294,20 @@ mod tests {
                 "x".repeat(200)
             )
         );
+    }
+
+    #[test]
+    fn url_users_passwords_and_queries_are_masked() {
+        assert_eq!(
+            mask_url_secrets(
+                "POST https://bob:hunter2@api.example.com/queues/alerts/next?token=abc: server answered 503"
+            ),
+            "POST https://***@api.example.com/queues/alerts/next?*** server answered 503"
+        );
+        assert_eq!(
+            mask_url_secrets("GET http://u@127.0.0.1:8080/healthz: timed out; GET http://h/x ok"),
+            "GET http://***@127.0.0.1:8080/healthz: timed out; GET http://h/x ok"
+        );
+        assert_eq!(mask_url_secrets("no url here"), "no url here");
     }
 }

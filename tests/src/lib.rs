@@ -140,6 +140,10 @@ impl BrokerDir {
             .env("STATE_DIRECTORY", self.path("state"))
             .env_remove("PROCUSTODIBUS_CONF")
             .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")
+            // Never the service manager of the machine running the tests.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
             .stdin(Stdio::null());
         command
     }
@@ -361,6 +365,16 @@ pub struct Running {
 impl BrokerDir {
     /// Starts a binary in the background with `--config` set (see [`BrokerDir::command`]).
     pub fn spawn(&self, binary_name: &str, args: &[&str]) -> Running {
+        self.spawn_with_env(binary_name, args, &[])
+    }
+
+    /// [`BrokerDir::spawn`] with `env` (name, value pairs) added to the environment.
+    pub fn spawn_with_env(
+        &self,
+        binary_name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Running {
         static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stdout = self.path(&format!("run-{n}.stdout"));
@@ -368,6 +382,7 @@ impl BrokerDir {
         let mut command = self.command(binary_name);
         command
             .args(args)
+            .envs(env.iter().copied())
             .stdout(std::fs::File::create(&stdout).expect("create stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("create stderr file"));
         let child = command.spawn().expect("spawn binary");

@@ -14,8 +14,9 @@ use crate::spool::{Spool, SpoolError};
 pub(crate) enum Outcome {
     /// Nothing was waiting for the pipe.
     Idle,
-    /// Events went out (or to the dead-letter file): go on at once.
-    Progress,
+    /// Events went out (or to the dead-letter file): go on at once. Holds how many the sink
+    /// took (an event sent to the dead-letter file is not counted).
+    Progress(usize),
     /// The sink (or the spool) failed in a way worth retrying later; the line to log.
     Retry(String),
     /// As `Retry`, and the sink asked to wait at least this long (`SinkError::retry_after`).
@@ -55,10 +56,10 @@ pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<
         tracing::info!("pipe {name}: delivered {done} events");
     }
     let Some(failure) = failure else {
-        return Outcome::Progress;
+        return Outcome::Progress(done);
     };
     if done == batch.len() {
-        return Outcome::Progress;
+        return Outcome::Progress(done);
     }
     if failure.kind == SinkErrorKind::Retry {
         let line = format!("pipe {name}: {failure}");
@@ -75,7 +76,7 @@ pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<
             let id = rejected.id().unwrap_or_else(|| "(without id)".to_string());
             tracing::error!("pipe {name}: event {id} written to {place}: {failure}");
             match advance(spool, index, std::slice::from_ref(&rejected)).await {
-                Ok(()) => Outcome::Progress,
+                Ok(()) => Outcome::Progress(done),
                 Err(e) => Outcome::Retry(format!("pipe {name}: {e}")),
             }
         }
@@ -104,7 +105,7 @@ pub(crate) async fn deliver_once(
     while !*stop.borrow() {
         match deliver_batch(index, pipe, spool).await {
             Outcome::Idle => break,
-            Outcome::Progress => {}
+            Outcome::Progress(_) => {}
             Outcome::Retry(line) | Outcome::RetryAfter(line, _) => {
                 tracing::error!("{line}");
                 report.failures.push(line);

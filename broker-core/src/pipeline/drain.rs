@@ -1,7 +1,7 @@
 //! Pulling queues into the spool: once each (a run without `--loop`), or until each returns
 //! less than a full batch (a `--loop` round), all queues at the same time.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,15 @@ pub(crate) struct Puller {
     pub(crate) stop: watch::Receiver<bool>,
     /// Whether pulling is paused because the spool is full (so that is logged once).
     pub(crate) paused: Arc<AtomicBool>,
+    /// Bumped whenever a pull ends or a wait goes round (see `Running::pull_progress`).
+    pub(crate) progress: Arc<AtomicU64>,
+}
+
+impl Puller {
+    /// Notes that the pulls moved on.
+    fn moved(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Pulls each queue once, concurrently; a full spool skips the pull.
@@ -36,6 +45,7 @@ pub(crate) async fn pull_each_once(
         spool: spool.clone(),
         stop: stop.clone(),
         paused: Arc::new(AtomicBool::new(false)),
+        progress: Arc::new(AtomicU64::new(0)),
     };
     pull_all(puller, queues, false).await
 }
@@ -67,7 +77,9 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
         if *p.stop.borrow() || !room(&mut p, repeat).await {
             break;
         }
-        match p.source.pull(queue, max).await {
+        let pulled = p.source.pull(queue, max).await;
+        p.moved();
+        match pulled {
             Err(e) => {
                 let line = format!("cannot pull {queue}: {e}");
                 tracing::error!("{line}");
@@ -118,6 +130,7 @@ async fn room(p: &mut Puller, wait: bool) -> bool {
             _ = p.stop.changed() => return false,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        p.moved();
     }
 }
 
@@ -156,6 +169,7 @@ async fn spool_events(
             _ = tokio::time::sleep(delay) => {}
             _ = p.stop.changed() => {}
         }
+        p.moved();
     }
 }
 

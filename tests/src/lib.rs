@@ -91,11 +91,7 @@ impl BrokerDir {
     /// Writes broker.conf: a `[Broker]` section for `api` (with `Timeout = 3` and `Spool` in this
     /// directory), then `pipes`.
     pub fn write_config(&self, api: &str, pipes: &str) {
-        let text = format!(
-            "[Broker]\nBroker = {BROKER_ID}\nApi = {api}\nTimeout = 3\nSpool = {}\n\n{pipes}",
-            self.path("spool").display()
-        );
-        std::fs::write(self.config(), text).expect("write broker.conf");
+        self.write_config_with(api, "", pipes);
     }
 
     /// Writes a file in the directory.

@@ -196,7 +196,7 @@ impl BrokerConfig {
                         format!("Api {:?} is not an http:// or https:// URL", e.value),
                     ));
                 }
-                if url.starts_with("http://") && !is_loopback_url(&url) {
+                if url.starts_with("http://") && !crate::loopback::is_loopback_url(&url) {
                     return Err(ConfigError::at(
                         path,
                         e.line,
@@ -326,23 +326,6 @@ impl BrokerConfig {
         }
         Ok(self.inline_credentials.clone())
     }
-}
-
-/// Whether the host of an `http://` URL is a loopback address: 127.0.0.0/8, `::1` or
-/// `localhost`.
-fn is_loopback_url(url: &str) -> bool {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host_port.split(':').next().unwrap_or(""),
-    };
-    if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost.") {
-        return true;
-    }
-    host.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads a config file as text, with a one-line error naming it.

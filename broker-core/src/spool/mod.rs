@@ -1,7 +1,7 @@
 //! The spool: a durable local buffer of everything pulled and not yet delivered by every pipe.
 //!
-//! Each queue has an append-only log of segment files ([`queue`]); each pipe has, for each queue
-//! it reads, the sequence number of the next event it has not delivered ([`positions`]). Events
+//! Each queue has an append-only log of segment files (`queue.rs`); each pipe has, for each queue
+//! it reads, the sequence number of the next event it has not delivered (`positions.rs`). Events
 //! are flushed to the disk before any pipe can read them, a position moves only when the pipe's
 //! sink said `Ok`, and a segment is deleted once every pipe reading its queue is past it. See
 //! `docs/reliability.md` for the operator's view.

@@ -412,3 +412,62 @@ pub fn highest_glibc(binary: &Path) -> String {
         .map(|(_, v)| v)
         .unwrap_or_else(|| panic!("{} needs no GLIBC_ version", binary.display()))
 }
+
+/// Writes packaging/sysvinit/procustodibus-broker to `dest` (executable) with the settings named
+/// in `settings` (its `NAME=value` lines) replaced by the values given; panics when the script
+/// has no such setting.
+pub fn write_sysvinit_script(dest: &Path, settings: &[(&str, String)]) {
+    let script = std::fs::read_to_string(repo_file("packaging/sysvinit/procustodibus-broker"))
+        .expect("read the sysvinit script");
+    let mut text = String::new();
+    let mut replaced = Vec::new();
+    for line in script.lines() {
+        let name = line.split('=').next().unwrap_or_default();
+        match settings.iter().find(|(setting, _)| *setting == name) {
+            Some((setting, value)) if line.contains('=') => {
+                text.push_str(&format!("{setting}={value}\n"));
+                replaced.push(*setting);
+            }
+            _ => text.push_str(&format!("{line}\n")),
+        }
+    }
+    for (setting, _) in settings {
+        assert!(
+            replaced.contains(setting),
+            "the sysvinit script has no {setting}= line"
+        );
+    }
+    std::fs::write(dest, text).expect("write the sysvinit script");
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The pid in a pid file, when it holds one.
+pub fn pid_in(pidfile: &Path) -> Option<u32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+}
+
+/// Whether a process runs (and is not a zombie).
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let state = stat.rsplit(") ").next().unwrap_or_default();
+            !state.starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Kills (SIGKILL) the processes named by pid files when dropped, for a test that fails while a
+/// service script's processes run: the first files first (a supervisor before what it runs).
+pub struct KillOnDrop(pub Vec<PathBuf>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pidfile in &self.0 {
+            if let Some(pid) = pid_in(pidfile) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}

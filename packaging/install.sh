@@ -6,6 +6,9 @@
 # from a newer tarball to upgrade: it finds the installed broker (this one, or the Python broker
 # in /opt/venvs/procustodibus-broker), stops it, replaces it and starts the new one, keeping
 # broker.conf and the credentials. --help lists the options.
+#
+# INSTALL_SH_SERVICE=TOOL (for tests): run TOOL status|stop|start instead of the init system's
+# tool, also with --root.
 set -eu
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
@@ -560,6 +563,8 @@ install_file() {
     if_mode=$3
     if_tmp="$(at "$if_dest").new.$$"
     ensure_parent "$(dirname "$if_dest")"
+    # The exit trap deletes it if the install stops before the rename.
+    [ -n "$dry_run" ] || echo "$if_tmp" >>"$scratch/new-files"
     run cp "$if_src" "$if_tmp"
     set_owner_mode "$if_tmp" 0:0 "$if_mode"
     run mv -f "$if_tmp" "$(at "$if_dest")"
@@ -633,6 +638,10 @@ service_src() {
 
 # Whether the daemon runs (on the machine itself; never in a staging root).
 daemon_running() {
+    if [ -n "${INSTALL_SH_SERVICE:-}" ]; then
+        "$INSTALL_SH_SERVICE" status >/dev/null 2>&1
+        return
+    fi
     [ -z "$root" ] || return 1
     case $init in
         systemd) systemctl is-active --quiet "$daemon_name.service" 2>/dev/null ;;
@@ -649,7 +658,8 @@ run_service_verb() {
     service_verb=$1
     service_done=$2
     log_info "OK will $service_verb daemon"
-    case $init in
+    case ${INSTALL_SH_SERVICE:+tool}$init in
+        tool*) run "$INSTALL_SH_SERVICE" "$service_verb" ;;
         systemd) run systemctl "$service_verb" "$daemon_name.service" ;;
         openrc) run rc-service "$daemon_name" "$service_verb" ;;
         sysvinit) run "$initd_path" "$service_verb" ;;
@@ -659,7 +669,10 @@ run_service_verb() {
 }
 
 # A running Python broker under another service manager than ours is stopped by its own script.
+# The exit trap starts it again when an install stops before its end.
+daemon_stopped=""
 do_stop_daemon() {
+    daemon_stopped=yes
     run_service_verb stop stopped
 }
 
@@ -1054,9 +1067,28 @@ purge_data() {
 
 # ---- Main ----
 
+# On exit: deletes the temporary files of install_file not yet renamed into place and the
+# scratch directory; after an install that stopped the daemon and then failed or was
+# interrupted, starts the daemon again (with whichever binary and service file are in place:
+# each is replaced by a rename, so either the old or the new one) and says so.
 scratch=""
 cleanup() {
+    status=$?
+    set +e
+    if [ -n "$scratch" ] && [ -f "$scratch/new-files" ]; then
+        while IFS= read -r leftover; do
+            rm -f "$leftover"
+        done <"$scratch/new-files"
+    fi
+    if [ "$status" != 0 ] && [ "$action" = install ] && [ -n "$daemon_stopped" ] &&
+        ! daemon_running; then
+        log_warn "install did not finish after it stopped the daemon: starting the daemon again"
+        if ! run_service_verb start started; then
+            log_error "could not start the daemon again: start it with $(start_command)"
+        fi
+    fi
     [ -z "$scratch" ] || rm -rf "$scratch"
+    exit "$status"
 }
 
 case $action in

@@ -252,3 +252,177 @@ fn openrc_and_freebsd_scripts_supervise_the_broker() {
         "pid=$(check_pidfile \"$child_pidfile\" \"$broker\")",
     );
 }
+
+const BIN: &str = "/usr/local/bin/procustodibus-broker";
+const CREDENTIALS_BIN: &str = "/usr/local/bin/procustodibus-broker-credentials";
+const BROKER_CONF: &str = "/etc/procustodibus/broker/broker.conf";
+const SETUP_CONF: &str = "/etc/procustodibus/broker/broker-setup.conf";
+
+/// The debug build of the broker (`cargo build --workspace --bins`), which install tests install.
+fn broker_binary() -> String {
+    binary("procustodibus-broker-credentials");
+    binary("procustodibus-broker").display().to_string()
+}
+
+/// A stage on a sysvinit system with broker.conf and broker-setup.conf in place.
+fn sysvinit_stage() -> Stage {
+    let stage = Stage::new();
+    stage.mkdir("/etc/init.d");
+    stage.write(BROKER_CONF, "[Broker]\nBroker = abcdef12345\n", 0o644);
+    stage.write(SETUP_CONF, "[Broker.Setup]\nCode = one-time-code\n", 0o600);
+    stage
+}
+
+/// `install.sh --install --yes` with the broker binary on `stage`, which must succeed.
+fn install_ok(stage: &Stage) -> String {
+    stage.install_sh_ok(
+        &["--install", "--yes", "--binary", &broker_binary()],
+        "install SUCCESS",
+    )
+}
+
+fn contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+}
+
+/// The paths of the stage whose names hold `.new.` (install_file's temporary files).
+fn new_files(stage: &Stage) -> Vec<PathBuf> {
+    stage
+        .snapshot()
+        .into_keys()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(".new."))
+        })
+        .collect()
+}
+
+/// A stand-in for the init system's service tool (install.sh's INSTALL_SH_SERVICE): `status`
+/// says whether its state file holds `running`, `stop` and `start` write it; every call is
+/// appended to its calls file. With `interrupt`, `stop` sends SIGINT to install.sh, as Ctrl-C
+/// would while the daemon stops.
+struct FakeService {
+    dir: tempfile::TempDir,
+}
+
+impl FakeService {
+    fn running(interrupt: bool) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().display();
+        let kill = if interrupt { "kill -INT $PPID" } else { ":" };
+        std::fs::write(
+            dir.path().join("service"),
+            format!(
+                "#!/bin/sh\necho \"$1\" >>{d}/calls\ncase $1 in\n    status) [ \"$(cat {d}/state)\" = running ] ;;\n    stop) echo stopped >{d}/state; {kill} ;;\n    start) echo running >{d}/state ;;\nesac\n"
+            ),
+        )
+        .expect("write service");
+        std::fs::set_permissions(
+            dir.path().join("service"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        std::fs::write(dir.path().join("state"), "running\n").expect("write state");
+        FakeService { dir }
+    }
+
+    fn tool(&self) -> PathBuf {
+        self.dir.path().join("service")
+    }
+
+    /// The verbs install.sh ran, in order, but for `status`.
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l != "status")
+            .map(String::from)
+            .collect()
+    }
+
+    fn state(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("state"))
+            .expect("state")
+            .trim()
+            .to_string()
+    }
+}
+
+#[test]
+fn failed_install_deletes_its_temporary_files_and_starts_the_stopped_daemon_again() {
+    assert!(
+        is_root(),
+        "this test bind-mounts in a mount namespace: run it as root"
+    );
+    require_tool("unshare", "util-linux");
+    let stage = sysvinit_stage();
+    install_ok(&stage);
+
+    // The second install stops the daemon, then cannot rename the new credentials binary into
+    // place (a bind mount sits on it: EBUSY), after its temporary copy was made.
+    let service = FakeService::running(false);
+    let blocker = tempfile::NamedTempFile::new().expect("temp file");
+    let out = output(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"")
+            .arg("sh")
+            .arg(blocker.path())
+            .arg(stage.path(CREDENTIALS_BIN))
+            .arg(repo_file("packaging/install.sh"))
+            .args(["--install", "--yes", "--binary", &broker_binary(), "--root"])
+            .arg(stage.root())
+            .env("INSTALL_SH_SERVICE", service.tool())
+            .stdin(std::process::Stdio::null()),
+    );
+    let text = stdout(&out);
+    assert!(
+        !out.status.success(),
+        "the install failed:\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        new_files(&stage),
+        Vec::<PathBuf>::new(),
+        "{}",
+        describe(&out)
+    );
+    contains(&text, "OK will stop daemon\nstopped daemon\n");
+    contains(
+        &text,
+        "WARNING install did not finish after it stopped the daemon: starting the daemon again\nOK will start daemon\nstarted daemon\n",
+    );
+    assert_eq!(service.calls(), ["stop", "start"]);
+    assert_eq!(service.state(), "running");
+
+    // Ctrl-C while the daemon stops: the daemon is started again too.
+    let service = FakeService::running(true);
+    let out = output(
+        Command::new(repo_file("packaging/install.sh"))
+            .args(["--install", "--yes", "--binary", &broker_binary(), "--root"])
+            .arg(stage.root())
+            .env("INSTALL_SH_SERVICE", service.tool())
+            .stdin(std::process::Stdio::null()),
+    );
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+    contains(
+        &stdout(&out),
+        "WARNING install did not finish after it stopped the daemon: starting the daemon again\n",
+    );
+    assert_eq!(service.calls(), ["stop", "start"]);
+    assert_eq!(service.state(), "running");
+
+    // A finished install restarts nothing on exit, and leaves no temporary file either.
+    let service = FakeService::running(false);
+    let out = output(
+        Command::new(repo_file("packaging/install.sh"))
+            .args(["--install", "--yes", "--binary", &broker_binary(), "--root"])
+            .arg(stage.root())
+            .env("INSTALL_SH_SERVICE", service.tool())
+            .stdin(std::process::Stdio::null()),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!stdout(&out).contains("starting the daemon again"));
+    assert_eq!(new_files(&stage), Vec::<PathBuf>::new());
+    assert!(stage.exists(BIN));
+}

@@ -74,7 +74,8 @@ for dir in systemd openrc sysvinit freebsd logrotate; do
     mkdir -p "$tree/$dir"
     cp "packaging/$dir/"* "$tree/$dir/"
 done
-chmod 644 "$tree/systemd/procustodibus-broker.service" "$tree/logrotate/procustodibus-broker"
+chmod 644 "$tree/systemd/procustodibus-broker.service" "$tree/logrotate/procustodibus-broker" \
+    "$tree/freebsd/procustodibus-broker.newsyslog.conf"
 chmod 755 "$tree/openrc/procustodibus-broker" "$tree/sysvinit/procustodibus-broker" \
     "$tree/freebsd/procustodibus-broker"
 mkdir -p "$tree/docs"

@@ -23,6 +23,7 @@ log_dir=/var/log/procustodibus/broker
 spool_dir=/var/lib/procustodibus/broker
 venv_dir=/opt/venvs/procustodibus-broker
 logrotate_path=/etc/logrotate.d/procustodibus-broker
+newsyslog_path=/usr/local/etc/newsyslog.conf.d/procustodibus-broker.conf
 systemd_path=/etc/systemd/system/procustodibus-broker.service
 initd_path=/etc/init.d/procustodibus-broker
 freebsd_path=/usr/local/etc/rc.d/procustodibus-broker
@@ -872,12 +873,45 @@ start_command() {
 
 # ---- logrotate ----
 
+# The log rotation config of this system: "logrotate" or "newsyslog" (FreeBSD), its source
+# and its path.
+rotation_tool() {
+    case $init in freebsd) echo newsyslog ;; *) echo logrotate ;; esac
+}
+
+rotation_src() {
+    case $1 in
+        newsyslog) echo "$script_dir/freebsd/procustodibus-broker.newsyslog.conf" ;;
+        *) echo "$script_dir/logrotate/procustodibus-broker" ;;
+    esac
+}
+
+rotation_path() {
+    case $1 in
+        newsyslog) echo "$newsyslog_path" ;;
+        *) echo "$logrotate_path" ;;
+    esac
+}
+
 install_logrotate() {
-    case $init in freebsd) return 0 ;; esac
-    if [ ! -d "$(at /etc/logrotate.d)" ]; then
+    if [ "$(rotation_tool)" = newsyslog ]; then
+        if [ -f "$(at "$newsyslog_path")" ]; then
+            log_info "newsyslog configuration found at $newsyslog_path (kept as it is)"
+        else
+            log_info "OK will install newsyslog configuration at $newsyslog_path"
+            install_file "$(rotation_src newsyslog)" "$newsyslog_path" 644
+            [ -n "$dry_run" ] || log_info "installed newsyslog configuration"
+        fi
+    elif [ ! -d "$(at /etc/logrotate.d)" ]; then
         log_info "logrotate not found: no $logrotate_path"
     elif [ -f "$(at "$logrotate_path")" ]; then
         log_info "logrotate configuration found at $logrotate_path (kept as it is)"
+        # One from before issue 11 rotates the daemon's files as root.
+        if ! grep -q "^[[:space:]]*su $daemon_user $daemon_group" "$(at "$logrotate_path")"; then
+            log_warn "$logrotate_path rotates the files in $log_dir as root: add" \
+                "\"su $daemon_user $daemon_group\" to its blocks for them, as this version's" \
+                "$(rotation_src logrotate) has"
+        fi
     else
         log_info "OK will install logrotate configuration at $logrotate_path"
         install_file "$script_dir/logrotate/procustodibus-broker" "$logrotate_path" 644
@@ -997,14 +1031,16 @@ do_uninstall() {
         [ -n "$dry_run" ] || log_info "removed broker"
     fi
 
-    if [ -f "$(at "$logrotate_path")" ]; then
-        if [ -n "$purge" ] || cmp -s "$script_dir/logrotate/procustodibus-broker" "$(at "$logrotate_path")"; then
-            log_info "OK will remove logrotate configuration at $logrotate_path"
-            remove_file "$logrotate_path"
+    for tool in logrotate newsyslog; do
+        conf=$(rotation_path "$tool")
+        [ -f "$(at "$conf")" ] || continue
+        if [ -n "$purge" ] || cmp -s "$(rotation_src "$tool")" "$(at "$conf")"; then
+            log_info "OK will remove $tool configuration at $conf"
+            remove_file "$conf"
         else
-            log_info "kept logrotate configuration at $logrotate_path (edited; use --purge to delete it)"
+            log_info "kept $tool configuration at $conf (edited; use --purge to delete it)"
         fi
-    fi
+    done
 
     if [ -n "$installed_python" ]; then
         log_warn "python broker $installed_python found at $venv_dir"

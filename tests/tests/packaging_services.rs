@@ -426,3 +426,272 @@ fn failed_install_deletes_its_temporary_files_and_starts_the_stopped_daemon_agai
     assert_eq!(new_files(&stage), Vec::<PathBuf>::new());
     assert!(stage.exists(BIN));
 }
+
+/// The blocks of a logrotate config: the paths each rotates, and its directives.
+fn logrotate_blocks(text: &str) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(Vec<String>, Vec<String>)> = None;
+    let mut in_script = false;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match &mut current {
+            None => {
+                if let Some(paths) = line.strip_suffix('{') {
+                    current = Some((
+                        paths.split_whitespace().map(String::from).collect(),
+                        Vec::new(),
+                    ));
+                }
+            }
+            Some((_, directives)) => {
+                if in_script {
+                    in_script = line != "endscript";
+                } else if line == "}" {
+                    blocks.push(current.take().expect("block"));
+                } else {
+                    in_script = line == "postrotate" || line == "prerotate";
+                    directives.push(line.to_string());
+                }
+            }
+        }
+    }
+    blocks
+}
+
+/// The uid and gid of a user of the machine, from /etc/passwd.
+fn machine_user(name: &str) -> (u32, u32) {
+    std::fs::read_to_string("/etc/passwd")
+        .expect("read /etc/passwd")
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields[0] == name).then(|| (fields[2].parse().unwrap(), fields[3].parse().unwrap()))
+        })
+        .unwrap_or_else(|| panic!("no user {name} on this machine"))
+}
+
+#[test]
+fn logrotate_rotates_the_daemons_files_as_the_daemon_user() {
+    let logrotate = require_tool("logrotate", "logrotate");
+    let path = "packaging/logrotate/procustodibus-broker";
+    let text = std::fs::read_to_string(repo_file(path)).expect("read the logrotate config");
+
+    // Every block for the daemon's directory rotates as the daemon user; none uses systemctl
+    // kill (its hook signals the broker's pid after the /proc/PID/exe check).
+    let blocks = logrotate_blocks(&text);
+    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    for (paths, directives) in &blocks {
+        if paths
+            .iter()
+            .any(|p| p.starts_with("/var/log/procustodibus/broker/"))
+        {
+            assert!(
+                directives.contains(&"su procustodibus-broker procustodibus-broker".into()),
+                "{paths:?} is rotated as root"
+            );
+        }
+    }
+    assert!(!text.contains("systemctl kill"));
+
+    // A real rotation of the config with its paths in a temporary directory, as `nobody`
+    // (the daemon user's stand-in), who owns the log directory.
+    assert!(
+        is_root(),
+        "logrotate's su needs root: run this test as root"
+    );
+    let (uid, gid) = machine_user("nobody");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    for (name, line) in [("all.jsonl", "{\"a\":1}\n"), ("daemon.log", "started\n")] {
+        std::fs::write(logs.join(name), line).expect("write log");
+        std::os::unix::fs::lchown(logs.join(name), Some(uid), Some(gid)).expect("chown");
+    }
+    std::os::unix::fs::lchown(&logs, Some(uid), Some(gid)).expect("chown");
+    std::fs::set_permissions(&logs, std::os::unix::fs::PermissionsExt::from_mode(0o750))
+        .expect("chmod");
+    let group = std::fs::read_to_string("/etc/group")
+        .expect("read /etc/group")
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2) == Some(&gid.to_string().as_str())).then(|| f[0].to_string())
+        })
+        .expect("nobody's group");
+    let staged = text
+        .replace("/var/log/procustodibus/broker", &logs.display().to_string())
+        .replace(
+            "/var/log/procustodibus-broker.log",
+            &dir.path().join("sysvinit.log").display().to_string(),
+        )
+        .replace(
+            "su procustodibus-broker procustodibus-broker",
+            &format!("su nobody {group}"),
+        );
+    let conf = dir.path().join("logrotate.conf");
+    std::fs::write(&conf, staged).expect("write config");
+    let state = dir.path().join("state");
+    let rotate = || {
+        let out = output(
+            Command::new(&logrotate)
+                .args(["-v", "-f", "-s"])
+                .arg(&state)
+                .arg(&conf),
+        );
+        assert!(out.status.success(), "logrotate -f:\n{}", describe(&out));
+        stderr(&out) + &stdout(&out)
+    };
+    let log = rotate();
+    assert_eq!(
+        log.matches(&format!(
+            "switching euid from 0 to {uid} and egid from 0 to {gid}"
+        ))
+        .count(),
+        2,
+        "both blocks of the daemon's directory rotate as the daemon user:\n{log}"
+    );
+    std::fs::write(logs.join("all.jsonl"), "{\"a\":2}\n").expect("write log");
+    std::os::unix::fs::lchown(logs.join("all.jsonl"), Some(uid), Some(gid)).expect("chown");
+    rotate();
+    let owner = |name: &str| {
+        let meta = std::fs::symlink_metadata(logs.join(name))
+            .unwrap_or_else(|e| panic!("{name} after the rotation: {e}"));
+        (
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            std::os::unix::fs::MetadataExt::gid(&meta),
+        )
+    };
+    for name in [
+        "all.jsonl.1",
+        "all.jsonl.2.gz",
+        "daemon.log",
+        "daemon.log.1.gz",
+    ] {
+        assert_eq!(owner(name), (uid, gid), "owner of {name}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(logs.join("all.jsonl.1")).expect("read"),
+        "{\"a\":2}\n"
+    );
+}
+
+#[test]
+fn sysvinit_start_refuses_a_link_at_its_log_file() {
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    dir.write_config(&sim.url(), "");
+    dir.set_up(&sim);
+    let init = Sysvinit::new(
+        &dir,
+        &format!("--loop=1 --config {}", dir.config().display()),
+    );
+    // A member of /var/log's group (syslog on Ubuntu) links the log file to a file of root's.
+    let victim = dir.path("victim");
+    std::fs::write(&victim, "root's\n").expect("write victim");
+    std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    std::os::unix::fs::symlink(&victim, &init.logfile).expect("symlink");
+    let meta = |p: &Path| {
+        let m = std::fs::symlink_metadata(p).expect("metadata");
+        use std::os::unix::fs::MetadataExt;
+        (m.mode(), m.uid(), m.gid(), m.mtime(), m.mtime_nsec())
+    };
+    let before = meta(&victim);
+    std::thread::sleep(Duration::from_millis(20));
+
+    let (code, out) = init.run("start");
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            Some(1),
+            format!(
+                "starting Pro Custodibus Broker ...\nfailed to start: {} is a link or not a regular file: move it away\n",
+                init.logfile.display()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(meta(&victim), before, "the link's target was changed");
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "root's\n");
+    assert!(pid_in(&init.pidfile).is_none(), "nothing started");
+
+    // With the link gone, start creates the file for the daemon user, mode 0640.
+    std::fs::remove_file(&init.logfile).expect("remove link");
+    let (code, out) = init.run("start");
+    assert_eq!(code, Some(0), "{out}\n{}", init.log());
+    let m = std::fs::symlink_metadata(&init.logfile).expect("log file");
+    assert!(m.is_file());
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777,
+        0o640
+    );
+    init.run("stop");
+}
+
+const NEWSYSLOG: &str = "/usr/local/etc/newsyslog.conf.d/procustodibus-broker.conf";
+const LOGROTATE: &str = "/etc/logrotate.d/procustodibus-broker";
+
+#[test]
+fn freebsd_gets_a_newsyslog_entry_and_an_old_logrotate_config_is_flagged() {
+    let stage = sysvinit_stage();
+    stage.write("/etc/rc.subr", "", 0o644);
+    let out = install_ok(&stage);
+    contains(
+        &out,
+        "OK will install newsyslog configuration at /usr/local/etc/newsyslog.conf.d/procustodibus-broker.conf\n",
+    );
+    let source = std::fs::read_to_string(repo_file(
+        "packaging/freebsd/procustodibus-broker.newsyslog.conf",
+    ))
+    .expect("read newsyslog config");
+    assert_eq!(stage.read(NEWSYSLOG), source);
+    assert_eq!(stage.mode(NEWSYSLOG), 0o644);
+    let entry: Vec<&str> = source
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .expect("an entry")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        entry,
+        [
+            "/var/log/procustodibus/broker/*.jsonl",
+            "procustodibus-broker:procustodibus-broker",
+            "640",
+            "14",
+            "*",
+            "@T00",
+            "BGZ",
+            "/var/run/procustodibus_broker.child.pid",
+            "1"
+        ]
+    );
+    // The pid file is the one the rc.d script has daemon(8) write for the broker.
+    contains(
+        &std::fs::read_to_string(repo_file("packaging/freebsd/procustodibus-broker"))
+            .expect("read rc.d script"),
+        "child_pidfile=/var/run/procustodibus_broker.child.pid\n",
+    );
+    let out = stage.install_sh_ok(&["--uninstall", "--yes"], "uninstall SUCCESS");
+    contains(&out, "OK will remove newsyslog configuration at");
+    assert!(!stage.exists(NEWSYSLOG));
+
+    // A logrotate config from before (root rotates the daemon's files) is kept, and flagged.
+    let stage = sysvinit_stage();
+    stage.write(
+        LOGROTATE,
+        "/var/log/procustodibus/broker/*.jsonl {\n    daily\n}\n",
+        0o644,
+    );
+    let out = install_ok(&stage);
+    contains(
+        &out,
+        "WARNING /etc/logrotate.d/procustodibus-broker rotates the files in /var/log/procustodibus/broker as root: add \"su procustodibus-broker procustodibus-broker\" to its blocks for them",
+    );
+    assert_eq!(
+        stage.read(LOGROTATE),
+        "/var/log/procustodibus/broker/*.jsonl {\n    daily\n}\n"
+    );
+}

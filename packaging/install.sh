@@ -1060,6 +1060,21 @@ do_uninstall() {
     log_info "uninstall SUCCESS"
 }
 
+# Before the daemon user and group are deleted: hands what they own in the kept configuration,
+# spool and logs to root (a later user given the same uid or gid must not own the private key).
+# find does not follow links, and chown -h and chgrp -h change a link itself.
+hand_kept_files_to_root() {
+    hk_uid=$(daemon_uid)
+    hk_gid=$(daemon_gid)
+    for kept in "$cnf_dir" "$spool_dir" "$log_dir" "$sysvinit_log"; do
+        if [ -e "$(at "$kept")" ] || [ -L "$(at "$kept")" ]; then
+            log_info "OK will hand what $daemon_user owns in $kept to root"
+            run find "$(at "$kept")" -user "$hk_uid" -exec chown -h 0 {} +
+            [ -z "$hk_gid" ] || run find "$(at "$kept")" -group "$hk_gid" -exec chgrp -h 0 {} +
+        fi
+    done
+}
+
 purge_data() {
     for doomed in "$cnf_dir:configuration and credentials" "$spool_dir:spool (events not yet delivered)" \
         "$log_dir:logs" "$sysvinit_log:daemon log"; do
@@ -1079,6 +1094,7 @@ purge_data() {
         log_warn "daemon user $daemon_user found"
         prompt "delete user?" yes no
         if [ "$answer" = y ]; then
+            hand_kept_files_to_root
             log_info "OK will delete user"
             if have userdel; then
                 run userdel ${root:+--root "$root"} "$daemon_user"

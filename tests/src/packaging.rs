@@ -471,3 +471,27 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+impl Stage {
+    /// Runs packaging/install.sh with `--root STAGE` and `args`, with `answers` (one a line) on
+    /// its standard input, as an operator answering its questions.
+    pub fn install_sh_answering(&self, args: &[&str], answers: &[&str]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(repo_file("packaging/install.sh"))
+            .args(args)
+            .arg("--root")
+            .arg(self.root())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start install.sh");
+        let mut input = child.stdin.take().expect("stdin");
+        for answer in answers {
+            // install.sh may exit before it asks them all.
+            let _ = writeln!(input, "{answer}");
+        }
+        drop(input);
+        child.wait_with_output().expect("wait for install.sh")
+    }
+}

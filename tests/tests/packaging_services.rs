@@ -695,3 +695,79 @@ fn freebsd_gets_a_newsyslog_entry_and_an_old_logrotate_config_is_flagged() {
         "/var/log/procustodibus/broker/*.jsonl {\n    daily\n}\n"
     );
 }
+
+const CNF_DIR: &str = "/etc/procustodibus/broker";
+const CREDENTIALS_CONF: &str = "/etc/procustodibus/broker/broker-credentials.conf";
+const SPOOL_DIR: &str = "/var/lib/procustodibus/broker";
+const LOG_DIR: &str = "/var/log/procustodibus/broker";
+
+/// The paths below `dirs` of the stage owned by `uid` or by group `gid`.
+fn owned_by(stage: &Stage, dirs: &[&str], uid: u32, gid: u32) -> Vec<PathBuf> {
+    stage
+        .snapshot()
+        .into_iter()
+        .filter(|(path, entry)| {
+            dirs.iter()
+                .any(|d| path.starts_with(d.trim_start_matches('/')))
+                && (entry.uid == uid || entry.gid == gid)
+        })
+        .map(|(path, _)| path)
+        .collect()
+}
+
+#[test]
+fn purge_that_keeps_the_files_but_deletes_the_user_hands_them_to_root() {
+    assert!(
+        is_root(),
+        "this test creates the daemon user in the stage: run it as root"
+    );
+    let stage = sysvinit_stage();
+    install_ok(&stage);
+    // Setup ran: the daemon's credentials file; the daemon wrote its spool and a file pipe.
+    std::fs::remove_file(stage.path(SETUP_CONF)).expect("remove setup");
+    let (uid, gid) = stage.user(DAEMON_USER).expect("daemon user");
+    let credentials = "[Broker.Credentials]\nPublicKey = cHVibGlj\nPrivateKey = cHJpdmF0ZQ==\n";
+    for (path, text, mode) in [
+        (CREDENTIALS_CONF, credentials, 0o600),
+        (
+            "/var/lib/procustodibus/broker/queue/0001.seg",
+            "event\n",
+            0o600,
+        ),
+        ("/var/log/procustodibus/broker/all.jsonl", "{}\n", 0o640),
+    ] {
+        stage.write(path, text, mode);
+        stage.chown(path, uid, gid);
+    }
+    stage.chown("/var/lib/procustodibus/broker/queue", uid, gid);
+    let kept = [CNF_DIR, SPOOL_DIR, LOG_DIR];
+    assert!(!owned_by(&stage, &kept, uid, gid).is_empty());
+
+    // remove daemon, remove broker; keep the configuration, the spool and the logs; delete
+    // the user.
+    let out =
+        stage.install_sh_answering(&["--uninstall", "--purge"], &["y", "y", "n", "n", "n", "y"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", describe(&out));
+    contains(
+        &text,
+        "delete configuration and credentials? ([y]es, [n]o): ",
+    );
+    contains(&text, "delete user? ([y]es, [n]o): ");
+    for path in kept {
+        assert!(stage.exists(path), "{path} is kept:\n{text}");
+    }
+    contains(
+        &text,
+        "OK will hand what procustodibus-broker owns in /etc/procustodibus/broker to root\n",
+    );
+    assert_eq!(stage.user(DAEMON_USER), None, "the user is deleted");
+    assert_eq!(
+        owned_by(&stage, &kept, uid, gid),
+        Vec::<PathBuf>::new(),
+        "kept files still owned by the deleted uid {uid} or gid {gid}"
+    );
+    assert_eq!(stage.mode_owner(CREDENTIALS_CONF), (0o600, 0, 0));
+    assert_eq!(stage.read(CREDENTIALS_CONF), credentials);
+    assert_eq!(stage.mode_owner(SPOOL_DIR), (0o700, 0, 0));
+}

@@ -383,6 +383,39 @@ check_config() {
 
 # ---- The installed broker ----
 
+# The Python broker's documented path, kept working once its virtualenv is deleted.
+venv_link=$venv_dir/bin/procustodibus-broker
+
+# Whether the virtualenv directory holds only what link_venv_path left: its link to our binary.
+venv_is_our_link() {
+    [ -L "$(at "$venv_link")" ] &&
+        [ "$(readlink "$(at "$venv_link")")" = "$bin_dir/procustodibus-broker" ] &&
+        [ "$(ls -A "$(at "$venv_dir")")" = bin ] &&
+        [ "$(ls -A "$(at "$venv_dir/bin")")" = procustodibus-broker ]
+}
+
+# After the virtualenv is deleted: the Python broker's documented path
+# (sudo -u procustodibus-broker /opt/venvs/procustodibus-broker/bin/procustodibus-broker --test)
+# as a root-owned link to the new binary; --uninstall removes it.
+link_venv_path() {
+    log_info "OK will link $venv_link to $bin_dir/procustodibus-broker"
+    ensure_parent "${venv_dir%/*}"
+    ensure_parent "$venv_dir"
+    ensure_parent "$venv_dir/bin"
+    [ -n "$dry_run" ] || echo "$(at "$venv_link").new.$$" >>"$scratch/new-files"
+    run ln -s "$bin_dir/procustodibus-broker" "$(at "$venv_link").new.$$"
+    run mv -f "$(at "$venv_link").new.$$" "$(at "$venv_link")"
+    [ -n "$dry_run" ] || log_info "linked $venv_link"
+}
+
+unlink_venv_path() {
+    if venv_is_our_link; then
+        log_info "OK will remove the link $venv_link"
+        remove_file "$venv_link"
+        run rmdir "$(at "$venv_dir/bin")" "$(at "$venv_dir")"
+    fi
+}
+
 installed_version=""
 installed_python=""
 find_installed() {
@@ -392,7 +425,7 @@ find_installed() {
         [ -n "$installed_version" ] || installed_version=unknown-version
         log_info "procustodibus-broker $installed_version found at $bin_dir/procustodibus-broker"
     fi
-    if [ -d "$(at "$venv_dir")" ]; then
+    if [ -d "$(at "$venv_dir")" ] && ! venv_is_our_link; then
         installed_python=$(venv_version)
         log_info "python broker $installed_python found at $venv_dir"
     fi
@@ -974,6 +1007,7 @@ do_install() {
     if [ -n "$installed_python" ]; then
         log_warn "python broker $installed_python found at $venv_dir, replaced by this one"
         offer_delete "python broker" "$venv_dir"
+        [ "$answer" != y ] || link_venv_path
     fi
 
     start_daemon
@@ -1046,6 +1080,7 @@ do_uninstall() {
         log_warn "python broker $installed_python found at $venv_dir"
         offer_delete "python broker" "$venv_dir"
     fi
+    unlink_venv_path
 
     if [ -z "$purge" ]; then
         for kept in "$cnf_dir:configuration and credentials" "$spool_dir:spool" "$log_dir:logs"; do

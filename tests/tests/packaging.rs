@@ -663,7 +663,23 @@ fn upgrade_over_the_python_broker_keeps_config_credentials_owners_and_modes() {
         config,
         "config and credentials kept as they were"
     );
-    assert!(!stage.exists(VENV), "the virtualenv is deleted");
+    // The virtualenv is deleted; its documented path is left as a link to the new binary
+    // (issue 11, item 13: tests/tests/packaging_services.rs).
+    assert_eq!(
+        run_ok(
+            Command::new("find")
+                .arg(stage.path(VENV))
+                .args(["-mindepth", "1"])
+        ),
+        format!(
+            "{}\n{}\n",
+            stage.path(&format!("{VENV}/bin")).display(),
+            stage
+                .path(&format!("{VENV}/bin/procustodibus-broker"))
+                .display()
+        ),
+        "the virtualenv is deleted"
+    );
     let meta = stage.path(BIN).symlink_metadata().expect("binary");
     assert!(
         meta.is_file(),

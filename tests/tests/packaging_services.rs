@@ -771,3 +771,101 @@ fn purge_that_keeps_the_files_but_deletes_the_user_hands_them_to_root() {
     assert_eq!(stage.read(CREDENTIALS_CONF), credentials);
     assert_eq!(stage.mode_owner(SPOOL_DIR), (0o700, 0, 0));
 }
+
+const VENV: &str = "/opt/venvs/procustodibus-broker";
+const VENV_LINK: &str = "/opt/venvs/procustodibus-broker/bin/procustodibus-broker";
+
+/// A stage with the Python broker installed in its virtualenv (with its link in /usr/local/bin),
+/// its daemon user, and a broker that has run setup.
+fn python_broker_stage() -> Stage {
+    let stage = sysvinit_stage();
+    std::fs::remove_file(stage.path(SETUP_CONF)).expect("remove setup");
+    stage.write(CREDENTIALS_CONF, "[Broker.Credentials]\n", 0o640);
+    stage.add_user(DAEMON_USER, 998);
+    if is_root() {
+        stage.chown(CREDENTIALS_CONF, 0, 998);
+    }
+    stage.write(
+        VENV_LINK,
+        "#!/opt/venvs/procustodibus-broker/bin/python3\nfrom procustodibus_broker.cli import main\nmain()\n",
+        0o755,
+    );
+    stage.write(&format!("{VENV}/bin/python3"), "", 0o755);
+    stage.write(
+        &format!(
+            "{VENV}/lib/python3.11/site-packages/procustodibus_broker-1.1.1.dist-info/METADATA"
+        ),
+        "Metadata-Version: 2.1\nName: procustodibus-broker\nVersion: 1.1.1\n",
+        0o644,
+    );
+    stage.mkdir("/usr/local/bin");
+    std::os::unix::fs::symlink(VENV_LINK, stage.path(BIN)).expect("symlink");
+    stage
+}
+
+#[test]
+fn replacing_the_python_broker_keeps_its_documented_path_as_a_link_to_the_new_binary() {
+    let stage = python_broker_stage();
+    let out = install_ok(&stage);
+    contains(&out, "delete python broker? ([y]es, [n]o): y\n");
+    contains(
+        &out,
+        "OK will link /opt/venvs/procustodibus-broker/bin/procustodibus-broker to /usr/local/bin/procustodibus-broker\n",
+    );
+    // Only the link is left of the virtualenv, root's, to the new binary.
+    let left: Vec<PathBuf> = stage
+        .snapshot()
+        .into_keys()
+        .filter(|p| p.starts_with(VENV.trim_start_matches('/')))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "opt/venvs/procustodibus-broker",
+            "opt/venvs/procustodibus-broker/bin",
+            "opt/venvs/procustodibus-broker/bin/procustodibus-broker"
+        ]
+        .map(PathBuf::from)
+    );
+    assert_eq!(
+        std::fs::read_link(stage.path(VENV_LINK)).expect("a link"),
+        Path::new(BIN)
+    );
+    if is_root() {
+        let (_, uid, gid) = stage.mode_owner(VENV_LINK);
+        assert_eq!((uid, gid), (0, 0), "owner of the link");
+        for dir in [VENV, "/opt/venvs/procustodibus-broker/bin"] {
+            assert_eq!(stage.mode_owner(dir), (0o755, 0, 0), "{dir}");
+        }
+    }
+    // Installing again does not take the link for a Python broker, and keeps it.
+    let out = install_ok(&stage);
+    assert!(!out.contains("python broker"), "{out}");
+    assert!(stage.exists(VENV_LINK));
+
+    // --uninstall removes the link and the directories it made.
+    let out = stage.install_sh_ok(&["--uninstall", "--yes"], "uninstall SUCCESS");
+    contains(
+        &out,
+        "OK will remove the link /opt/venvs/procustodibus-broker/bin/procustodibus-broker\n",
+    );
+    assert!(!stage.exists(VENV), "{out}");
+    assert!(stage.exists("/opt/venvs"), "/opt/venvs is left as it was");
+
+    // An operator who keeps the virtualenv keeps it as it is.
+    let stage = python_broker_stage();
+    let before = stage.read(VENV_LINK);
+    let out = stage.install_sh_answering(
+        &["--install", "--binary", &broker_binary()],
+        // upgrade? yes; install daemon? yes; delete python broker? no.
+        &["y", "y", "n"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!stdout(&out).contains("OK will delete python broker"));
+    assert!(
+        stdout(&out).contains("delete python broker? ([y]es, [n]o): "),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(stage.read(VENV_LINK), before, "{}", describe(&out));
+}

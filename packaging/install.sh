@@ -954,10 +954,28 @@ install_logrotate() {
 
 # ---- Install ----
 
+# Whether the procustodibus-broker .deb is installed (dpkg's file list of it is there).
+deb_installed() {
+    [ -f "$(at /var/lib/dpkg/info/$daemon_name.list)" ]
+}
+
+# The .deb and install.sh never both own the host: install.sh's unit in /etc/systemd/system
+# would shadow the package's in /usr/lib/systemd/system (and run /usr/local/bin's binary).
+refuse_over_deb() {
+    if deb_installed; then
+        log_error "the $daemon_name .deb is installed: it owns the broker on this host"
+        log_info "upgrade it with apt install ./${daemon_name}_VERSION-1_amd64.deb; or, to use" \
+            "install.sh instead, first apt remove $daemon_name (which keeps $cnf_dir), then run" \
+            "install.sh --install again"
+        bye 1 "$action FAIL"
+    fi
+}
+
 do_install() {
     require_root
     new=$(new_version)
     log_info "install $new"
+    refuse_over_deb
     require_binaries
     choose_cnf_dir
     check_config
@@ -1068,6 +1086,10 @@ do_uninstall() {
     for tool in logrotate newsyslog; do
         conf=$(rotation_path "$tool")
         [ -f "$(at "$conf")" ] || continue
+        if [ "$conf" = "$logrotate_path" ] && deb_installed; then
+            log_info "kept logrotate configuration at $conf (the .deb's)"
+            continue
+        fi
         if [ -n "$purge" ] || cmp -s "$(rotation_src "$tool")" "$(at "$conf")"; then
             log_info "OK will remove $tool configuration at $conf"
             remove_file "$conf"

@@ -495,3 +495,55 @@ impl Stage {
         child.wait_with_output().expect("wait for install.sh")
     }
 }
+
+/// A copy of the machine's /etc and empty /var/lib and /var/log, which [`HostCopy::run`] mounts
+/// in their places in a mount namespace of its own: a maintainer script of the .deb runs there
+/// as on a real host (useradd, getent, install -o) and changes nothing of the machine's.
+pub struct HostCopy {
+    /// The temporary directory holding etc/, lib/ and log/ (deleted on drop).
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for HostCopy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HostCopy {
+    /// Copies /etc (`cp -a`) and makes the empty var/lib and var/log.
+    pub fn new() -> Self {
+        require_tool("unshare", "util-linux");
+        let dir = tempfile::Builder::new()
+            .prefix("pcb-host-")
+            .tempdir()
+            .expect("temp dir");
+        run_ok(Command::new("cp").arg("-a").arg("/etc").arg(dir.path()));
+        for sub in ["var/lib", "var/log"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        }
+        HostCopy { dir }
+    }
+
+    /// A path of the copy, by its path on the host (`/etc/x` -> `COPY/etc/x`).
+    pub fn path(&self, path: &str) -> PathBuf {
+        self.dir.path().join(path.trim_start_matches('/'))
+    }
+
+    /// Runs `program` with `args` with the copy mounted on /etc, /var/lib and /var/log.
+    pub fn run(&self, program: &Path, args: &[&str]) -> Output {
+        output(
+            Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh", "-c"])
+                .arg(
+                    "mount --bind \"$1/etc\" /etc && mount --bind \"$1/var/lib\" /var/lib && \
+                     mount --bind \"$1/var/log\" /var/log && shift && exec \"$@\"",
+                )
+                .arg("sh")
+                .arg(self.dir.path())
+                .arg(program)
+                .args(args)
+                .stdin(std::process::Stdio::null()),
+        )
+    }
+}

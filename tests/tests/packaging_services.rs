@@ -869,3 +869,62 @@ fn replacing_the_python_broker_keeps_its_documented_path_as_a_link_to_the_new_bi
     );
     assert_eq!(stage.read(VENV_LINK), before, "{}", describe(&out));
 }
+
+const UNIT: &str = "/etc/systemd/system/procustodibus-broker.service";
+
+#[test]
+fn the_deb_and_install_sh_never_both_own_the_host() {
+    // install.sh refuses to install over the .deb (its unit in /etc would shadow the package's).
+    let stage = sysvinit_stage();
+    stage.write("/usr/lib/systemd/systemd", "", 0o755);
+    stage.write(
+        "/var/lib/dpkg/info/procustodibus-broker.list",
+        "/usr/bin/procustodibus-broker\n",
+        0o644,
+    );
+    stage.write(LOGROTATE, "# the .deb's\n", 0o644);
+    let out = stage.install_sh(&["--install", "--yes", "--binary", &broker_binary()]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    contains(
+        &stderr(&out),
+        "ERROR the procustodibus-broker .deb is installed: it owns the broker on this host\n",
+    );
+    contains(&stdout(&out), "apt remove procustodibus-broker");
+    assert!(
+        !stage.exists(BIN) && !stage.exists(UNIT),
+        "{}",
+        describe(&out)
+    );
+    // Its --uninstall leaves the package's logrotate config alone.
+    let out = stage.install_sh_ok(&["--uninstall", "--yes"], "uninstall SUCCESS");
+    contains(
+        &out,
+        "kept logrotate configuration at /etc/logrotate.d/procustodibus-broker (the .deb's)\n",
+    );
+    assert_eq!(stage.read(LOGROTATE), "# the .deb's\n");
+
+    // The .deb's postinst, run on a copy of this host, warns about install.sh's unit.
+    assert!(
+        is_root(),
+        "the postinst runs in a mount namespace: run this test as root"
+    );
+    let host = HostCopy::new();
+    let postinst = repo_file("packaging/debian/postinst");
+    let out = host.run(&postinst, &["configure"]);
+    assert!(out.status.success(), "postinst:\n{}", describe(&out));
+    assert!(!stdout(&out).contains("WARNING"), "{}", describe(&out));
+    std::fs::create_dir_all(host.path("/etc/systemd/system")).expect("mkdir");
+    std::fs::write(host.path(UNIT), "[Service]\n").expect("write unit");
+    let out = host.run(&postinst, &["configure"]);
+    assert!(out.status.success(), "postinst:\n{}", describe(&out));
+    contains(
+        &stdout(&out),
+        "procustodibus-broker: WARNING /etc/systemd/system/procustodibus-broker.service, from\ninstall.sh, overrides this package's unit",
+    );
+    let passwd = std::fs::read_to_string(host.path("/etc/passwd")).expect("passwd");
+    assert!(
+        passwd.contains("\nprocustodibus-broker:")
+            && host.path("/var/lib/procustodibus/broker").is_dir(),
+        "the postinst ran on the copy"
+    );
+}

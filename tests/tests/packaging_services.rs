@@ -928,3 +928,218 @@ fn the_deb_and_install_sh_never_both_own_the_host() {
         "the postinst ran on the copy"
     );
 }
+
+/// Every file of a directory (not below), by name, with its bytes.
+fn files_of(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect()
+}
+
+/// Two release builds of this tree, each from scratch in a target directory of its own (so
+/// neither reuses the other's work, and their paths differ), give byte-identical tarballs and
+/// .debs, whose binaries name no builder's path. Two full release builds take minutes: run it
+/// with `cargo test -p broker-tests --test packaging_services -- --ignored reproducible`.
+#[test]
+#[ignore = "two release builds from scratch (minutes); run with -- --ignored reproducible"]
+fn release_is_reproducible_and_names_no_builder_path() {
+    let deb = output(cargo().args(["deb", "--version"])).status.success();
+    let work = tempfile::Builder::new()
+        .prefix("pcb-repro-")
+        .tempdir()
+        .expect("temp dir");
+    let mut dists = Vec::new();
+    for build in ["one", "two"] {
+        let target = work.path().join(format!("target-{build}"));
+        let dist = work.path().join(format!("dist-{build}"));
+        let started = std::time::Instant::now();
+        let out = output(
+            Command::new(repo_file("packaging/dist.sh"))
+                .env("DIST_DIR", &dist)
+                .env("DIST_ALLOW_DIRTY", "1")
+                .env("DIST_DEB", if deb { "yes" } else { "no" })
+                .env("CARGO_TARGET_DIR", &target)
+                .env_remove("DIST_GPG_KEY")
+                .env_remove("DIST_NO_BUILD")
+                .env_remove("SOURCE_DATE_EPOCH"),
+        );
+        assert!(out.status.success(), "dist.sh:\n{}", describe(&out));
+        eprintln!("release build {build}: {:?}", started.elapsed());
+        let binary = std::fs::read(target.join("release/procustodibus-broker")).expect("binary");
+        let text = String::from_utf8_lossy(&binary);
+        let home = std::env::var("CARGO_HOME")
+            .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+        for path in [
+            repo_root().display().to_string(),
+            target.display().to_string(),
+            home,
+        ] {
+            assert!(
+                !text.contains(&path),
+                "the release binary names the builder's path {path}"
+            );
+        }
+        dists.push(dist);
+    }
+    let (one, two) = (files_of(&dists[0]), files_of(&dists[1]));
+    assert_eq!(
+        one.keys().collect::<Vec<_>>(),
+        two.keys().collect::<Vec<_>>()
+    );
+    assert!(one.keys().any(|k| k.ends_with(".tar.gz")));
+    assert!(!deb || one.keys().any(|k| k.ends_with(".deb")));
+    for (name, bytes) in &one {
+        assert!(two[name] == *bytes, "{name} differs between the two builds");
+    }
+}
+
+/// Runs packaging/dist.sh of `repo` with the release binaries already built
+/// (DIST_NO_BUILD=1), no .deb, into `dist`, with `envs` added.
+fn dist_sh(repo: &Path, dist: &Path, envs: &[(&str, &str)]) -> std::process::Output {
+    release_dir();
+    let mut command = Command::new(repo.join("packaging/dist.sh"));
+    command
+        .env("DIST_DIR", dist)
+        .env("DIST_NO_BUILD", "1")
+        .env("DIST_DEB", "no")
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("DIST_GPG_KEY")
+        .env_remove("DIST_ALLOW_DIRTY")
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    output(&mut command)
+}
+
+#[test]
+fn dist_refuses_a_tree_with_changes_and_dates_files_by_the_commit() {
+    // A git checkout with what dist.sh packs (and a one-line crate for cargo metadata).
+    let repo = tempfile::tempdir().expect("temp dir");
+    let r = repo.path();
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(repo_file("packaging"))
+            .arg(r),
+    );
+    std::fs::create_dir_all(r.join("docs")).expect("mkdir");
+    std::fs::create_dir_all(r.join("src")).expect("mkdir");
+    for file in ["README.md", "LICENSE", "docs/reliability.md"] {
+        std::fs::copy(repo_file(file), r.join(file)).expect("copy");
+    }
+    std::fs::write(
+        r.join("Cargo.toml"),
+        "[package]\nname = \"dist-test\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .expect("write Cargo.toml");
+    std::fs::write(r.join("src/lib.rs"), "").expect("write lib.rs");
+    let git = |args: &[&str]| {
+        run_ok(
+            Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+                .args(args)
+                .current_dir(r)
+                .env("GIT_COMMITTER_DATE", "@1700000000 +0000")
+                .env("GIT_AUTHOR_DATE", "@1700000000 +0000"),
+        )
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "release"]);
+    let dist = tempfile::tempdir().expect("temp dir");
+
+    // Clean: the tarball's files are dated by the commit.
+    let out = dist_sh(r, dist.path(), &[]);
+    assert!(out.status.success(), "dist.sh:\n{}", describe(&out));
+    let tarball = dist.path().join(format!(
+        "procustodibus-broker-{}.tar.gz",
+        workspace_version()
+    ));
+    let listing = run_ok(Command::new("tar").args(["--utc", "-tvzf"]).arg(&tarball));
+    assert!(
+        listing.lines().all(|l| l.contains(" 2023-11-14 22:13")),
+        "dated by the commit (2023-11-14 22:13:20 UTC):\n{listing}"
+    );
+
+    // An untracked file in packaging/ (it would be packed), then a changed one: refused.
+    std::fs::write(r.join("packaging/systemd/stray.conf"), "x\n").expect("write");
+    let out = dist_sh(r, dist.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    contains(
+        &stderr(&out),
+        "dist: ERROR the tree has uncommitted or untracked changes (above): commit or remove them, or set DIST_ALLOW_DIRTY=1 for a build that is not a release\n",
+    );
+    contains(&stderr(&out), "packaging/systemd/stray.conf");
+    std::fs::remove_file(r.join("packaging/systemd/stray.conf")).expect("remove");
+    std::fs::write(r.join("README.md"), "changed\n").expect("write");
+    let out = dist_sh(r, dist.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    // DIST_ALLOW_DIRTY=1 builds anyway (not a release).
+    let out = dist_sh(r, dist.path(), &[("DIST_ALLOW_DIRTY", "1")]);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+#[test]
+fn dist_checks_each_signature_after_signing() {
+    let real_gpg = require_tool("gpg", "gnupg");
+    // A gpg whose detached signatures are garbage (a wrong key, a broken agent, a full disk).
+    let fake = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        fake.path().join("gpg"),
+        format!(
+            "#!/bin/sh\nout=\nsign=\nprev=\nfor a in \"$@\"; do\n    [ \"$prev\" = --output ] && out=$a\n    [ \"$a\" = --detach-sign ] && sign=yes\n    prev=$a\ndone\nif [ -n \"$sign\" ]; then\n    echo 'not a signature' >\"$out\"\n    exit 0\nfi\nexec {} \"$@\"\n",
+            real_gpg.display()
+        ),
+    )
+    .expect("write fake gpg");
+    std::fs::set_permissions(
+        fake.path().join("gpg"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let gnupg_home = tempfile::Builder::new()
+        .prefix("g")
+        .tempdir_in("/tmp")
+        .expect("GNUPGHOME");
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let dist = tempfile::tempdir().expect("temp dir");
+    let out = dist_sh(
+        &repo_root(),
+        dist.path(),
+        &[
+            ("PATH", &path),
+            ("DIST_GPG_KEY", "release@example.invalid"),
+            ("DIST_ALLOW_DIRTY", "1"),
+            ("GNUPGHOME", &gnupg_home.path().display().to_string()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let tarball = dist.path().join(format!(
+        "procustodibus-broker-{}.tar.gz",
+        workspace_version()
+    ));
+    contains(
+        &stderr(&out),
+        &format!(
+            "dist: ERROR the signature of {} does not verify (key release@example.invalid)\n",
+            tarball.display()
+        ),
+    );
+    assert!(
+        !files_of(dist.path()).keys().any(|k| k.ends_with(".sig")),
+        "a signature that does not verify is left: {:?}",
+        files_of(dist.path()).keys()
+    );
+}

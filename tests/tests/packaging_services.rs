@@ -1143,3 +1143,86 @@ fn dist_checks_each_signature_after_signing() {
         files_of(dist.path()).keys()
     );
 }
+
+/// The gid of a group in an /etc/group file.
+fn gid_in(group_file: &Path, name: &str) -> u32 {
+    std::fs::read_to_string(group_file)
+        .expect("read group")
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == name).then(|| f[2].parse().expect("gid"))
+        })
+        .unwrap_or_else(|| panic!("no group {name} in {}", group_file.display()))
+}
+
+#[test]
+fn deb_postinst_and_install_sh_agree_on_an_existing_config_directory() {
+    assert!(
+        is_root(),
+        "the postinst runs in a mount namespace: run this test as root"
+    );
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // The README's older steps (sudo mkdir -p, sudo cp): root:root 0755, setup to run.
+    let prepare = |cnf_dir: &Path| {
+        std::fs::create_dir_all(cnf_dir).expect("mkdir");
+        std::fs::set_permissions(cnf_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::write(
+            cnf_dir.join("broker.conf"),
+            "[Broker]\nBroker = abcdef12345\n",
+        )
+        .expect("write");
+        std::fs::write(
+            cnf_dir.join("broker-setup.conf"),
+            "[Broker.Setup]\nCode = c\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(
+            cnf_dir.join("broker-setup.conf"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+    };
+    let state = |path: &Path| {
+        let m = std::fs::metadata(path).expect("config directory");
+        (m.mode() & 0o7777, m.uid(), m.gid())
+    };
+
+    let host = HostCopy::new();
+    let deb_dir = host.path(CNF_DIR);
+    prepare(&deb_dir);
+    let out = host.run(&repo_file("packaging/debian/postinst"), &["configure"]);
+    assert!(out.status.success(), "postinst:\n{}", describe(&out));
+    let deb_gid = gid_in(&host.path("/etc/group"), DAEMON_USER);
+    // Closed to others, the daemon's group reads; the README says how to open it for setup.
+    assert_eq!(state(&deb_dir), (0o750, 0, deb_gid));
+
+    let stage = Stage::new();
+    stage.mkdir("/etc/init.d");
+    prepare(&stage.path(CNF_DIR));
+    install_ok(&stage);
+    let stage_gid = stage.group(DAEMON_USER).expect("daemon group");
+    let (mode, uid, gid) = state(&stage.path(CNF_DIR));
+    assert_eq!(
+        (uid, gid),
+        (0, stage_gid),
+        "the same owner and group as the .deb's"
+    );
+    assert_eq!(mode & 0o7, 0, "closed to others, as the .deb's");
+
+    // Once setup has run (the credentials there, the setup file gone), both close it: 0750.
+    for dir in [&deb_dir, &stage.path(CNF_DIR)] {
+        std::fs::remove_file(dir.join("broker-setup.conf")).expect("remove setup");
+        std::fs::write(
+            dir.join("broker-credentials.conf"),
+            "[Broker.Credentials]\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770)).expect("chmod");
+    }
+    let out = host.run(&repo_file("packaging/debian/postinst"), &["configure"]);
+    assert!(out.status.success(), "postinst:\n{}", describe(&out));
+    install_ok(&stage);
+    assert_eq!(state(&deb_dir), (0o750, 0, deb_gid));
+    assert_eq!(state(&stage.path(CNF_DIR)), (0o750, 0, stage_gid));
+}

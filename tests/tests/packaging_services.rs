@@ -26,6 +26,11 @@ struct Sysvinit {
 
 impl Sysvinit {
     fn new(dir: &BrokerDir, args: &str) -> Self {
+        Self::with_delay(dir, args, 1)
+    }
+
+    /// As [`Sysvinit::new`], with a respawn delay of `delay` seconds.
+    fn with_delay(dir: &BrokerDir, args: &str, delay: u32) -> Self {
         assert!(
             is_root(),
             "this test runs the sysvinit script, which starts the broker as its user: run it as root"
@@ -46,7 +51,7 @@ impl Sysvinit {
                 ("logfile", path(&logfile)),
                 ("spool_dir", path(&dir.spool())),
                 ("log_dir", path(&dir.path("logs"))),
-                ("respawn_delay", "1".into()),
+                ("respawn_delay", delay.to_string()),
             ],
         );
         Sysvinit {
@@ -1225,4 +1230,52 @@ fn deb_postinst_and_install_sh_agree_on_an_existing_config_directory() {
     install_ok(&stage);
     assert_eq!(state(&deb_dir), (0o750, 0, deb_gid));
     assert_eq!(state(&stage.path(CNF_DIR)), (0o750, 0, stage_gid));
+}
+
+#[test]
+fn sysvinit_stop_ends_a_supervisor_started_through_a_boot_link() {
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    dir.write_config(&sim.url(), "");
+    dir.set_up(&sim);
+    let init = Sysvinit::with_delay(
+        &dir,
+        &format!("--loop=1 --config {}", dir.config().display()),
+        5,
+    );
+    // Boot runs the script through /etc/rcN.d/S20procustodibus-broker; an operator checks and
+    // stops it through /etc/init.d.
+    let link = dir.path("S20procustodibus-broker");
+    std::os::unix::fs::symlink(&init.script, &link).expect("symlink");
+    let out = output(Command::new(&link).arg("start"));
+    assert!(out.status.success(), "{}", describe(&out));
+    let broker = pid_in(&init.pidfile).expect("the broker's pid");
+    let supervisor = pid_in(&init.supervisor_pidfile).expect("the supervisor's pid");
+    // The broker crashed; the supervisor waits to start it again: the service is up, and
+    // start does not start a second supervisor.
+    run_ok(Command::new("kill").args(["-KILL", &broker.to_string()]));
+    assert!(wait_until(Duration::from_secs(5), || !process_alive(
+        broker
+    )));
+    assert_eq!(
+        init.run("status"),
+        (
+            Some(0),
+            "started (the broker exited: starting it again)\n".into()
+        )
+    );
+    assert_eq!(
+        init.run("start"),
+        (Some(0), format!("already started (pid {supervisor})\n"))
+    );
+    assert_eq!(
+        init.run("stop"),
+        (
+            Some(0),
+            "stopping Pro Custodibus Broker ...\nstopped\n".into()
+        )
+    );
+    assert!(!process_alive(supervisor));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(init.run("status"), (Some(3), "stopped\n".into()));
 }

@@ -1026,6 +1026,7 @@ fn dist_sh(repo: &Path, dist: &Path, envs: &[(&str, &str)]) -> std::process::Out
 
 #[test]
 fn dist_refuses_a_tree_with_changes_and_dates_files_by_the_commit() {
+    require_tool("git", "git");
     // A git checkout with what dist.sh packs (and a one-line crate for cargo metadata).
     let repo = tempfile::tempdir().expect("temp dir");
     let r = repo.path();

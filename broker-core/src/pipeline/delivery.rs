@@ -13,8 +13,11 @@ use crate::spool::{Spool, SpoolError};
 pub(crate) enum Outcome {
     /// Nothing was waiting for the pipe.
     Idle,
-    /// Events went out (or to the dead-letter file): go on at once.
+    /// Events went out: go on at once.
     Progress,
+    /// An event the sink rejected for good went to the dead-letter file (after the events
+    /// before it went out): go on at once.
+    DeadLettered,
     /// The sink (or the spool) failed in a way worth retrying later; the line to log.
     Retry(String),
 }
@@ -68,7 +71,7 @@ pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<
             let id = rejected.id().unwrap_or_else(|| "(without id)".to_string());
             tracing::error!("pipe {name}: event {id} written to {place}: {failure}");
             match advance(spool, index, std::slice::from_ref(&rejected)).await {
-                Ok(()) => Outcome::Progress,
+                Ok(()) => Outcome::DeadLettered,
                 Err(e) => Outcome::Retry(format!("pipe {name}: {e}")),
             }
         }
@@ -97,7 +100,7 @@ pub(crate) async fn deliver_once(
     while !*stop.borrow() {
         match deliver_batch(index, pipe, spool).await {
             Outcome::Idle => break,
-            Outcome::Progress => {}
+            Outcome::Progress | Outcome::DeadLettered => {}
             Outcome::Retry(line) => {
                 tracing::error!("{line}");
                 report.failures.push(line);

@@ -27,6 +27,7 @@ use crate::registry;
 use crate::sink::Sink;
 use crate::source::Source;
 use crate::spool::Spool;
+use crate::status::StatusBoard;
 pub use worker::Running;
 
 /// The pipes with their built sinks.
@@ -135,7 +136,14 @@ impl Pipeline {
     /// Starts one delivery task per pipe for `--loop` mode; they deliver what reaches the spool
     /// until [`Running::shutdown`].
     pub fn start(self, spool: Arc<Spool>) -> Running {
-        worker::start(self.pipes, self.queues, spool)
+        worker::start(self.pipes, self.queues, spool, None)
+    }
+
+    /// [`Pipeline::start`] that records every pull and delivery on `status` and writes the
+    /// status file now, after every round and when a pipe starts or stops failing.
+    pub fn start_with_status(self, spool: Arc<Spool>, status: Arc<StatusBoard>) -> Running {
+        status.write();
+        worker::start(self.pipes, self.queues, spool, Some(status))
     }
 
     /// Delivers `events` to the pipe named `name` only (for `--test-pipe`).

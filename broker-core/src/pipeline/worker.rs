@@ -15,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::event::EventType;
 use crate::source::Source;
 use crate::spool::Spool;
+use crate::status::StatusBoard;
 
 /// What the delivery tasks can be told.
 enum Command {
@@ -29,12 +30,14 @@ pub struct Running {
     spool: Arc<Spool>,
     queues: Vec<(EventType, u32)>,
     paused: Arc<AtomicBool>,
+    status: Option<Arc<StatusBoard>>,
 }
 
 pub(crate) fn start(
     pipes: Vec<PipeRun>,
     queues: Vec<(EventType, u32)>,
     spool: Arc<Spool>,
+    status: Option<Arc<StatusBoard>>,
 ) -> Running {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -48,6 +51,7 @@ pub(crate) fn start(
             spool.clone(),
             rx,
             stopped.clone(),
+            status.clone(),
         )));
     }
     Running {
@@ -57,6 +61,7 @@ pub(crate) fn start(
         spool,
         queues,
         paused: Arc::new(AtomicBool::new(false)),
+        status,
     }
 }
 
@@ -75,8 +80,13 @@ impl Running {
             spool: self.spool.clone(),
             stop: stop.clone(),
             paused: self.paused.clone(),
+            status: self.status.clone(),
         };
-        pull_all(puller, &self.queues, true).await
+        let report = pull_all(puller, &self.queues, true).await;
+        if let Some(status) = &self.status {
+            status.publish().await;
+        }
+        report
     }
 
     /// Tells every sink to reopen (after log rotation).
@@ -106,6 +116,7 @@ async fn work(
     spool: Arc<Spool>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     mut stop: watch::Receiver<bool>,
+    status: Option<Arc<StatusBoard>>,
 ) {
     let mut appended = spool.watch_appended();
     let mut backoff = Backoff::for_sink();
@@ -117,8 +128,12 @@ async fn work(
             break;
         }
         appended.borrow_and_update();
-        let wait = match deliver_batch(index, &mut pipe, &spool).await {
-            Outcome::Progress => {
+        let outcome = deliver_batch(index, &mut pipe, &spool).await;
+        if let Some(status) = &status {
+            record(status, index, &outcome).await;
+        }
+        let wait = match outcome {
+            Outcome::Progress | Outcome::DeadLettered => {
                 backoff.reset();
                 continue;
             }
@@ -156,6 +171,23 @@ async fn work(
     }
     if let Err(e) = pipe.sink.close().await {
         tracing::error!("pipe {}: cannot close: {e}", pipe.config.name);
+    }
+}
+
+/// Records a delivery's outcome on the status board, and writes the status file when the pipe
+/// starts or stops failing with it.
+async fn record(status: &Arc<StatusBoard>, index: usize, outcome: &Outcome) {
+    let changed = match outcome {
+        Outcome::Idle => false,
+        Outcome::Progress => status.delivered(index, Ok(())),
+        Outcome::DeadLettered => {
+            status.dead_lettered(index);
+            status.delivered(index, Ok(()))
+        }
+        Outcome::Retry(line) => status.delivered(index, Err(line)),
+    };
+    if changed {
+        status.publish().await;
     }
 }
 

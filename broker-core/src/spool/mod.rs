@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::config::PipeConfig;
 use crate::event::{Event, EventType};
 pub use dead_letter::FILE_NAME as DEAD_LETTER_FILE;
+pub use lock::{lock_holder, LockHolder};
 use positions::Positions;
 use queue::QueueLog;
 
@@ -285,6 +286,22 @@ impl Spool {
                     .map_or(0, |l| lock(l).end().saturating_sub(*n))
             })
             .sum()
+    }
+
+    /// How many events pipe `pipe` has not delivered, and their bytes in the spool.
+    pub fn backlog(&self, pipe: usize) -> (u64, u64) {
+        let cursors = lock(&self.cursors);
+        let Some(next) = cursors.next.get(pipe) else {
+            return (0, 0);
+        };
+        next.iter()
+            .filter_map(|(q, n)| self.queues.get(q).map(|l| (lock(l), *n)))
+            .fold((0, 0), |(events, bytes), (log, n)| {
+                (
+                    events + log.end().saturating_sub(n),
+                    bytes + log.bytes_from(n),
+                )
+            })
     }
 
     /// Marks `delivered`, a front part of what [`Spool::read`] last returned for `pipe`, as

@@ -2,7 +2,7 @@
 //!
 //! A thin layer over [`broker_core`]: flags ([`args`]), log format ([`logging`]), the one-shot
 //! and looping runs ([`run`]), the `--test` report ([`report`]), `--test-pipe`
-//! ([`test_pipe`]) and `--check-config` ([`check_config`]). A custom build is its sink crates plus one call to [`main`].
+//! ([`test_pipe`]), `--check-config` ([`check_config`]) and `--status` ([`status`]). A custom build is its sink crates plus one call to [`main`].
 
 pub mod args;
 pub mod check_config;
@@ -11,6 +11,7 @@ pub mod plugins;
 pub mod report;
 pub mod run;
 pub mod signals;
+pub mod status;
 pub mod test_pipe;
 
 use std::path::Path;
@@ -33,6 +34,14 @@ pub fn main() -> ExitCode {
         plugins::link();
         print!("{}", plugins::list_sinks());
         return ExitCode::SUCCESS;
+    }
+    if args.status {
+        // No log output: standard output is the status alone (JSON with --json).
+        plugins::link();
+        return match load_config(args.config.as_deref()) {
+            Ok(config) => status::run(&config, args.json),
+            Err(e) => fail(&e.to_string()),
+        };
     }
     with_config(&args.log, args.config.as_deref(), |config| async move {
         if args.test {

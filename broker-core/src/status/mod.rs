@@ -13,7 +13,11 @@
 mod board;
 pub mod file;
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
+
+use crate::spool::{lock_holder, LockHolder};
 
 pub use board::StatusBoard;
 
@@ -137,20 +141,28 @@ pub struct Assessment {
     pub status: Option<Status>,
 }
 
-/// Draws the verdict at time `now` from `status` (what the daemon published, if anything) and
-/// `running` (`Err` says why the daemon is not running).
-pub fn assess(status: Option<Status>, running: Result<(), String>, now: f64) -> Assessment {
+/// Draws the verdict at time `now` from `status` (what the daemon published, if anything, or
+/// why it cannot be read) and `running` (`Err` says why the daemon is not running).
+pub fn assess(
+    status: Result<Option<Status>, String>,
+    running: Result<(), String>,
+    now: f64,
+) -> Assessment {
     let mut reasons = Vec::new();
     let verdict = match (&running, &status) {
         (Err(why), _) => {
             reasons.push(why.clone());
             Verdict::NotRunning
         }
-        (Ok(()), None) => {
+        (Ok(()), Err(e)) => {
+            reasons.push(e.clone());
+            Verdict::Unhealthy
+        }
+        (Ok(()), Ok(None)) => {
             reasons.push("the daemon has not published its status yet".to_string());
             Verdict::Unhealthy
         }
-        (Ok(()), Some(status)) => {
+        (Ok(()), Ok(Some(status))) => {
             reasons.extend(queue_problems(status, now));
             reasons.extend(pipe_problems(status, now));
             if reasons.is_empty() {
@@ -165,7 +177,28 @@ pub fn assess(status: Option<Status>, running: Result<(), String>, now: f64) -> 
         healthy: verdict == Verdict::Healthy,
         reasons,
         checked: now,
-        status,
+        status: status.ok().flatten(),
+    }
+}
+
+/// Whether the daemon that wrote `status` runs on the spool in `dir`: the process holding the
+/// spool's lock must be the one that wrote it (no process is signalled; see
+/// [`crate::spool::lock_holder`]). `Err` says why not.
+pub fn check_daemon(dir: &Path, status: Option<&Status>) -> Result<(), String> {
+    let spool = dir.display();
+    match (lock_holder(dir), status) {
+        (LockHolder::Nobody, _) => Err(format!(
+            "no procustodibus-broker runs on spool {spool} (its lock is free)"
+        )),
+        (LockHolder::Process(pid), Some(s)) if s.pid == pid => Ok(()),
+        (LockHolder::Process(pid), Some(s)) => Err(format!(
+            "spool {spool} is held by process {pid}, not by the daemon that wrote its status (pid {}): a run without --loop, or a daemon starting",
+            s.pid
+        )),
+        (LockHolder::Process(pid), None) => Err(format!(
+            "spool {spool} is held by process {pid}, which publishes no status: a run without --loop, or a daemon starting"
+        )),
+        (LockHolder::Unknown, _) => Ok(()),
     }
 }
 
@@ -261,10 +294,10 @@ mod tests {
     fn a_fresh_daemon_is_healthy_until_its_first_pull_is_late() {
         let s = status();
         assert_eq!(
-            assess(Some(s.clone()), Ok(()), 1025.0).verdict,
+            assess(Ok(Some(s.clone())), Ok(()), 1025.0).verdict,
             Verdict::Healthy
         );
-        let late = assess(Some(s), Ok(()), 1026.0);
+        let late = assess(Ok(Some(s)), Ok(()), 1026.0);
         assert_eq!(late.verdict, Verdict::Unhealthy);
         assert!(late.reasons[0].starts_with("queue alerts: no successful pull since the start"));
     }
@@ -274,7 +307,7 @@ mod tests {
         let mut s = status();
         s.queues[0].last_success = Some(1000.0);
         s.queues[0].last_result = Some("cannot pull alerts: 503".into());
-        let a = assess(Some(s), Ok(()), 1030.0);
+        let a = assess(Ok(Some(s)), Ok(()), 1030.0);
         assert_eq!(a.verdict, Verdict::Unhealthy);
         assert!(
             a.reasons[0].ends_with(": cannot pull alerts: 503"),
@@ -289,8 +322,8 @@ mod tests {
         s.queues[0].last_success = Some(1100.0);
         s.pipes[0].failing_since = Some(1040.0);
         s.pipes[0].last_result = Some("refused".into());
-        assert!(assess(Some(s.clone()), Ok(()), 1100.0).healthy);
-        let a = assess(Some(s), Ok(()), 1101.0);
+        assert!(assess(Ok(Some(s.clone())), Ok(()), 1100.0).healthy);
+        let a = assess(Ok(Some(s)), Ok(()), 1101.0);
         assert_eq!(
             a.reasons,
             ["pipe P: failing for 61 s (StatusGrace 60 s): refused"]
@@ -299,7 +332,7 @@ mod tests {
 
     #[test]
     fn not_running_wins() {
-        let a = assess(Some(status()), Err("no daemon".into()), 1000.0);
+        let a = assess(Ok(Some(status())), Err("no daemon".into()), 1000.0);
         assert_eq!(a.verdict, Verdict::NotRunning);
         assert_eq!(a.reasons, ["no daemon"]);
     }

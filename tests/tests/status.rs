@@ -138,7 +138,7 @@ fn status_follows_a_sink_outage_an_api_outage_their_recovery_and_the_stop() {
     let verdict = last_line(&out);
     assert!(
         verdict.starts_with("UNHEALTHY: pipe Sys: failing for ")
-            && verdict.contains("(StatusGrace 2 s): ")
+            && verdict.contains("(StatusGrace 2 s): cannot ")
             && verdict.contains(&socket.display().to_string()),
         "after {took:?}: {}\n{}",
         describe(&out),

@@ -90,7 +90,11 @@ impl StatusBoard {
             return false;
         };
         p.last_delivery = Some(time);
-        p.last_result = Some(result_text(outcome));
+        // The log line names the pipe; its status line does already.
+        let prefix = format!("pipe {}: ", p.name);
+        p.last_result = Some(result_text(
+            outcome.map_err(|e| e.strip_prefix(&prefix).unwrap_or(e)),
+        ));
         match (outcome.is_ok(), p.failing_since.is_some()) {
             (false, false) => {
                 p.failing_since = Some(time);

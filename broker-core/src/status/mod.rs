@@ -215,8 +215,9 @@ fn queue_problems(status: &Status, now: f64) -> Vec<String> {
         .filter_map(|q| {
             // Before its first success, the queue's age counts from the daemon's start.
             let since = q.last_success.unwrap_or(status.started);
-            let age = now - since;
-            if age <= limit {
+            // Shown rounded up, so that it shows above the limit it passed.
+            let age = (now - since).ceil();
+            if now - since <= limit {
                 return None;
             }
             let why = if q.paused {
@@ -245,10 +246,11 @@ fn pipe_problems(status: &Status, now: f64) -> Vec<String> {
         .pipes
         .iter()
         .filter_map(|p| {
-            let age = now - p.failing_since?;
-            if age <= grace {
+            let failing = now - p.failing_since?;
+            if failing <= grace {
                 return None;
             }
+            let age = failing.ceil();
             Some(format!(
                 "pipe {}: failing for {age:.0} s (StatusGrace {grace:.0} s): {}",
                 p.name,

@@ -25,19 +25,19 @@ enum Command {
 /// The delivery tasks of a started pipeline.
 pub struct Running {
     tasks: Vec<JoinHandle<()>>,
+    /// Where each round's pulls are recorded, and published after the round.
+    status: Option<Arc<StatusBoard>>,
     commands: Vec<mpsc::UnboundedSender<Command>>,
     stop: watch::Sender<bool>,
     spool: Arc<Spool>,
     queues: Vec<(EventType, u32)>,
     paused: Arc<AtomicBool>,
-    status: Option<Arc<StatusBoard>>,
 }
 
 pub(crate) fn start(
     pipes: Vec<PipeRun>,
     queues: Vec<(EventType, u32)>,
     spool: Arc<Spool>,
-    status: Option<Arc<StatusBoard>>,
 ) -> Running {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -51,21 +51,26 @@ pub(crate) fn start(
             spool.clone(),
             rx,
             stopped.clone(),
-            status.clone(),
         )));
     }
     Running {
         tasks,
+        status: None,
         commands,
         stop,
         spool,
         queues,
         paused: Arc::new(AtomicBool::new(false)),
-        status,
     }
 }
 
 impl Running {
+    /// Records each round's pulls on `status` and writes the status file after each round.
+    pub(crate) fn with_status(mut self, status: Arc<StatusBoard>) -> Running {
+        self.status = Some(status);
+        self
+    }
+
     /// The spool the pipes deliver from.
     pub fn spool(&self) -> &Arc<Spool> {
         &self.spool
@@ -79,8 +84,8 @@ impl Running {
             source,
             spool: self.spool.clone(),
             stop: stop.clone(),
-            paused: self.paused.clone(),
             status: self.status.clone(),
+            paused: self.paused.clone(),
         };
         let report = pull_all(puller, &self.queues, true).await;
         if let Some(status) = &self.status {
@@ -116,7 +121,6 @@ async fn work(
     spool: Arc<Spool>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     mut stop: watch::Receiver<bool>,
-    status: Option<Arc<StatusBoard>>,
 ) {
     let mut appended = spool.watch_appended();
     let mut backoff = Backoff::for_sink();
@@ -128,25 +132,20 @@ async fn work(
             break;
         }
         appended.borrow_and_update();
-        let outcome = deliver_batch(index, &mut pipe, &spool).await;
-        if let Some(status) = &status {
-            record(status, index, &outcome).await;
-        }
-        let wait = match outcome {
-            Outcome::Progress | Outcome::DeadLettered => {
+        let wait = match deliver_batch(index, &mut pipe, &spool).await {
+            Outcome::Progress => {
                 backoff.reset();
                 continue;
             }
             Outcome::Idle => None,
-            Outcome::Retry(line) => {
-                let delay = backoff.next_delay();
-                tracing::error!(
-                    "{line} ({} events waiting; retrying in {:.1} s)",
-                    spool.pending(index),
-                    delay.as_secs_f64()
-                );
-                Some(delay)
-            }
+            Outcome::Retry(line) => Some(retry_delay(&line, backoff.next_delay(), &spool, index)),
+            // The sink's least wait (a `Retry-After`), or the backoff's delay if longer.
+            Outcome::RetryAfter(line, asked) => Some(retry_delay(
+                &line,
+                backoff.next_delay().max(asked),
+                &spool,
+                index,
+            )),
         };
         let sleep = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(86_400)));
         tokio::select! {
@@ -174,21 +173,14 @@ async fn work(
     }
 }
 
-/// Records a delivery's outcome on the status board, and writes the status file when the pipe
-/// starts or stops failing with it.
-async fn record(status: &Arc<StatusBoard>, index: usize, outcome: &Outcome) {
-    let changed = match outcome {
-        Outcome::Idle => false,
-        Outcome::Progress => status.delivered(index, Ok(())),
-        Outcome::DeadLettered => {
-            status.dead_lettered(index);
-            status.delivered(index, Ok(()))
-        }
-        Outcome::Retry(line) => status.delivered(index, Err(line)),
-    };
-    if changed {
-        status.publish().await;
-    }
+/// Logs a failed delivery worth retrying with the pipe's backlog and `delay`; returns `delay`.
+fn retry_delay(line: &str, delay: Duration, spool: &Spool, index: usize) -> Duration {
+    tracing::error!(
+        "{line} ({} events waiting; retrying in {:.1} s)",
+        spool.pending(index),
+        delay.as_secs_f64()
+    );
+    delay
 }
 
 async fn handle(pipe: &mut PipeRun, command: Command) {

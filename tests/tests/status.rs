@@ -217,12 +217,25 @@ fn status_follows_a_sink_outage_an_api_outage_their_recovery_and_the_stop() {
 fn status_works_as_the_daemon_user_and_as_root() {
     let sim = simulator(Default::default());
     let dir = BrokerDir::new();
+    let out_dir = dir.path("out");
     dir.write_config(
         &sim.url(),
-        &file_pipe("File", "alerts", None, &dir.path("f.jsonl")),
+        &file_pipe("File", "alerts", None, &out_dir.join("f.jsonl")),
     );
     dir.set_up(&sim);
-    chown_recursive(dir.dir.path(), NOBODY, NOBODY);
+    // As installed: the config root's (so root may read it), the credentials readable by the
+    // daemon's group, the spool and the output directory the daemon user's.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    mode(dir.dir.path(), 0o755);
+    std::os::unix::fs::chown(dir.credentials(), Some(0), Some(NOBODY)).unwrap();
+    mode(&dir.credentials(), 0o640);
+    for owned in [dir.spool(), out_dir] {
+        std::fs::create_dir(&owned).unwrap();
+        chown_recursive(&owned, NOBODY, NOBODY);
+    }
     let as_nobody = || {
         let mut command = std::process::Command::new("setpriv");
         command

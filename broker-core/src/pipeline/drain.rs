@@ -21,10 +21,10 @@ pub(crate) struct Puller {
     pub(crate) source: Arc<dyn Source>,
     pub(crate) spool: Arc<Spool>,
     pub(crate) stop: watch::Receiver<bool>,
-    /// Whether pulling is paused because the spool is full (so that is logged once).
-    pub(crate) paused: Arc<AtomicBool>,
     /// Where each pull's outcome is recorded (a `--loop` run).
     pub(crate) status: Option<Arc<StatusBoard>>,
+    /// Whether pulling is paused because the spool is full (so that is logged once).
+    pub(crate) paused: Arc<AtomicBool>,
 }
 
 /// Pulls each queue once, concurrently; a full spool skips the pull.
@@ -38,8 +38,8 @@ pub(crate) async fn pull_each_once(
         source,
         spool: spool.clone(),
         stop: stop.clone(),
-        paused: Arc::new(AtomicBool::new(false)),
         status: None,
+        paused: Arc::new(AtomicBool::new(false)),
     };
     pull_all(puller, queues, false).await
 }

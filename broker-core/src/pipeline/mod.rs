@@ -40,6 +40,8 @@ pub struct Pipeline {
 pub(crate) struct PipeRun {
     pub(crate) config: PipeConfig,
     pub(crate) sink: Box<dyn Sink>,
+    /// Where each delivery's outcome is recorded (a `--loop` run).
+    pub(crate) status: Option<Arc<StatusBoard>>,
 }
 
 /// What one poll did.
@@ -92,6 +94,7 @@ impl Pipeline {
             runs.push(PipeRun {
                 config: pipe.clone(),
                 sink: (plugin.build)(&pipe.settings)?,
+                status: None,
             });
         }
         Ok(Pipeline {
@@ -136,14 +139,17 @@ impl Pipeline {
     /// Starts one delivery task per pipe for `--loop` mode; they deliver what reaches the spool
     /// until [`Running::shutdown`].
     pub fn start(self, spool: Arc<Spool>) -> Running {
-        worker::start(self.pipes, self.queues, spool, None)
+        worker::start(self.pipes, self.queues, spool)
     }
 
     /// [`Pipeline::start`] that records every pull and delivery on `status` and writes the
     /// status file now, after every round and when a pipe starts or stops failing.
-    pub fn start_with_status(self, spool: Arc<Spool>, status: Arc<StatusBoard>) -> Running {
+    pub fn start_with_status(mut self, spool: Arc<Spool>, status: Arc<StatusBoard>) -> Running {
         status.write();
-        worker::start(self.pipes, self.queues, spool, Some(status))
+        for pipe in &mut self.pipes {
+            pipe.status = Some(status.clone());
+        }
+        self.start(spool).with_status(status)
     }
 
     /// Delivers `events` to the pipe named `name` only (for `--test-pipe`).

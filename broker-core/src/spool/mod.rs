@@ -52,6 +52,8 @@ pub struct Spool {
     positions_file: Mutex<Option<std::fs::File>>,
     appended: watch::Sender<u64>,
     freed: watch::Sender<u64>,
+    /// Events each pipe sent to the dead-letter file since the spool was opened.
+    dead_lettered: Vec<AtomicU64>,
     _lock: Option<lock::DirLock>,
 }
 
@@ -151,6 +153,7 @@ impl Spool {
         cursors: Cursors,
     ) -> Spool {
         let bytes = queues.values().map(QueueLog::bytes).sum();
+        let dead_lettered = cursors.pipes.iter().map(|_| AtomicU64::new(0)).collect();
         Spool {
             dir,
             max_bytes,
@@ -164,6 +167,7 @@ impl Spool {
             positions_file: Mutex::new(None),
             appended: watch::channel(0).0,
             freed: watch::channel(0).0,
+            dead_lettered,
             _lock: dir_lock,
         }
     }
@@ -348,7 +352,7 @@ impl Spool {
             .map(|(n, _)| n.clone())
             .unwrap_or_default();
         let line = dead_letter::line(&name, event, reason);
-        match &self.dir {
+        let place = match &self.dir {
             Some(dir) => {
                 let path = dir.join(DEAD_LETTER_FILE);
                 dead_letter::append(&path, &line).map_err(|e| {
@@ -357,13 +361,24 @@ impl Spool {
                         path.display()
                     ))
                 })?;
-                Ok(path.display().to_string())
+                path.display().to_string()
             }
             None => {
                 tracing::error!("dead letter: {line}");
-                Ok("the log".to_string())
+                "the log".to_string()
             }
+        };
+        if let Some(count) = self.dead_lettered.get(pipe) {
+            count.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(place)
+    }
+
+    /// How many events pipe `pipe` sent to the dead-letter file since the spool was opened.
+    pub fn dead_lettered(&self, pipe: usize) -> u64 {
+        self.dead_lettered
+            .get(pipe)
+            .map_or(0, |count| count.load(Ordering::Relaxed))
     }
 
     /// Appends `events`, pulled from `queue` but never spooled (the broker is stopping and the

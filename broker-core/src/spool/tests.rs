@@ -426,3 +426,18 @@ fn the_lock_holder_is_this_process_while_the_spool_is_open() {
     drop(spool);
     assert_eq!(lock_holder(dir.path()), LockHolder::Nobody);
 }
+
+#[test]
+fn dead_letters_are_counted_per_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), DEFAULT_MAX_BYTES, &pipes(TWO)).unwrap();
+    let event = &events(EventType::Alerts, 0..1)[0];
+    spool.dead_letter(1, event, "too big").unwrap();
+    spool.dead_letter(1, event, "too big").unwrap();
+    assert_eq!((spool.dead_lettered(0), spool.dead_lettered(1)), (0, 2));
+    // One that cannot be written is not counted.
+    std::fs::remove_file(dir.path().join(DEAD_LETTER_FILE)).unwrap();
+    std::fs::create_dir(dir.path().join(DEAD_LETTER_FILE)).unwrap();
+    assert!(spool.dead_letter(0, event, "too big").is_err());
+    assert_eq!(spool.dead_lettered(0), 0);
+}

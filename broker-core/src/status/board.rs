@@ -108,25 +108,15 @@ impl StatusBoard {
         }
     }
 
-    /// Counts an event pipe `pipe` sent to the dead-letter file.
-    pub(crate) fn dead_lettered(&self, pipe: usize) {
-        if let Some(p) = lock(&self.state).pipes.get_mut(pipe) {
-            p.dead_lettered += 1;
-        }
-    }
-
     /// A copy of the current status, with the backlogs as the spool has them now.
     pub fn snapshot(&self) -> Status {
-        let backlogs: Vec<(u64, u64)> = {
-            let state = lock(&self.state);
-            (0..state.pipes.len())
-                .map(|i| self.spool.backlog(i))
-                .collect()
-        };
+        let pipes = lock(&self.state).pipes.len();
+        let backlogs: Vec<(u64, u64)> = (0..pipes).map(|i| self.spool.backlog(i)).collect();
         let mut state = lock(&self.state);
-        for (p, (events, bytes)) in state.pipes.iter_mut().zip(backlogs) {
+        for (i, (p, (events, bytes))) in state.pipes.iter_mut().zip(backlogs).enumerate() {
             p.backlog_events = events;
             p.backlog_bytes = bytes;
+            p.dead_lettered = self.spool.dead_lettered(i);
         }
         state.spool_bytes = self.spool.bytes();
         state.updated = now();

@@ -2,9 +2,8 @@
 //!
 //! A thin layer over [`broker_core`]: flags ([`args`]), log format ([`logging`]), the one-shot
 //! and looping runs ([`run`]), the `--test` report ([`report`]), `--test-pipe`
-//! ([`test_pipe`]), `--check-config` ([`check_config`]) and `--status` ([`status`]); as root,
-//! every mode first refuses a configuration another user can change ([`root_guard`]). A custom
-//! build is its sink crates plus one call to [`main`].
+//! ([`test_pipe`]) and `--check-config` ([`check_config`]); as root, every mode first refuses a
+//! configuration another user can change ([`root_guard`]). A custom build is its sink crates plus one call to [`main`].
 
 pub mod args;
 pub mod check_config;

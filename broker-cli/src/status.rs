@@ -26,10 +26,7 @@ pub fn run(config: &BrokerConfig, json: bool) -> ExitCode {
     let running = check_daemon(&dir, status.as_ref().ok().and_then(Option::as_ref));
     let assessment = assess(status, running, now());
     if json {
-        match serde_json::to_string(&assessment) {
-            Ok(text) => println!("{text}"),
-            Err(e) => return crate::fail(&format!("cannot print the status as JSON: {e}")),
-        }
+        println!("{}", assessment.to_json());
     } else {
         print!("{}", text(&assessment));
     }

@@ -141,6 +141,15 @@ pub struct Assessment {
     pub status: Option<Status>,
 }
 
+impl Assessment {
+    /// The assessment as one JSON object (what `--status --json` prints, and a `/readyz` body).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!("{{\"verdict\":\"unhealthy\",\"healthy\":false,\"reasons\":[\"cannot print the status: {e}\"]}}")
+        })
+    }
+}
+
 /// Draws the verdict at time `now` from `status` (what the daemon published, if anything, or
 /// why it cannot be read) and `running` (`Err` says why the daemon is not running).
 pub fn assess(

@@ -153,7 +153,6 @@ impl Spool {
         cursors: Cursors,
     ) -> Spool {
         let bytes = queues.values().map(QueueLog::bytes).sum();
-        let dead_lettered = cursors.pipes.iter().map(|_| AtomicU64::new(0)).collect();
         Spool {
             dir,
             max_bytes,
@@ -163,11 +162,11 @@ impl Spool {
                 .map(|(q, l)| (q, Mutex::new(l)))
                 .collect(),
             bytes: AtomicU64::new(bytes),
+            dead_lettered: cursors.pipes.iter().map(|_| AtomicU64::new(0)).collect(),
             cursors: Mutex::new(cursors),
             positions_file: Mutex::new(None),
             appended: watch::channel(0).0,
             freed: watch::channel(0).0,
-            dead_lettered,
             _lock: dir_lock,
         }
     }

@@ -2,11 +2,14 @@
 //! per queue, then the verdict; `--status --json` prints the same as one JSON object.
 //!
 //! Read-only and safe as root: the status file is opened without following links, the spool's
-//! lock is looked up, never taken, and no process is signalled.
+//! lock is looked up, never taken, and no process is signalled. When no daemon runs, each
+//! pipe's backlog is read from the spool's files (see [`census`]), not from the last status.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use broker_core::config::BrokerConfig;
+use broker_core::spool::census;
 use broker_core::status::{
     assess, check_daemon, file, now, pull_limit, Assessment, PipeStatus, QueueStatus, Status,
     Verdict,
@@ -22,8 +25,12 @@ pub const EXIT_NOT_RUNNING: u8 = 3;
 pub fn run(config: &BrokerConfig, json: bool) -> ExitCode {
     let state_directory = std::env::var("STATE_DIRECTORY").ok();
     let dir = config.spool_dir(state_directory.as_deref());
-    let status = file::read(&dir);
+    let mut status = file::read(&dir);
     let running = check_daemon(&dir, status.as_ref().ok().and_then(Option::as_ref));
+    if let (Err(_), Ok(Some(status))) = (&running, &mut status) {
+        // No daemon keeps the published backlog current: the spool's files say what waits.
+        backlog_from_spool(&dir, config, status);
+    }
     let assessment = assess(status, running, now());
     if json {
         println!("{}", assessment.to_json());
@@ -35,6 +42,30 @@ pub fn run(config: &BrokerConfig, json: bool) -> ExitCode {
         Verdict::Unhealthy => EXIT_UNHEALTHY,
         Verdict::NotRunning => EXIT_NOT_RUNNING,
     })
+}
+
+/// Replaces each pipe's backlog in `status` with what the spool in `dir` holds for it now (read
+/// without opening or locking the spool); a spool that cannot be read leaves it as published,
+/// with a line on standard error.
+fn backlog_from_spool(dir: &Path, config: &BrokerConfig, status: &mut Status) {
+    let backlogs = match census(dir, &config.pipes) {
+        Ok(backlogs) => backlogs,
+        Err(e) => {
+            eprintln!("backlog as last published: {e}");
+            return;
+        }
+    };
+    for pipe in &mut status.pipes {
+        let counted = config
+            .pipes
+            .iter()
+            .position(|p| p.name.eq_ignore_ascii_case(&pipe.name))
+            .and_then(|i| backlogs.get(i));
+        if let Some((events, bytes)) = counted {
+            pipe.backlog_events = *events;
+            pipe.backlog_bytes = *bytes;
+        }
+    }
 }
 
 /// The text form: a line per pipe, per queue and for the daemon, then the verdict line.

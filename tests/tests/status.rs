@@ -205,12 +205,37 @@ fn status_follows_a_sink_outage_an_api_outage_their_recovery_and_the_stop() {
         )
     );
     assert!(
-        stdout(&out).starts_with("pipe Sys (syslog): "),
+        stdout(&out).starts_with("pipe Sys (syslog): backlog 0 events, 0 bytes; "),
         "{}",
         describe(&out)
     );
     let value = json_status(&dir, "not_running");
     assert_eq!(value["healthy"], false);
+
+    // A run without --loop leaves 2 events for Sys in the spool (its socket is gone): with no
+    // daemon, the backlog comes from the spool itself, not from the last published status.
+    drop(receiver.stop());
+    std::fs::remove_file(&socket).unwrap();
+    sim.enqueue_generated("alerts", 2).unwrap();
+    let once = dir.run("procustodibus-broker", &[]);
+    assert_eq!(once.status.code(), Some(1), "{}", describe(&once));
+    let out = status(&dir, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("pipe Sys (syslog): backlog 2 events, ")
+            && text.contains("\npipe File (file): backlog 0 events, 0 bytes; "),
+        "{}",
+        describe(&out)
+    );
+    let value = json_status(&dir, "not_running");
+    assert_eq!(value["status"]["pipes"][0]["backlog_events"], 2);
+    assert!(
+        value["status"]["pipes"][0]["backlog_bytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]

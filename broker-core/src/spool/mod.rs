@@ -6,6 +6,7 @@
 //! sink said `Ok`, and a segment is deleted once every pipe reading its queue is past it. See
 //! `docs/reliability.md` for the operator's view.
 
+mod census;
 mod dead_letter;
 mod lock;
 mod positions;
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 
 use crate::config::PipeConfig;
 use crate::event::{Event, EventType};
+pub use census::census;
 pub use dead_letter::FILE_NAME as DEAD_LETTER_FILE;
 pub use lock::{lock_holder, LockHolder};
 use positions::Positions;

@@ -306,3 +306,35 @@ fn check_config_rejects_a_bad_status_grace_in_one_line() {
         );
     }
 }
+
+#[test]
+fn a_full_spool_shows_as_paused_and_turns_unhealthy_after_the_pull_limit() {
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    let socket = dir.path("dead.sock");
+    dir.write_config_with(
+        &sim.url(),
+        "SpoolMax = 16K\nStatusGrace = 3600\n",
+        &default_syslog_pipe("Dead", "alerts", Some(50), &socket.display().to_string()),
+    );
+    dir.set_up(&sim);
+    sim.enqueue_generated("alerts", 2000).unwrap();
+    let _broker = dir.spawn("procustodibus-broker", &["--loop", "1"]);
+
+    // Published as soon as pulling pauses, though the round does not end.
+    let mut out = status(&dir, &[]);
+    let paused = wait_until(Duration::from_secs(20), || {
+        out = status(&dir, &[]);
+        stdout(&out).contains("\nqueue alerts: ") && stdout(&out).contains("; paused: spool full\n")
+    });
+    assert!(paused, "{}", describe(&out));
+    // Two intervals plus Timeout (5 s) later, the queue makes the broker unhealthy.
+    let (out, _) = status_until(&dir, 1, Duration::from_secs(30));
+    let verdict = last_line(&out);
+    assert!(
+        verdict.starts_with("UNHEALTHY: queue alerts: no successful pull for ")
+            && verdict.ends_with(": pulling paused: spool full"),
+        "{}",
+        describe(&out)
+    );
+}

@@ -117,7 +117,9 @@ async fn room(p: &mut Puller, queue: EventType, wait: bool) -> bool {
         freed.borrow_and_update();
         let full = p.spool.is_full();
         if let Some(status) = &p.status {
-            status.paused(queue, full);
+            if status.paused(queue, full) {
+                status.publish().await;
+            }
         }
         if !full {
             if p.paused.swap(false, Ordering::SeqCst) {

@@ -76,9 +76,15 @@ impl StatusBoard {
         });
     }
 
-    /// Records whether pulling `queue` waits for room in the spool.
-    pub(crate) fn paused(&self, queue: EventType, paused: bool) {
-        self.with_queue(queue, |q| q.paused = paused);
+    /// Records whether pulling `queue` waits for room in the spool, and returns whether that
+    /// changed (the file is then due: a paused round may not end for a long time).
+    pub(crate) fn paused(&self, queue: EventType, paused: bool) -> bool {
+        let mut changed = false;
+        self.with_queue(queue, |q| {
+            changed = q.paused != paused;
+            q.paused = paused;
+        });
+        changed
     }
 
     /// Records the end of a delivery attempt of pipe `pipe` (an index in config order), and

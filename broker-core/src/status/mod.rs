@@ -342,6 +342,33 @@ mod tests {
     }
 
     #[test]
+    fn the_daemon_is_the_lock_holder_that_wrote_the_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        let mine = Status {
+            pid: me,
+            ..Default::default()
+        };
+        let e = check_daemon(dir.path(), Some(&mine)).unwrap_err();
+        assert!(e.ends_with("(its lock is free)"), "{e}");
+        let _spool = crate::spool::Spool::open(dir.path(), 1 << 20, &[]).unwrap();
+        assert_eq!(check_daemon(dir.path(), Some(&mine)), Ok(()));
+        let other = Status {
+            pid: 1,
+            ..Default::default()
+        };
+        let e = check_daemon(dir.path(), Some(&other)).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "is held by process {me}, not by the daemon that wrote its status (pid 1)"
+            )),
+            "{e}"
+        );
+        let e = check_daemon(dir.path(), None).unwrap_err();
+        assert!(e.contains("which publishes no status"), "{e}");
+    }
+
+    #[test]
     fn not_running_wins() {
         let a = assess(Ok(Some(status())), Err("no daemon".into()), 1000.0);
         assert_eq!(a.verdict, Verdict::NotRunning);

@@ -338,3 +338,53 @@ fn a_full_spool_shows_as_paused_and_turns_unhealthy_after_the_pull_limit() {
         describe(&out)
     );
 }
+
+#[test]
+fn a_status_file_that_cannot_be_written_is_logged_once_and_delivery_goes_on() {
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    dir.write_config(
+        &sim.url(),
+        &file_pipe("File", "alerts", None, &dir.path("f.jsonl")),
+    );
+    dir.set_up(&sim);
+    // The temporary file's name is taken by a directory: every write fails.
+    std::fs::create_dir_all(dir.spool().join("status.json.tmp")).unwrap();
+    sim.enqueue_generated("alerts", 3).unwrap();
+    let mut broker = dir.spawn("procustodibus-broker", &["--loop", "1", "-v"]);
+    assert!(wait_until(Duration::from_secs(20), || dir
+        .lines("f.jsonl")
+        .len()
+        == 3));
+    sim.enqueue_generated("alerts", 2).unwrap();
+    assert!(wait_until(Duration::from_secs(20), || dir
+        .lines("f.jsonl")
+        .len()
+        == 5));
+    let log = broker.stdout_so_far();
+    let warnings = lines_containing(&log, "cannot write the status file in ");
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].ends_with("(--status shows an old state)"),
+        "{log}"
+    );
+    let out = status(&dir, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(
+        last_line(&out).contains("which publishes no status"),
+        "{}",
+        describe(&out)
+    );
+
+    // Once it can be written again, it is, and said so.
+    std::fs::remove_dir(dir.spool().join("status.json.tmp")).unwrap();
+    let (out, _) = status_until(&dir, 0, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let log = broker.terminate(Duration::from_secs(10));
+    assert_eq!(
+        lines_containing(&stdout(&log), "written again").len(),
+        1,
+        "{}",
+        describe(&log)
+    );
+}

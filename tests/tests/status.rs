@@ -388,3 +388,45 @@ fn a_status_file_that_cannot_be_written_is_logged_once_and_delivery_goes_on() {
         describe(&log)
     );
 }
+
+#[test]
+fn a_pipe_that_starts_failing_is_published_at_once_not_at_the_end_of_the_round() {
+    let sim = simulator(Default::default());
+    let dir = broker_with_two_pipes(&sim);
+    let socket = dir.path("log.sock");
+    // A run without --loop leaves 2 events for Sys in the spool (no socket).
+    sim.enqueue_generated("alerts", 2).unwrap();
+    let once = dir.run("procustodibus-broker", &[]);
+    assert_eq!(once.status.code(), Some(1), "{}", describe(&once));
+    std::fs::write(
+        dir.config(),
+        std::fs::read_to_string(dir.config())
+            .unwrap()
+            .replace("StatusGrace = 2", "StatusGrace = 0"),
+    )
+    .unwrap();
+    // Every pull hangs past Timeout (3 s): the first round cannot end before then, while Sys
+    // fails at once on what the spool holds.
+    sim.inject(
+        Fault::Delay(Duration::from_secs(8)),
+        1_000,
+        Some("/queues/"),
+    );
+    let mut broker = dir.spawn("procustodibus-broker", &["--loop", "1"]);
+    let (out, took) = status_until(&dir, 1, Duration::from_secs(20));
+    let text = stdout(&out);
+    assert!(
+        last_line(&out).starts_with("UNHEALTHY: pipe Sys: failing for "),
+        "after {took:?}: {}",
+        describe(&out)
+    );
+    assert!(
+        text.contains("\nqueue alerts: last pull never\n"),
+        "published before the first round ended: {}\n{}",
+        describe(&out),
+        broker.stdout_so_far()
+    );
+    assert!(!socket.exists());
+    sim.clear_faults();
+    broker.terminate(Duration::from_secs(15));
+}

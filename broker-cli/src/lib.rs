@@ -15,6 +15,7 @@ pub mod report;
 pub mod root_guard;
 pub mod run;
 pub mod signals;
+pub mod status;
 pub mod test_pipe;
 
 use std::path::Path;
@@ -37,6 +38,14 @@ pub fn main() -> ExitCode {
         plugins::link();
         print!("{}", plugins::list_sinks());
         return ExitCode::SUCCESS;
+    }
+    if args.status {
+        // No log output: standard output is the status alone (JSON with --json).
+        plugins::link();
+        return match load_config(args.config.as_deref()) {
+            Ok(config) => status::run(&config, args.json),
+            Err(e) => fail(&e.to_string()),
+        };
     }
     with_config(&args.log, args.config.as_deref(), |config| async move {
         if args.test {

@@ -15,6 +15,7 @@ use broker_core::backoff::Backoff;
 use broker_core::config::BrokerConfig;
 use broker_core::pipeline::{Pipeline, Running};
 use broker_core::spool::Spool;
+use broker_core::status::StatusBoard;
 use tokio::sync::watch;
 
 use crate::fail;
@@ -60,8 +61,9 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
                 Ok(spool) => Arc::new(spool),
                 Err(e) => return fail(&e),
             };
-            let running = pipeline.start(spool);
             let every = Duration::from_secs_f64(seconds);
+            let status = StatusBoard::new(spool.clone(), config, every);
+            let running = pipeline.start_with_status(spool, status);
             run_loop(config, client, running, &mut signals, every).await
         }
     }

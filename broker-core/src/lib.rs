@@ -18,6 +18,7 @@ pub mod registry;
 pub mod sink;
 pub mod source;
 pub mod spool;
+pub mod status;
 pub mod text;
 
 pub use event::{Event, EventType};

@@ -37,7 +37,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// Reads the next batch of pipe `index` (up to its `Max` per queue) and hands it to its sink:
 /// moves the pipe's position past what the sink took, and sends an event the sink rejects
 /// for good to the dead-letter file.
-pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<Spool>) -> Outcome {
+async fn attempt_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<Spool>) -> Outcome {
     let name = pipe.config.name.clone();
     let max = pipe.config.max as usize;
     let batch = match blocking(spool, move |s| s.read(index, max)).await {
@@ -90,6 +90,24 @@ async fn advance(spool: &Arc<Spool>, index: usize, events: &[Event]) -> Result<(
     }
     let events = events.to_vec();
     blocking(spool, move |s| s.advance(index, &events)).await
+}
+
+/// Delivers the next batch of pipe `index` (see [`attempt_batch`]) and records the outcome on
+/// the pipe's status board, if it has one, writing the status file when the pipe starts or
+/// stops failing.
+pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<Spool>) -> Outcome {
+    let outcome = attempt_batch(index, pipe, spool).await;
+    if let Some(status) = &pipe.status {
+        let changed = match &outcome {
+            Outcome::Idle => false,
+            Outcome::Retry(line) => status.delivered(index, Err(line)),
+            _ => status.delivered(index, Ok(())),
+        };
+        if changed {
+            status.publish().await;
+        }
+    }
+    outcome
 }
 
 /// Delivers everything pipe `index` has in the spool, stopping at the first failure worth

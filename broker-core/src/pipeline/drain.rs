@@ -13,6 +13,7 @@ use crate::backoff::Backoff;
 use crate::event::{Event, EventType};
 use crate::source::Source;
 use crate::spool::{Spool, SpoolError};
+use crate::status::StatusBoard;
 
 /// What the pulls share.
 #[derive(Clone)]
@@ -20,6 +21,8 @@ pub(crate) struct Puller {
     pub(crate) source: Arc<dyn Source>,
     pub(crate) spool: Arc<Spool>,
     pub(crate) stop: watch::Receiver<bool>,
+    /// Where each pull's outcome is recorded (a `--loop` run).
+    pub(crate) status: Option<Arc<StatusBoard>>,
     /// Whether pulling is paused because the spool is full (so that is logged once).
     pub(crate) paused: Arc<AtomicBool>,
     /// Bumped whenever a pull ends or a wait goes round (see `Running::pull_progress`).
@@ -44,6 +47,7 @@ pub(crate) async fn pull_each_once(
         source,
         spool: spool.clone(),
         stop: stop.clone(),
+        status: None,
         paused: Arc::new(AtomicBool::new(false)),
         progress: Arc::new(AtomicU64::new(0)),
     };
@@ -74,7 +78,7 @@ pub(crate) async fn pull_all(
 async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> PollReport {
     let mut report = PollReport::default();
     loop {
-        if *p.stop.borrow() || !room(&mut p, repeat).await {
+        if *p.stop.borrow() || !room(&mut p, queue, repeat).await {
             break;
         }
         let pulled = p.source.pull(queue, max).await;
@@ -83,6 +87,7 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
             Err(e) => {
                 let line = format!("cannot pull {queue}: {e}");
                 tracing::error!("{line}");
+                record(&p, queue, Err(&line));
                 report.failures.push(line);
                 break;
             }
@@ -90,7 +95,13 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
                 let n = events.len();
                 tracing::debug!("pulled {n} {queue} events");
                 report.pulled += n;
-                if let Err(line) = spool_events(&mut p, queue, events).await {
+                let spooled = spool_events(&mut p, queue, events).await;
+                record(
+                    &p,
+                    queue,
+                    spooled.as_ref().map(|_| ()).map_err(|l| l.as_str()),
+                );
+                if let Err(line) = spooled {
                     report.failures.push(line);
                     break;
                 }
@@ -103,13 +114,26 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
     report
 }
 
-/// Whether there is room in the spool to pull into; when it is full, logs that once, and
-/// (with `wait`) waits for room or a stop.
-async fn room(p: &mut Puller, wait: bool) -> bool {
+/// Records the outcome of a pull of `queue` (and its spooling) on the status board, if any.
+fn record(p: &Puller, queue: EventType, outcome: Result<(), &str>) {
+    if let Some(status) = &p.status {
+        status.pulled(queue, outcome);
+    }
+}
+
+/// Whether there is room in the spool to pull `queue` into; when it is full, logs that once,
+/// and (with `wait`) waits for room or a stop.
+async fn room(p: &mut Puller, queue: EventType, wait: bool) -> bool {
     let mut freed = p.spool.watch_freed();
     loop {
         freed.borrow_and_update();
-        if !p.spool.is_full() {
+        let full = p.spool.is_full();
+        if let Some(status) = &p.status {
+            if status.paused(queue, full) {
+                status.publish().await;
+            }
+        }
+        if !full {
             if p.paused.swap(false, Ordering::SeqCst) {
                 tracing::info!("spool has room again: pulling resumed");
             }

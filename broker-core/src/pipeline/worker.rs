@@ -15,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::event::EventType;
 use crate::source::Source;
 use crate::spool::Spool;
+use crate::status::StatusBoard;
 
 /// What the delivery tasks can be told.
 enum Command {
@@ -24,6 +25,8 @@ enum Command {
 /// The delivery tasks of a started pipeline.
 pub struct Running {
     tasks: Vec<JoinHandle<()>>,
+    /// Where each round's pulls are recorded, and published after the round.
+    status: Option<Arc<StatusBoard>>,
     commands: Vec<mpsc::UnboundedSender<Command>>,
     stop: watch::Sender<bool>,
     spool: Arc<Spool>,
@@ -58,6 +61,7 @@ pub(crate) fn start(
     }
     Running {
         tasks,
+        status: None,
         commands,
         stop,
         spool,
@@ -69,6 +73,12 @@ pub(crate) fn start(
 }
 
 impl Running {
+    /// Records each round's pulls on `status` and writes the status file after each round.
+    pub(crate) fn with_status(mut self, status: Arc<StatusBoard>) -> Running {
+        self.status = Some(status);
+        self
+    }
+
     /// The spool the pipes deliver from.
     pub fn spool(&self) -> &Arc<Spool> {
         &self.spool
@@ -82,10 +92,15 @@ impl Running {
             source,
             spool: self.spool.clone(),
             stop: stop.clone(),
+            status: self.status.clone(),
             paused: self.paused.clone(),
             progress: self.pull_progress.clone(),
         };
-        pull_all(puller, &self.queues, true).await
+        let report = pull_all(puller, &self.queues, true).await;
+        if let Some(status) = &self.status {
+            status.publish().await;
+        }
+        report
     }
 
     /// Events the sinks took since the pipes started, summed over pipes (events sent to the

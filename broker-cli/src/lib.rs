@@ -3,12 +3,13 @@
 //! A thin layer over [`broker_core`]: flags ([`args`]), log format ([`logging`]), the one-shot
 //! and looping runs ([`run`]), the `--test` report ([`report`]), `--test-pipe`
 //! ([`test_pipe`]) and `--check-config` ([`check_config`]); as root, every mode first refuses a
-//! configuration another user can change ([`root_guard`]); systemd notifications ([`notify`]).
+//! configuration another user can change ([`root_guard`]); systemd notifications ([`notify`]); the opt-in metrics and health endpoints ([`metrics`]).
 //! A custom build is its sink crates plus one call to [`main`].
 
 pub mod args;
 pub mod check_config;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod plugins;
 pub mod report;

@@ -52,6 +52,9 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot listen for signals: {e}")),
     };
+    if loop_seconds.is_none() && config.metrics.is_some() {
+        tracing::info!("Metrics is served by a --loop run only: not listening");
+    }
     match loop_seconds {
         None => run_once(config, client, pipeline, signals).await,
         Some(seconds) => {
@@ -63,6 +66,11 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
             };
             let every = Duration::from_secs_f64(seconds);
             let status = StatusBoard::new(spool.clone(), config, every);
+            if let Some(addr) = config.metrics {
+                if let Err(e) = crate::metrics::serve(addr, status.clone()).await {
+                    return fail(&e);
+                }
+            }
             let running = pipeline.start_with_status(spool, status);
             run_loop(config, client, running, &mut signals, every).await
         }
@@ -176,6 +184,7 @@ async fn run_loop(
                 return fail(&e.to_string());
             }
         }
+        turned(&running);
         let delay = api_backoff.next_delay();
         tracing::info!("retrying the api in {:.1} s", delay.as_secs_f64());
         if signals.wait(delay, &running).await {
@@ -230,6 +239,7 @@ async fn run_loop(
             return stopped(running).await;
         };
         notify.round(&report, &running);
+        turned(&running);
         let delay = if report.failed() {
             if signals
                 .race(check_connectivity(source.client()), Some(&running))
@@ -248,6 +258,13 @@ async fn run_loop(
         if signals.wait(delay, &running).await {
             return stopped(running).await;
         }
+    }
+}
+
+/// Notes on the status board (for `/healthz`) that the poll loop turned.
+fn turned(running: &Running) {
+    if let Some(board) = running.status() {
+        board.turned();
     }
 }
 

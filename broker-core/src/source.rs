@@ -20,6 +20,9 @@ pub trait Source: Send + Sync {
 pub struct SourceError {
     /// What went wrong.
     pub message: String,
+    /// The kind of failure, a short word for metrics (`transport`, `status`, `unauthorized`,
+    /// `malformed` for the API; `source` when the source does not say).
+    pub class: &'static str,
 }
 
 impl SourceError {
@@ -27,7 +30,14 @@ impl SourceError {
     pub fn new(message: impl Into<String>) -> Self {
         SourceError {
             message: message.into(),
+            class: "source",
         }
+    }
+
+    /// This error, of the kind `class` (see [`SourceError::class`]).
+    pub fn with_class(mut self, class: &'static str) -> Self {
+        self.class = class;
+        self
     }
 }
 

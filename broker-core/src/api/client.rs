@@ -4,6 +4,7 @@
 //! API honours the proxy variables (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, ...).
 
 use std::error::Error as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -89,6 +90,16 @@ impl ApiClient {
 
     /// `GET /sessions/challenge`, then `POST /sessions` with the challenge signed by `credentials`.
     pub async fn login(&self, credentials: &Credentials) -> Result<Session, ApiError> {
+        let session = self.sign_in(credentials).await;
+        let counter = match session {
+            Ok(_) => &LOGINS_OK,
+            Err(_) => &LOGINS_FAILED,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        session
+    }
+
+    async fn sign_in(&self, credentials: &Credentials) -> Result<Session, ApiError> {
         let (call, body) = self
             .send(reqwest::Method::GET, "/sessions/challenge", None, None)
             .await?;
@@ -207,4 +218,15 @@ fn reason(error: &reqwest::Error) -> String {
         parts.push(text);
     }
     parts.join(": ")
+}
+
+static LOGINS_OK: AtomicU64 = AtomicU64::new(0);
+static LOGINS_FAILED: AtomicU64 = AtomicU64::new(0);
+
+/// API logins since the process started: (succeeded, failed).
+pub fn login_counts() -> (u64, u64) {
+    (
+        LOGINS_OK.load(Ordering::Relaxed),
+        LOGINS_FAILED.load(Ordering::Relaxed),
+    )
 }

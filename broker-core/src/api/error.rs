@@ -49,6 +49,17 @@ fn detail_suffix(detail: &str) -> String {
 }
 
 impl ApiError {
+    /// The kind of failure in one word, for metrics: `unauthorized`, `status`, `transport` or
+    /// `malformed`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::Status { .. } => "status",
+            ApiError::Transport { .. } => "transport",
+            ApiError::Malformed { .. } => "malformed",
+        }
+    }
+
     /// Whether this is a 401 answer.
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, ApiError::Unauthorized { .. })

@@ -10,7 +10,7 @@ pub mod setup;
 pub mod source;
 
 pub use answer::{HealthEntry, Session};
-pub use client::ApiClient;
+pub use client::{login_counts, ApiClient};
 pub use error::ApiError;
 pub use setup::{prepare_credentials, run_setup, setup_from_file, SetupError};
 pub use source::ApiSource;

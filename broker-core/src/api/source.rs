@@ -105,7 +105,7 @@ impl Source for ApiSource {
     async fn pull(&self, queue: EventType, max: u32) -> Result<Vec<Event>, SourceError> {
         self.pull_queue(queue, max)
             .await
-            .map_err(|e| SourceError::new(e.to_string()))
+            .map_err(|e| SourceError::new(e.to_string()).with_class(e.class()))
     }
 }
 

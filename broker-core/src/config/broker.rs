@@ -1,6 +1,7 @@
 //! `broker.conf`: the broker id, the API, the companion files and the pipes.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +52,8 @@ pub struct BrokerConfig {
     /// How long, in seconds, a pipe may fail before `--status` calls the broker unhealthy
     /// (`StatusGrace =`).
     pub status_grace: u64,
+    /// Where the metrics and health endpoints listen (`Metrics = ADDR:PORT`); none without it.
+    pub metrics: Option<SocketAddr>,
     /// The pipes, in file order.
     pub pipes: Vec<PipeConfig>,
     /// Things worth a warning in the log once logging is set up (each names file and line).
@@ -74,7 +77,7 @@ pub struct PipeConfig {
 
 /// The keys of `[Broker]`, as `camel_case` shows them (`spool_max` -> `SpoolMax`) and, without
 /// the underscores, as `canonical_key` compares them.
-const BROKER_KEYS: [&str; 9] = [
+const BROKER_KEYS: [&str; 10] = [
     "broker",
     "api",
     "credentials",
@@ -84,6 +87,7 @@ const BROKER_KEYS: [&str; 9] = [
     "spool",
     "spool_max",
     "status_grace",
+    "metrics",
 ];
 
 impl BrokerConfig {
@@ -267,6 +271,19 @@ impl BrokerConfig {
             })?,
             None => crate::status::DEFAULT_GRACE_SECS,
         };
+        let metrics = match get("metrics") {
+            Some(e) => Some(e.value.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::at(
+                    path,
+                    e.line,
+                    format!(
+                        "Metrics {:?} is not an address and port (127.0.0.1:9090 or [::1]:9090)",
+                        e.value
+                    ),
+                )
+            })?),
+            None => None,
+        };
         if let Some(e) = get("logging") {
             warnings.push(format!(
                 "{} line {}: Logging = {} is a Python logging config, which this broker does not read; use -v, -vv or --verbosity",
@@ -292,6 +309,7 @@ impl BrokerConfig {
             spool,
             spool_max,
             status_grace,
+            metrics,
             pipes,
             warnings,
         })
@@ -577,6 +595,24 @@ mod tests {
     }
 
     #[test]
+    fn metrics_is_an_address_and_port() {
+        let parse = |text: &str| BrokerConfig::parse(text, Path::new("b.conf"));
+        let c = parse("[Broker]\nBroker = b\n").unwrap();
+        assert_eq!(c.metrics, None);
+        let c = parse("[Broker]\nBroker = b\nMetrics = 127.0.0.1:9464\n").unwrap();
+        assert_eq!(c.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        let c = parse("[Broker]\nBroker = b\nMetrics = [::1]:9464\n").unwrap();
+        assert_eq!(c.metrics, Some("[::1]:9464".parse().unwrap()));
+        for bad in ["", "9464", "localhost:9464", "127.0.0.1", "127.0.0.1:99999"] {
+            let e = parse(&format!("[Broker]\nBroker = b\nMetrics = {bad}\n")).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("b.conf line 3: Metrics {bad:?} is not an address and port (127.0.0.1:9090 or [::1]:9090)")
+            );
+        }
+    }
+
+    #[test]
     fn status_grace_is_a_whole_number_of_seconds() {
         let parse = |text: &str| BrokerConfig::parse(text, Path::new("b.conf"));
         let c = parse("[Broker]\nBroker = b\n").unwrap();
@@ -602,7 +638,7 @@ mod tests {
         assert_eq!(c.spool_max, 1 << 20);
         assert_eq!(
             c.warnings,
-            vec!["b.conf line 4: ignoring unknown key Token... in [Broker] (known: Broker, Api, Credentials, Setup, Timeout, Logging, Spool, SpoolMax, StatusGrace)"]
+            vec!["b.conf line 4: ignoring unknown key Token... in [Broker] (known: Broker, Api, Credentials, Setup, Timeout, Logging, Spool, SpoolMax, StatusGrace, Metrics)"]
         );
     }
 

@@ -68,6 +68,9 @@ async fn attempt_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<Spool>) -> 
             None => Outcome::Retry(line),
         };
     }
+    if let Some(status) = &pipe.status {
+        status.rejected(index);
+    }
     let rejected = batch[done].clone();
     let letter = rejected.clone();
     let reason = failure.message.clone();
@@ -100,8 +103,10 @@ pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<
     if let Some(status) = &pipe.status {
         let changed = match &outcome {
             Outcome::Idle => false,
-            Outcome::Retry(line) => status.delivered(index, Err(line)),
-            _ => status.delivered(index, Ok(())),
+            Outcome::Retry(line) | Outcome::RetryAfter(line, _) => {
+                status.delivered(index, 0, Err(line))
+            }
+            Outcome::Progress(n) => status.delivered(index, *n, Ok(())),
         };
         if changed {
             status.publish().await;

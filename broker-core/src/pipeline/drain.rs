@@ -87,7 +87,7 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
             Err(e) => {
                 let line = format!("cannot pull {queue}: {e}");
                 tracing::error!("{line}");
-                record(&p, queue, Err(&line));
+                record(&p, queue, 0, Err((e.class, &line)));
                 report.failures.push(line);
                 break;
             }
@@ -96,11 +96,11 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
                 tracing::debug!("pulled {n} {queue} events");
                 report.pulled += n;
                 let spooled = spool_events(&mut p, queue, events).await;
-                record(
-                    &p,
-                    queue,
-                    spooled.as_ref().map(|_| ()).map_err(|l| l.as_str()),
-                );
+                let outcome = spooled
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|l| ("spool", l.as_str()));
+                record(&p, queue, n, outcome);
                 if let Err(line) = spooled {
                     report.failures.push(line);
                     break;
@@ -114,10 +114,11 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
     report
 }
 
-/// Records the outcome of a pull of `queue` (and its spooling) on the status board, if any.
-fn record(p: &Puller, queue: EventType, outcome: Result<(), &str>) {
+/// Records the outcome of a pull of `queue` that brought `events` events (and their spooling)
+/// on the status board, if any.
+fn record(p: &Puller, queue: EventType, events: usize, outcome: Result<(), (&'static str, &str)>) {
     if let Some(status) = &p.status {
-        status.pulled(queue, outcome);
+        status.pulled(queue, events, outcome);
     }
 }
 

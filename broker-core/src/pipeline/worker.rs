@@ -79,6 +79,11 @@ impl Running {
         self
     }
 
+    /// The status board the pulls and deliveries are recorded on, if any.
+    pub fn status(&self) -> Option<&Arc<StatusBoard>> {
+        self.status.as_ref()
+    }
+
     /// The spool the pipes deliver from.
     pub fn spool(&self) -> &Arc<Spool> {
         &self.spool

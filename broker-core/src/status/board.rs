@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{file, now, result_text, PipeStatus, QueueStatus, Status};
+use super::{file, now, result_text, turn_limit, PipeStatus, QueueStatus, Status};
 use crate::config::BrokerConfig;
 use crate::event::EventType;
 use crate::pipeline::gather_queues;
@@ -19,6 +19,8 @@ pub struct StatusBoard {
     state: Mutex<Status>,
     /// Held while writing (one temporary file); the last write error, logged once.
     writing: Mutex<Option<String>>,
+    /// When the poll loop last turned (see [`StatusBoard::turned`]).
+    turned: Mutex<Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -61,17 +63,38 @@ impl StatusBoard {
             spool,
             state: Mutex::new(status),
             writing: Mutex::new(None),
+            turned: Mutex::new(Instant::now()),
         })
     }
 
-    /// Records the end of a pull of `queue`.
-    pub(crate) fn pulled(&self, queue: EventType, outcome: Result<(), &str>) {
+    /// Records that the poll loop turned: a round or a pull ended, a wait went round.
+    pub fn turned(&self) {
+        *lock(&self.turned) = Instant::now();
+    }
+
+    /// Whether the poll loop turned within [`turn_limit`] (what `/healthz` answers).
+    pub fn turning(&self) -> bool {
+        let limit = turn_limit(&lock(&self.state));
+        lock(&self.turned).elapsed().as_secs_f64() <= limit
+    }
+
+    /// Records the end of a pull of `queue` that brought `events` events: `Err` holds the kind
+    /// of failure (see [`crate::source::SourceError::class`]) and its line.
+    pub(crate) fn pulled(
+        &self,
+        queue: EventType,
+        events: usize,
+        outcome: Result<(), (&'static str, &str)>,
+    ) {
+        self.turned();
         let time = now();
         self.with_queue(queue, |q| {
             q.last_pull = Some(time);
-            q.last_result = Some(result_text(outcome));
-            if outcome.is_ok() {
-                q.last_success = Some(time);
+            q.last_result = Some(result_text(outcome.map_err(|(_, line)| line)));
+            q.pulled += events as u64;
+            match outcome {
+                Ok(()) => q.last_success = Some(time),
+                Err((class, _)) => *q.failures.entry(class.to_string()).or_default() += 1,
             }
         });
     }
@@ -79,6 +102,7 @@ impl StatusBoard {
     /// Records whether pulling `queue` waits for room in the spool, and returns whether that
     /// changed (the file is then due: a paused round may not end for a long time).
     pub(crate) fn paused(&self, queue: EventType, paused: bool) -> bool {
+        self.turned();
         let mut changed = false;
         self.with_queue(queue, |q| {
             changed = q.paused != paused;
@@ -87,15 +111,21 @@ impl StatusBoard {
         changed
     }
 
-    /// Records the end of a delivery attempt of pipe `pipe` (an index in config order), and
-    /// returns whether the pipe started or stopped failing with it (the file is then due).
-    pub(crate) fn delivered(&self, pipe: usize, outcome: Result<(), &str>) -> bool {
+    /// Records the end of a delivery attempt of pipe `pipe` (an index in config order) whose
+    /// sink took `events` events, and returns whether the pipe started or stopped failing with
+    /// it (the file is then due).
+    pub(crate) fn delivered(&self, pipe: usize, events: usize, outcome: Result<(), &str>) -> bool {
         let time = now();
         let mut state = lock(&self.state);
         let Some(p) = state.pipes.get_mut(pipe) else {
             return false;
         };
         p.last_delivery = Some(time);
+        p.delivered += events as u64;
+        match outcome {
+            Ok(()) => p.last_success = Some(time),
+            Err(_) => p.retry_failures += 1,
+        }
         match outcome {
             // Kept as it is after every batch that went out: no allocation per batch.
             Ok(()) if p.last_result.as_deref() == Some("ok") => {}
@@ -116,6 +146,13 @@ impl StatusBoard {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Records that the sink of pipe `pipe` rejected an event for good.
+    pub(crate) fn rejected(&self, pipe: usize) {
+        if let Some(p) = lock(&self.state).pipes.get_mut(pipe) {
+            p.permanent_failures += 1;
         }
     }
 

@@ -13,6 +13,7 @@
 mod board;
 pub mod file;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,19 @@ pub struct PipeStatus {
     pub failing_since: Option<f64>,
     /// Events it sent to the dead-letter file since the daemon started.
     pub dead_lettered: u64,
+    /// Events its sink took since the daemon started.
+    #[serde(default)]
+    pub delivered: u64,
+    /// Delivery attempts that failed in a way worth retrying, since the daemon started.
+    #[serde(default)]
+    pub retry_failures: u64,
+    /// Events its sink rejected for good (each then goes to the dead-letter file), since the
+    /// daemon started.
+    #[serde(default)]
+    pub permanent_failures: u64,
+    /// When the last delivery attempt that succeeded ended.
+    #[serde(default)]
+    pub last_success: Option<f64>,
 }
 
 /// One queue's state.
@@ -89,6 +103,13 @@ pub struct QueueStatus {
     pub last_success: Option<f64>,
     /// Whether pulling is paused because the spool is full.
     pub paused: bool,
+    /// Events pulled since the daemon started.
+    #[serde(default)]
+    pub pulled: u64,
+    /// Failed pulls since the daemon started, by kind (`transport`, `status`, `unauthorized`,
+    /// `malformed`, `spool` ...).
+    #[serde(default)]
+    pub failures: BTreeMap<String, u64>,
 }
 
 /// The result text kept for an outcome: `ok`, or the error cut to a bounded length.
@@ -209,6 +230,12 @@ pub fn check_daemon(dir: &Path, status: Option<&Status>) -> Result<(), String> {
         )),
         (LockHolder::Unknown, _) => Ok(()),
     }
+}
+
+/// How long the poll loop may go without turning (see [`StatusBoard::turning`]): two intervals
+/// plus four `Timeout`s (a pull may be a login, the pull, and after a 401 both again).
+pub fn turn_limit(status: &Status) -> f64 {
+    2.0 * status.loop_seconds + 4.0 * status.timeout_seconds
 }
 
 /// How long a queue may go without a successful pull: two intervals plus `Timeout`.

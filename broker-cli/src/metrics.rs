@@ -28,6 +28,9 @@ use tokio::sync::Semaphore;
 
 /// The namespace of every metric.
 pub const PREFIX: &str = "procustodibus_broker";
+/// The kinds of pull failure shown at 0 before they happen (see `SourceError::class`).
+const PULL_FAILURE_REASONS: [&str; 5] =
+    ["malformed", "spool", "status", "transport", "unauthorized"];
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait to be accepted.
@@ -242,9 +245,16 @@ impl Collector for BoardCollector {
             queues
                 .iter()
                 .flat_map(|q| {
-                    q.failures.iter().map(|(reason, n)| {
-                        (vec![("queue", q.name.as_str()), ("reason", reason.as_str())], *n)
-                    })
+                    // The known reasons from the start (at 0), so a rate() has a series.
+                    let known = PULL_FAILURE_REASONS
+                        .iter()
+                        .filter(|r| !q.failures.contains_key(**r))
+                        .map(|r| (*r, 0));
+                    let seen = q.failures.iter().map(|(r, n)| (r.as_str(), *n));
+                    let mut all: Vec<(&str, u64)> = known.chain(seen).collect();
+                    all.sort();
+                    all.into_iter()
+                        .map(|(reason, n)| (vec![("queue", q.name.as_str()), ("reason", reason)], n))
                 })
                 .collect(),
         )

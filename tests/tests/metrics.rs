@@ -453,3 +453,45 @@ fn the_real_prometheus_server_scrapes_the_broker() {
     drop(server);
     broker.terminate(Duration::from_secs(10));
 }
+
+/// The YAML block of the README that follows `marker`.
+fn readme_yaml_after(marker: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(path).expect("README");
+    let (_, after) = readme.split_once(marker).expect(marker);
+    let (_, block) = after.split_once("```yaml\n").expect("a yaml block");
+    block.split_once("```").expect("its end").0.to_string()
+}
+
+#[test]
+fn the_readme_scrape_config_and_alert_rules_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(&rules, readme_yaml_after("Alert rules")).unwrap();
+    let out = Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&rules)
+        .output()
+        .expect("promtool (Debian package prometheus)");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("SUCCESS: 5 rules found"),
+        "{}",
+        describe(&out)
+    );
+    let config = dir.path().join("prometheus.yml");
+    let scrape = readme_yaml_after("A Prometheus scrape config");
+    std::fs::write(
+        &config,
+        format!("{scrape}rule_files:\n  - {}\n", rules.display()),
+    )
+    .unwrap();
+    let out = Command::new("promtool")
+        .arg("check")
+        .arg("config")
+        .arg(&config)
+        .output()
+        .expect("promtool");
+    assert!(out.status.success(), "{}", describe(&out));
+}

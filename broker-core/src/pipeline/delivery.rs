@@ -83,6 +83,14 @@ pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<
     }
 }
 
+/// Loads the dead letters put back for the pipes (see [`Spool::import_redeliveries`]); a
+/// failure is logged and tried again next time.
+pub(crate) async fn import_redeliveries(spool: &Arc<Spool>) {
+    if let Err(e) = blocking(spool, |s| s.import_redeliveries()).await {
+        tracing::error!("{e} (tried again next round)");
+    }
+}
+
 async fn advance(spool: &Arc<Spool>, index: usize, events: &[Event]) -> Result<(), SpoolError> {
     if events.is_empty() {
         return Ok(());

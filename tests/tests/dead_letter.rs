@@ -311,3 +311,42 @@ fn a_daemon_killed_while_redelivering_loses_nothing() {
     assert!(got.len() <= want.len() + 1, "{} lines", got.len());
     assert!(batches(&dir.spool()).is_empty());
 }
+
+#[test]
+fn as_root_a_spool_of_the_daemon_user_is_refused_and_the_daemon_user_redelivers() {
+    const NOBODY: u32 = 65534;
+    let (sim, dir, _, bigs) = with_dead_letters(2);
+    dir.write_config(&sim.url(), &pipes(&dir, None));
+    let before = dead_letters(&dir);
+    chown_recursive(&dir.spool(), NOBODY, NOBODY);
+    let out = dir.run("procustodibus-broker", &["--redeliver-dead-letter"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("refusing to redeliver as root")
+            && stderr(&out).contains("run it as the daemon user"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(dead_letters(&dir), before);
+    assert!(!dir.spool().join("redeliver").exists());
+    // The summary only reads: root may look.
+    assert!(run_ok(&dir, &["--dead-letter"]).contains(": 2 dead letters"));
+
+    // As the daemon user it works, and the daemon user's next run delivers them.
+    chown_recursive(dir.dir.path(), NOBODY, NOBODY);
+    let out = dir
+        .spawn_as(
+            NOBODY,
+            NOBODY,
+            "procustodibus-broker",
+            &["--redeliver-dead-letter"],
+        )
+        .finish(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = dir
+        .spawn_as(NOBODY, NOBODY, "procustodibus-broker", &[])
+        .finish(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(dir.lines("siem.jsonl"), expected_lines(&bigs));
+    assert!(dead_letters(&dir).is_empty());
+}

@@ -429,3 +429,129 @@ fn io_error(path: &Path, what: &str, e: std::io::Error) -> SpoolError {
 pub fn dead_letter_path(dir: &Path) -> PathBuf {
     dir.join(dead_letter::FILE_NAME)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::event::{Event, EventType};
+    use crate::spool::Spool;
+
+    fn pipes() -> Vec<PipeConfig> {
+        let text = "[Broker]\nBroker = b\n[Pipe.A]\nFrom = alerts\nTo = recording\n";
+        BrokerConfig::parse(text, Path::new("b.conf"))
+            .unwrap()
+            .pipes
+    }
+
+    fn alert(id: usize) -> Event {
+        Event::from_encoded_line(EventType::Alerts, format!("{{\"id\":\"a{id}\"}}"))
+    }
+
+    /// The lines of every batch waiting for pipe `pipe`.
+    fn batched(dir: &Path, pipe: &str) -> Vec<String> {
+        batch_files(&dir.join(DIR).join(pipe))
+            .unwrap()
+            .iter()
+            .flat_map(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                text.lines().map(str::to_string).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn letters_appended_during_redeliveries_are_never_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(dead_letter::FILE_NAME);
+        let config = pipes();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for i in 0..600 {
+                    // Pipe B is not configured: its letters stay in the file.
+                    let pipe = if i % 2 == 0 { "A" } else { "B" };
+                    dead_letter::append(&path, &dead_letter::line(pipe, &alert(i), "r")).unwrap();
+                }
+            })
+        };
+        let mut redelivered = 0;
+        while !writer.is_finished() {
+            let report = redeliver(dir.path(), &config, None).unwrap();
+            redelivered += report.redelivered.get("A").copied().unwrap_or(0);
+        }
+        writer.join().unwrap();
+        redelivered += redeliver(dir.path(), &config, None)
+            .unwrap()
+            .redelivered
+            .get("A")
+            .copied()
+            .unwrap_or(0);
+        let kept = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(kept.lines().count(), 300);
+        assert!(kept.lines().all(|l| l.contains(r#""pipe":"B""#)));
+        let batched = batched(dir.path(), "a");
+        assert_eq!(redelivered, 300);
+        let ids: Vec<String> = batched
+            .iter()
+            .map(|l| Letter::parse(l).unwrap().event().unwrap().id().unwrap())
+            .collect();
+        let want: Vec<String> = (0..600).step_by(2).map(|i| format!("a{i}")).collect();
+        assert_eq!(ids, want, "every one once, in order");
+    }
+
+    #[test]
+    fn redeliveries_come_after_the_queues_and_go_once_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = pipes();
+        let path = dir.path().join(dead_letter::FILE_NAME);
+        for i in 0..3 {
+            dead_letter::append(&path, &dead_letter::line("a", &alert(i), "r")).unwrap();
+        }
+        // Raw bytes stay; an unspooled event goes to every pipe reading its queue.
+        let bytes = dead_letter::damaged_line(EventType::Alerts, b"{\"da", "torn");
+        dead_letter::append(&path, &bytes).unwrap();
+        dead_letter::append(&path, &dead_letter::line("", &alert(3), "not spooled")).unwrap();
+        let summary = summarize(dir.path()).unwrap();
+        let owners: Vec<(&LetterOwner, usize)> = summary
+            .groups
+            .iter()
+            .map(|((o, _), g)| (o, g.count))
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                (&LetterOwner::Pipe("a".into()), 3),
+                (&LetterOwner::Unspooled("alerts".into()), 1),
+                (&LetterOwner::Bytes("alerts".into()), 1)
+            ]
+        );
+
+        let report = redeliver(dir.path(), &config, None).unwrap();
+        assert_eq!(report.redelivered.get("A"), Some(&4));
+        assert_eq!(report.kept.values().sum::<usize>(), 1, "{report:?}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{bytes}\n")
+        );
+
+        let spool = Spool::open(dir.path(), crate::spool::DEFAULT_MAX_BYTES, &config).unwrap();
+        spool.append(EventType::Alerts, &[alert(10)]).unwrap();
+        assert_eq!(spool.pending(0), 5);
+        let first = spool.read(0, 10).unwrap();
+        assert_eq!(first, [alert(10)], "the queue first");
+        spool.advance(0, &first).unwrap();
+        let second = spool.read(0, 2).unwrap();
+        assert_eq!(second, [alert(0), alert(1)]);
+        spool.advance(0, &second[..1]).unwrap();
+        assert_eq!(batched(dir.path(), "a").len(), 3, "rewritten without a0");
+        let rest = spool.read(0, 10).unwrap();
+        assert_eq!(rest, [alert(1), alert(2), alert(3)]);
+        spool.advance(0, &rest).unwrap();
+        assert_eq!(spool.pending(0), 0);
+        assert!(spool.read(0, 10).unwrap().is_empty());
+        assert!(batch_files(&dir.path().join(DIR).join("a"))
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -5,8 +5,9 @@
 //! dead-letter file, for the pipe the directory is named after (in lower case). A batch is
 //! written elsewhere and renamed into place complete, so the broker loads only whole batches: at
 //! open and at the start of every round. A pipe gets its redeliveries once it has delivered
-//! what its queues hold (they go ahead of nothing), batch after batch, and as its sink takes
-//! them the batch is rewritten without them (temp file, flush, rename) or deleted once empty.
+//! what its queues hold (they go ahead of nothing), batch after batch. As its sink takes them,
+//! how many lines of the batch are done is saved beside it (`ID.jsonl.done`, replaced
+//! atomically: a few bytes, however large the batch), and the batch is deleted once all are.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
@@ -21,11 +22,11 @@ pub(crate) const DIR: &str = "redeliver";
 /// How a batch's file name ends once it is complete.
 pub(crate) const BATCH_SUFFIX: &str = ".jsonl";
 
-/// One batch file, loaded: its remaining lines and their events.
+/// One batch file, loaded: the events not yet delivered, each with the count of the batch's
+/// lines done once it is.
 struct Batch {
     path: PathBuf,
-    lines: VecDeque<String>,
-    events: VecDeque<Event>,
+    events: VecDeque<(Event, usize)>,
 }
 
 /// The loaded redeliveries of every pipe.
@@ -85,7 +86,7 @@ impl Redeliveries {
             .events
             .iter()
             .take(max.max(1))
-            .map(|e| e.clone().into_redelivered())
+            .map(|(e, _)| e.clone().into_redelivered())
             .collect()
     }
 
@@ -96,8 +97,8 @@ impl Redeliveries {
         })
     }
 
-    /// Marks the first `count` redeliveries of pipe `pipe` as done: rewrites their batch without
-    /// them, or deletes it once empty, before returning.
+    /// Marks the first `count` redeliveries of pipe `pipe` as done: saves how many lines of
+    /// their batch are done, or deletes the batch once all are, before returning.
     pub(crate) fn advance(&mut self, pipe: usize, mut count: usize) -> std::io::Result<()> {
         let Some(batches) = self.batches.get_mut(pipe) else {
             return Ok(());
@@ -107,18 +108,17 @@ impl Redeliveries {
                 return Ok(());
             };
             let n = count.min(batch.events.len());
-            let kept_lines = batch.lines.split_off(n);
-            let kept_events = batch.events.split_off(n);
+            let done = batch.events.drain(..n).next_back().map_or(0, |(_, done)| done);
             count -= n;
-            if kept_events.is_empty() {
+            if batch.events.is_empty() {
+                // The batch first: a count left without its batch is only cleared later.
                 std::fs::remove_file(&batch.path)?;
+                remove_if_there(&done_path(&batch.path))?;
                 sync_parent(&batch.path)?;
                 self.loaded.remove(&batch.path);
                 batches.pop_front();
             } else {
-                write_batch(&batch.path, kept_lines.iter())?;
-                batch.lines = kept_lines;
-                batch.events = kept_events;
+                write_batch(&done_path(&batch.path), std::iter::once(&done.to_string()))?;
             }
         }
         Ok(())
@@ -146,21 +146,40 @@ pub(crate) fn batch_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads the batch at `path`: a line that holds no event (which the broker never writes
-/// there) goes back to the dead-letter file of `spool` rather than being dropped.
+/// The file that holds how many lines of the batch at `batch` are done.
+pub(crate) fn done_path(batch: &Path) -> PathBuf {
+    let mut name = batch.file_name().unwrap_or_default().to_os_string();
+    name.push(".done");
+    batch.with_file_name(name)
+}
+
+/// How many lines of the batch at `batch` are done (0 when nothing was saved).
+pub(crate) fn done_of(batch: &Path) -> std::io::Result<usize> {
+    match read_no_follow(&done_path(batch)) {
+        Ok(text) => Ok(text.trim().parse().unwrap_or(0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// The lines of a batch's text that hold something.
+pub(crate) fn batch_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|l| !l.trim().is_empty())
+}
+
+/// Reads the batch at `path`, without the lines done: a line that holds no event (which the
+/// broker never writes there) goes back to the dead-letter file of `spool` rather than being
+/// dropped.
 fn load(spool: &Path, path: &Path) -> std::io::Result<Batch> {
     let text = read_no_follow(path)?;
+    let done = done_of(path)?;
     let mut batch = Batch {
         path: path.to_path_buf(),
-        lines: VecDeque::new(),
         events: VecDeque::new(),
     };
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    for (index, line) in batch_lines(&text).enumerate().skip(done) {
         match Letter::parse(line).and_then(|l| l.event()) {
-            Some(event) => {
-                batch.lines.push_back(line.to_string());
-                batch.events.push_back(event);
-            }
+            Some(event) => batch.events.push_back((event, index + 1)),
             None => {
                 let dead_letters = spool.join(dead_letter::FILE_NAME);
                 tracing::error!(
@@ -173,6 +192,14 @@ fn load(spool: &Path, path: &Path) -> std::io::Result<Batch> {
         }
     }
     Ok(batch)
+}
+
+/// Deletes the file at `path` if it is there.
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// The text of the file at `path`, not followed if it is a link.

@@ -86,6 +86,12 @@ fn render(path: &Path, summary: &DeadLetterSummary) -> String {
             "pipe {pipe}: {count} events put back, waiting for redelivery\n"
         ));
     }
+    if summary.interrupted > 0 {
+        out.push_str(&format!(
+            "{} batches of an interrupted redelivery: the broker's next start or --redeliver-dead-letter finishes it\n",
+            summary.interrupted
+        ));
+    }
     out
 }
 

@@ -251,6 +251,10 @@ fn a_redelivery_killed_between_its_steps_loses_nothing_and_repeats_nothing() {
     std::fs::rename(&batch, &staged).unwrap();
     let summary = run_ok(&dir, &["--dead-letter"]);
     assert!(summary.contains(": 2 dead letters"), "{summary}");
+    assert!(
+        summary.contains("1 batches of an interrupted redelivery"),
+        "{summary}"
+    );
     let log = run_ok(&dir, &["-v"]);
     assert!(log.contains("dropping"), "{log}");
     assert!(!staged.exists() && !temp.exists());

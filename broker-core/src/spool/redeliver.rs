@@ -67,6 +67,9 @@ pub struct DeadLetterSummary {
     pub unreadable: Vec<usize>,
     /// Events put back but not yet delivered, per pipe directory (lower-case pipe name).
     pub waiting: BTreeMap<String, usize>,
+    /// Staged batches of a redelivery that was killed halfway (finished or undone by the next
+    /// redelivery or the broker's next start).
+    pub interrupted: usize,
 }
 
 impl DeadLetterSummary {
@@ -126,6 +129,12 @@ pub fn summarize(dir: &Path) -> Result<DeadLetterSummary, SpoolError> {
                 .count()
                 .saturating_sub(done);
         }
+        let entries = std::fs::read_dir(redeliver.join(&pipe))
+            .map_err(|e| io_error(&redeliver, "cannot list", e))?;
+        summary.interrupted += entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(STAGED_SUFFIX))
+            .count();
         if count > 0 {
             summary.waiting.insert(pipe, count);
         }

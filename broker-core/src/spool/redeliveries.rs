@@ -108,7 +108,11 @@ impl Redeliveries {
                 return Ok(());
             };
             let n = count.min(batch.events.len());
-            let done = batch.events.drain(..n).next_back().map_or(0, |(_, done)| done);
+            let done = batch
+                .events
+                .drain(..n)
+                .next_back()
+                .map_or(0, |(_, done)| done);
             count -= n;
             if batch.events.is_empty() {
                 // The batch first: a count left without its batch is only cleared later.

@@ -334,10 +334,10 @@ impl Spool {
                     SpoolError(format!("{}: cannot update redeliveries: {e}", self.name()))
                 })?;
         }
-        let delivered: Vec<&Event> = delivered.iter().filter(|e| !e.is_redelivered()).collect();
-        if delivered.is_empty() {
+        if redelivered == delivered.len() {
             return Ok(());
         }
+        let delivered = delivered.iter().filter(|e| !e.is_redelivered());
         let was_full = self.is_full();
         let mut cursors = lock(&self.cursors);
         let mut queues = std::collections::BTreeSet::new();

@@ -416,8 +416,12 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// The names of the directories in `dir` (none when it does not exist).
+/// The names of the directories in `dir` (none when it does not exist or is a link; links in
+/// it are skipped).
 fn subdirectories(dir: &Path) -> Result<Vec<String>, SpoolError> {
+    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(Vec::new());
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

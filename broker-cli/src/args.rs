@@ -38,13 +38,22 @@ pub struct BrokerArgs {
     #[arg(long = "check-config", conflicts_with_all = ["loop_seconds", "test", "test_pipe"])]
     pub check_config: bool,
 
+    /// Print the running daemon's state (a line per pipe and per queue, then a verdict) and
+    /// exit 0 when healthy, 1 when unhealthy, 3 when no daemon runs. Read-only.
+    #[arg(long, conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config", "list_sinks"])]
+    pub status: bool,
+
+    /// With --status: print it as one JSON object.
+    #[arg(long, requires = "status")]
+    pub json: bool,
+
     /// Print the sinks this binary has, with the keys each accepts, and exit (no config needed).
     #[arg(long = "list-sinks", conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config"])]
     pub list_sinks: bool,
 
     /// Print a summary of the spool's dead-letter file (per pipe and reason: counts, oldest and
     /// newest) and exit.
-    #[arg(long = "dead-letter", conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config", "list_sinks"])]
+    #[arg(long = "dead-letter", conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config", "list_sinks", "status"])]
     pub dead_letter: bool,
 
     /// Put the dead letters of every pipe (or of the pipe PIPE, case-insensitive) back in the
@@ -54,7 +63,7 @@ pub struct BrokerArgs {
         long = "redeliver-dead-letter",
         value_name = "PIPE",
         num_args = 0..=1,
-        conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config", "list_sinks", "dead_letter"]
+        conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config", "list_sinks", "dead_letter", "status"]
     )]
     pub redeliver_dead_letter: Option<Option<String>>,
 

@@ -18,6 +18,8 @@ pub struct SimOptions {
     pub max_cap: u32,
     /// Seed of the deterministic event generator (default 1).
     pub seed: u64,
+    /// One generated event in this many is about 10 KB (default 200; 0 for none).
+    pub large_every: u64,
 }
 
 impl Default for SimOptions {
@@ -28,6 +30,7 @@ impl Default for SimOptions {
             challenge_lifetime: Duration::from_secs(300),
             max_cap: 1000,
             seed: 1,
+            large_every: crate::generator::LARGE_EVERY,
         }
     }
 }

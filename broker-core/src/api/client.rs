@@ -1,4 +1,7 @@
 //! [`ApiClient`]: one method per API call of docs/protocol.md, each with a connect and a total timeout.
+//!
+//! A loopback API (`http://127.0.0.1:PORT`, [`crate::loopback`]) is reached directly; any other
+//! API honours the proxy variables (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, ...).
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -6,50 +9,11 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ed25519_dalek::Signer;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
+use super::answer::{self, HealthEntry, Session};
 use super::error::ApiError;
 use crate::config::Credentials;
 use crate::event::{Event, EventType};
-
-/// One entry of the `/health` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct HealthEntry {
-    /// Whether this part of the service is healthy.
-    pub healthy: bool,
-    /// What is wrong, when it is not: read only for an unhealthy entry, so any JSON is
-    /// accepted here (null or missing is empty, a string as is, anything else as its JSON text).
-    #[serde(default, deserialize_with = "any_json_as_text")]
-    pub error: String,
-}
-
-/// Reads any JSON value as display text: `null` is empty, a string is itself, anything else
-/// is its JSON text.
-fn any_json_as_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(text) => text,
-        other => other.to_string(),
-    })
-}
-
-/// A logged-in session. The token is a secret: `Debug` does not show it.
-#[derive(Clone)]
-pub struct Session {
-    token: String,
-    /// How long the session lives from login, as the API said.
-    pub lifetime: Duration,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("token", &"<redacted>")
-            .field("lifetime", &self.lifetime)
-            .finish()
-    }
-}
 
 /// The HTTP client of one broker id.
 #[derive(Clone, Debug)]
@@ -59,68 +23,24 @@ pub struct ApiClient {
     broker: String,
 }
 
-#[derive(Deserialize)]
-struct Data<T> {
-    data: Vec<T>,
-}
-
-#[derive(Deserialize)]
-struct Challenge {
-    id: String,
-    attributes: ChallengeAttributes,
-}
-
-#[derive(Deserialize)]
-struct ChallengeAttributes {
-    value: String,
-}
-
-#[derive(Deserialize)]
-struct SessionData {
-    attributes: SessionAttributes,
-    meta: SessionMeta,
-}
-
-#[derive(Deserialize)]
-struct SessionAttributes {
-    token: String,
-}
-
-#[derive(Deserialize)]
-struct SessionMeta {
-    expiration_timeout: f64,
-}
-
-#[derive(Deserialize)]
-struct Hello {
-    attributes: HelloAttributes,
-}
-
-#[derive(Deserialize)]
-struct HelloAttributes {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Events<'a> {
-    #[serde(borrow)]
-    data: Vec<&'a RawValue>,
-}
-
 impl ApiClient {
     /// A client for `base` (`https://api.custodib.us`) and broker id `broker`; every request has
     /// `timeout` to connect and `timeout` in all.
     pub fn new(base: &str, broker: &str, timeout: Duration) -> Result<Self, ApiError> {
         crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout)
             .timeout(timeout)
-            .user_agent(concat!("procustodibus-broker/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::Transport {
-                call: base.to_string(),
-                reason: format!("cannot set up the HTTP client: {}", reason(&e)),
-            })?;
+            .user_agent(concat!("procustodibus-broker/", env!("CARGO_PKG_VERSION")));
+        if crate::loopback::is_loopback_url(base) {
+            // A local API (the simulator) is reached directly, whatever HTTP_PROXY and the like
+            // say; any other API uses them, and NO_PROXY, as the existing broker does.
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| ApiError::Transport {
+            call: base.to_string(),
+            reason: format!("cannot set up the HTTP client: {}", reason(&e)),
+        })?;
         Ok(ApiClient {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -143,7 +63,7 @@ impl ApiClient {
         let (call, body) = self
             .send(reqwest::Method::GET, "/health", None, None)
             .await?;
-        parse_json::<Vec<HealthEntry>>(&call, &body)
+        answer::health(&call, &body)
     }
 
     /// `POST /users/{broker}/credentials/signature`: registers `public_key` (standard base64)
@@ -172,10 +92,8 @@ impl ApiClient {
         let (call, body) = self
             .send(reqwest::Method::GET, "/sessions/challenge", None, None)
             .await?;
-        let challenge = first(&call, parse_json::<Data<Challenge>>(&call, &body)?)?;
-        let signature = credentials
-            .signing_key()
-            .sign(challenge.attributes.value.as_bytes());
+        let challenge = answer::challenge(&call, &body)?;
+        let signature = credentials.signing_key().sign(challenge.value.as_bytes());
         let auth = format!(
             "X-Custos user=^{}, challenge=^{}, signature={}",
             self.broker,
@@ -185,18 +103,7 @@ impl ApiClient {
         let (call, body) = self
             .send(reqwest::Method::POST, "/sessions", Some(auth), None)
             .await?;
-        let session = first(&call, parse_json::<Data<SessionData>>(&call, &body)?)?;
-        let secs = session.meta.expiration_timeout;
-        if !(secs.is_finite() && secs > 0.0) {
-            return Err(ApiError::Malformed {
-                call,
-                reason: format!("expiration_timeout {secs} is not a positive number"),
-            });
-        }
-        Ok(Session {
-            token: session.attributes.token,
-            lifetime: Duration::from_secs_f64(secs.min(1e9)),
-        })
+        answer::session(&call, &body)
     }
 
     /// `GET /queues/{version}/hello`: the broker's display name.
@@ -210,9 +117,7 @@ impl ApiClient {
                 None,
             )
             .await?;
-        Ok(first(&call, parse_json::<Data<Hello>>(&call, &body)?)?
-            .attributes
-            .name)
+        answer::hello_name(&call, &body)
     }
 
     /// `POST /queues/{type}/next`: takes up to `max` events off the queue.
@@ -232,25 +137,15 @@ impl ApiClient {
                 Some(body),
             )
             .await?;
-        // The usual answer in one scan; anything unusual through serde_json, for its errors.
-        if let Some(events) = Event::from_pull_answer(queue, &body) {
-            return Ok(events);
-        }
-        let events = parse_json::<Events>(&call, &body)?;
-        events
-            .data
-            .into_iter()
-            .map(|raw| {
-                Event::from_raw(queue, raw).map_err(|e| ApiError::Malformed {
-                    call: call.clone(),
-                    reason: e.to_string(),
-                })
-            })
-            .collect()
+        answer::pull_events(&call, queue, &body)
     }
 
     fn session_header(&self, session: &Session) -> String {
-        format!("X-Custos user=^{}, session=^{}", self.broker, session.token)
+        format!(
+            "X-Custos user=^{}, session=^{}",
+            self.broker,
+            session.token()
+        )
     }
 
     /// Sends one request; returns `METHOD URL` and the body of a 2xx answer.
@@ -280,7 +175,7 @@ impl ApiClient {
         if status.is_success() {
             return Ok((call, body));
         }
-        let detail = error_detail(&body);
+        let detail = answer::error_detail(&body);
         if status == reqwest::StatusCode::UNAUTHORIZED {
             Err(ApiError::Unauthorized { call, detail })
         } else {
@@ -291,54 +186,6 @@ impl ApiClient {
             })
         }
     }
-}
-
-fn parse_json<'a, T: Deserialize<'a>>(call: &str, body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::Malformed {
-        call: call.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-fn first<T>(call: &str, data: Data<T>) -> Result<T, ApiError> {
-    data.data
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Malformed {
-            call: call.to_string(),
-            reason: "empty data list".to_string(),
-        })
-}
-
-/// The explanation in a JSON:API error answer (`errors[].detail` or `title`), kept short.
-fn error_detail(body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct Errors {
-        errors: Vec<ErrorObject>,
-    }
-    #[derive(Deserialize)]
-    struct ErrorObject {
-        detail: Option<String>,
-        title: Option<String>,
-    }
-    let Ok(errors) = serde_json::from_slice::<Errors>(body) else {
-        return String::new();
-    };
-    let text: Vec<String> = errors
-        .errors
-        .into_iter()
-        .filter_map(|e| e.detail.or(e.title))
-        .collect();
-    let mut text = text.join("; ");
-    if text.len() > 300 {
-        let mut end = 300;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str("...");
-    }
-    text
 }
 
 /// A reqwest error with its causes, without the URL (the caller names it).
@@ -360,19 +207,4 @@ fn reason(error: &reqwest::Error) -> String {
         parts.push(text);
     }
     parts.join(": ")
-}
-
-#[cfg(test)]
-mod health_entry_tests {
-    use super::HealthEntry;
-
-    #[test]
-    fn health_error_accepts_any_json() {
-        let body = br#"[{"name":"api","healthy":true,"error":null},
-            {"healthy":false,"error":{"code":3},"extra":[1]},
-            {"healthy":false,"error":"down"},{"healthy":true}]"#;
-        let entries: Vec<HealthEntry> = serde_json::from_slice(body).unwrap();
-        let errors: Vec<&str> = entries.iter().map(|e| e.error.as_str()).collect();
-        assert_eq!(errors, ["", r#"{"code":3}"#, "down", ""]);
-    }
 }

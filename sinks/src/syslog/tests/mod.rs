@@ -3,6 +3,7 @@
 
 mod formats;
 mod local;
+mod props;
 mod stream;
 mod tcp;
 mod tls;

@@ -3,7 +3,7 @@
 //! killed at any point.
 //!
 //! A redelivery holds `SPOOL/redeliver/lock` (one redelivery at a time) and the dead-letter
-//! file's own lock (which every append takes, see [`dead_letter::open_locked`]), and then:
+//! file's own lock (which every append takes, see `dead_letter::open_locked`), and then:
 //!
 //! 1. writes the dead-letter file without the chosen lines to `dead-letter.jsonl.redeliver-tmp`,
 //!    flushed; call its inode number N;

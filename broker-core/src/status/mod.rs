@@ -1,7 +1,7 @@
 //! What the running daemon publishes about itself, and the health verdict drawn from it.
 //!
 //! A `--loop` run keeps a [`StatusBoard`] that records each queue's pulls and each pipe's
-//! deliveries, and replaces `status.json` in the spool directory ([`file`]) after every round
+//! deliveries, and replaces `status.json` in the spool directory ([`mod@file`]) after every round
 //! and every delivery failure or recovery. `procustodibus-broker --status` reads it back,
 //! checks that the daemon holding the spool is the one that wrote it, and [`assess`]es it: the
 //! same verdict serves any other health check (a metrics `/readyz`).

@@ -210,3 +210,36 @@ impl StatusBoard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_loop_is_turning_until_it_misses_its_limit() {
+        // Timeout 0.01 s and a 0.5 s loop: the limit is 1.04 s.
+        let config = BrokerConfig::parse(
+            "[Broker]\nBroker = b\nTimeout = 0.01\n[Pipe.F]\nFrom = alerts\nTo = recording\n",
+            Path::new("b.conf"),
+        );
+        let config = config.unwrap();
+        let spool = Arc::new(Spool::in_memory(1 << 20, &config.pipes));
+        let board = StatusBoard::new(spool, &config, Duration::from_millis(500));
+        assert!(board.turning());
+        std::thread::sleep(Duration::from_millis(1200));
+        assert!(!board.turning());
+        board.pulled(
+            EventType::Alerts,
+            3,
+            Err(("status", "cannot pull alerts: 503")),
+        );
+        assert!(board.turning());
+        let q = &board.snapshot().queues[0];
+        assert_eq!((q.pulled, q.failures.get("status")), (3, Some(&1)));
+        std::thread::sleep(Duration::from_millis(1200));
+        board.turned();
+        assert!(board.turning());
+    }
+}

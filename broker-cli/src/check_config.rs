@@ -43,7 +43,14 @@ fn check(config: &BrokerConfig) -> Result<String, String> {
         1 => "1 pipe".to_string(),
         n => format!("{n} pipes"),
     };
-    Ok(format!("{pipes}, {identity}, spool {}", spool.display()))
+    let metrics = match config.metrics {
+        Some(addr) => format!(", metrics at http://{addr}/metrics"),
+        None => String::new(),
+    };
+    Ok(format!(
+        "{pipes}, {identity}, spool {}{metrics}",
+        spool.display()
+    ))
 }
 
 /// The spool directory must be a writable directory, or creatable in its nearest existing

@@ -48,6 +48,11 @@ pub async fn serve(addr: SocketAddr, board: Arc<StatusBoard>) -> Result<(), Stri
     registry.register_collector(Box::new(BoardCollector(board.clone())));
     let shared = Arc::new((board, registry));
     tracing::info!("metrics at http://{addr}/metrics (and /healthz, /readyz)");
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "Metrics = {addr} listens beyond loopback: whoever reaches it reads the broker's pipes, queues and errors (no authentication)"
+        );
+    }
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {

@@ -335,6 +335,13 @@ fn without_metrics_nothing_listens_and_a_bad_address_is_one_line() {
     assert_eq!(listening_sockets(broker.id()).len(), 1);
     broker.terminate(Duration::from_secs(10));
 
+    let out = dir.run("procustodibus-broker", &["--check-config"]);
+    assert!(
+        stdout(&out).contains(&format!(", metrics at http://127.0.0.1:{port}/metrics")),
+        "{}",
+        describe(&out)
+    );
+
     for bad in ["9464", "localhost:9464", "127.0.0.1:99999"] {
         dir.write_config_with(&sim.url(), &format!("Metrics = {bad}\n"), "");
         let out = dir.run("procustodibus-broker", &["--check-config"]);

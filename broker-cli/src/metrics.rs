@@ -33,6 +33,8 @@ const PULL_FAILURE_REASONS: [&str; 5] =
     ["malformed", "spool", "status", "transport", "unauthorized"];
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection is served (a scraper that keeps it alive connects again).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 /// Connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 16;
 
@@ -73,12 +75,13 @@ pub async fn serve(addr: SocketAddr, board: Arc<StatusBoard>) -> Result<(), Stri
                     let shared = shared.clone();
                     async move { Ok::<_, Infallible>(answer(&shared.0, &shared.1, &request)) }
                 });
-                // An error is a client that hung up or was too slow: nothing to report.
-                let _ = http1::Builder::new()
+                let connection = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                    .serve_connection(TokioIo::new(stream), service);
+                // An error is a client that hung up or was too slow: nothing to report. A kept
+                // alive connection is closed after a while, so that idle ones free their slots.
+                let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
                 drop(slot);
             });
         }
@@ -220,12 +223,11 @@ impl Collector for BoardCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let status = self.0.snapshot();
         let e = &mut encoder;
-        let version = crate_version();
         gauge(
             "build_info",
             "The broker's version (always 1)",
             None,
-            vec![(vec![("version", version)], 1i64)],
+            vec![(vec![("version", broker_core::VERSION)], 1i64)],
         )
         .encode(e)?;
         let healthy = assess(Ok(Some(status.clone())), Ok(()), now()).healthy;
@@ -392,10 +394,6 @@ impl Collector for BoardCollector {
         .encode(e)?;
         Ok(())
     }
-}
-
-fn crate_version() -> &'static str {
-    broker_core::VERSION
 }
 
 /// The label set of one queue.

@@ -24,10 +24,13 @@ fn free_port() -> u16 {
 /// One HTTP/1.0 request to `127.0.0.1:port`: the status code and the body (`None` when
 /// nothing answers).
 fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    http_waiting(port, method, path, Duration::from_secs(10))
+}
+
+/// [`http`], waiting at most `limit` for the answer.
+fn http_waiting(port: u16, method: &str, path: &str, limit: Duration) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(limit)).expect("timeout");
     write!(
         stream,
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n"
@@ -501,4 +504,38 @@ fn the_readme_scrape_config_and_alert_rules_pass_promtool() {
         .output()
         .expect("promtool");
     assert!(out.status.success(), "{}", describe(&out));
+}
+
+#[test]
+fn silent_clients_are_dropped_and_cannot_starve_the_endpoints() {
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    let port = free_port();
+    dir.write_config_with(
+        &sim.url(),
+        &format!("Metrics = 127.0.0.1:{port}\n"),
+        &file_pipe("F", "alerts", None, &dir.path("f.jsonl")),
+    );
+    dir.set_up(&sim);
+    let mut broker = dir.spawn("procustodibus-broker", &["--loop", "1"]);
+    assert!(wait_until(Duration::from_secs(20), || http(
+        port, "GET", "/healthz"
+    )
+    .is_some()));
+    // More connections than are served at once, each sending nothing.
+    let mut silent: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    // They are dropped after the 10 s header timeout, and a real request is answered.
+    let answer = http_waiting(port, "GET", "/healthz", Duration::from_secs(25));
+    assert_eq!(answer, Some((200, "ok\n".into())));
+    for stream in &mut silent {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut rest = Vec::new();
+        // The broker closed it (an answer such as 408, or nothing at all).
+        assert!(stream.read_to_end(&mut rest).is_ok());
+    }
+    broker.terminate(Duration::from_secs(10));
 }

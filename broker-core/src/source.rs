@@ -20,6 +20,10 @@ pub trait Source: Send + Sync {
 pub struct SourceError {
     /// What went wrong.
     pub message: String,
+    /// The raw answer of a pull that took events off the queue but could not be read whole
+    /// (not decodable, or cut short): the drain writes it to the dead-letter file, since it is
+    /// the only copy of those events.
+    pub unread_answer: Option<bytes::Bytes>,
 }
 
 impl SourceError {
@@ -27,6 +31,15 @@ impl SourceError {
     pub fn new(message: impl Into<String>) -> Self {
         SourceError {
             message: message.into(),
+            unread_answer: None,
+        }
+    }
+
+    /// A failed pull whose `answer` holds events already taken off the queue.
+    pub fn with_unread_answer(message: impl Into<String>, answer: bytes::Bytes) -> Self {
+        SourceError {
+            message: message.into(),
+            unread_answer: Some(answer),
         }
     }
 }

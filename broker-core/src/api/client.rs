@@ -13,6 +13,10 @@ use super::error::ApiError;
 use crate::config::Credentials;
 use crate::event::{Event, EventType};
 
+/// The largest answer the broker reads: a longer one is cut here and refused (for a pull, the
+/// part read goes to the dead-letter file; see docs/reliability.md, "API answers").
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
+
 /// One entry of the `/health` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct HealthEntry {
@@ -232,21 +236,9 @@ impl ApiClient {
                 Some(body),
             )
             .await?;
-        // The usual answer in one scan; anything unusual through serde_json, for its errors.
-        if let Some(events) = Event::from_pull_answer(queue, &body) {
-            return Ok(events);
-        }
-        let events = parse_json::<Events>(&call, &body)?;
-        events
-            .data
-            .into_iter()
-            .map(|raw| {
-                Event::from_raw(queue, raw).map_err(|e| ApiError::Malformed {
-                    call: call.clone(),
-                    reason: e.to_string(),
-                })
-            })
-            .collect()
+        // The events are gone from the API's queue now: an answer that cannot be decoded
+        // comes back whole in the error, for the dead-letter file.
+        decode_pull(queue, &body).map_err(|reason| ApiError::Unreadable { call, reason, body })
     }
 
     fn session_header(&self, session: &Session) -> String {
@@ -276,11 +268,18 @@ impl ApiClient {
         };
         let response = request.send().await.map_err(|e| transport(e, &call))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| transport(e, &call))?;
+        let body = read_body(response, MAX_ANSWER_BYTES).await;
         if status.is_success() {
-            return Ok((call, body));
+            return match body {
+                Ok(body) => Ok((call, body)),
+                Err(cut) => Err(ApiError::Unreadable {
+                    call,
+                    reason: cut.reason,
+                    body: cut.partial,
+                }),
+            };
         }
-        let detail = error_detail(&body);
+        let detail = error_detail(&body.unwrap_or_else(|cut| cut.partial));
         if status == reqwest::StatusCode::UNAUTHORIZED {
             Err(ApiError::Unauthorized { call, detail })
         } else {
@@ -289,6 +288,68 @@ impl ApiClient {
                 status: status.as_u16(),
                 detail,
             })
+        }
+    }
+}
+
+/// The events of a pull answer, or why it cannot be read.
+fn decode_pull(queue: EventType, body: &[u8]) -> Result<Vec<Event>, String> {
+    // The usual answer in one scan; anything unusual through serde_json, for its errors.
+    if let Some(events) = Event::from_pull_answer(queue, body) {
+        return Ok(events);
+    }
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(format!("not valid UTF-8 (at byte {})", e.valid_up_to()));
+    }
+    let events: Events = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    events
+        .data
+        .into_iter()
+        .map(|raw| Event::from_raw(queue, raw).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// An answer body that could not be read whole: why, and the bytes that did arrive.
+struct CutAnswer {
+    reason: String,
+    partial: bytes::Bytes,
+}
+
+/// Reads the body of `response`, at most `limit` bytes of it.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, CutAnswer> {
+    let expected = response.content_length().unwrap_or(0);
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(limit).min(limit));
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    return Err(CutAnswer {
+                        reason: format!(
+                            "answer larger than {} MiB: only its first {} MiB were read",
+                            limit >> 20,
+                            limit >> 20
+                        ),
+                        partial: body.into(),
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.into()),
+            Err(e) => {
+                return Err(CutAnswer {
+                    reason: format!(
+                        "answer cut short after {} bytes: {}",
+                        body.len(),
+                        reason(&e)
+                    ),
+                    partial: body.into(),
+                })
+            }
         }
     }
 }

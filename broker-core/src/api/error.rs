@@ -30,6 +30,20 @@ pub enum ApiError {
         /// What the network layer said.
         reason: String,
     },
+    /// A 2xx answer that could not be read whole (larger than [`MAX_ANSWER_BYTES`], cut
+    /// short) or, for a pull, not decoded: `body` holds the bytes that arrived (for a pull,
+    /// events already gone from the API's queue), never shown in the message.
+    ///
+    /// [`MAX_ANSWER_BYTES`]: super::client::MAX_ANSWER_BYTES
+    #[error("{call}: malformed answer: {reason}")]
+    Unreadable {
+        /// `METHOD URL`.
+        call: String,
+        /// What was wrong with it.
+        reason: String,
+        /// The bytes of the answer that arrived.
+        body: bytes::Bytes,
+    },
     /// An answer that is not what the API documents.
     #[error("{call}: malformed answer: {reason}")]
     Malformed {

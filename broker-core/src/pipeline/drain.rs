@@ -69,7 +69,10 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
         }
         match p.source.pull(queue, max).await {
             Err(e) => {
-                let line = format!("cannot pull {queue}: {e}");
+                let line = match e.unread_answer {
+                    Some(answer) => keep_unread_answer(&p.spool, queue, answer, e.message).await,
+                    None => format!("cannot pull {queue}: {e}"),
+                };
                 tracing::error!("{line}");
                 report.failures.push(line);
                 break;
@@ -197,4 +200,36 @@ async fn set_aside(
     };
     tracing::error!("{line}");
     line
+}
+
+/// Writes the raw `answer` of a pull of `queue` that could not be read (`error` says why) to
+/// the dead-letter file: the API has already taken its events off the queue, so it is their
+/// only copy. If even that fails, its text goes to the log. Returns the failure line.
+async fn keep_unread_answer(
+    spool: &Arc<Spool>,
+    queue: EventType,
+    answer: bytes::Bytes,
+    error: String,
+) -> String {
+    let n = answer.len();
+    let spool = spool.clone();
+    let (reason, bytes) = (error.clone(), answer.clone());
+    let written =
+        tokio::task::spawn_blocking(move || spool.dead_letter_answer(queue, &bytes, &reason))
+            .await
+            .unwrap_or_else(|e| Err(SpoolError(format!("spool task failed: {e}"))));
+    match written {
+        Ok(place) => format!(
+            "cannot pull {queue}: {error}; the answer ({n} bytes, holding events already taken off the API's queue) was written to {place}"
+        ),
+        Err(e) => {
+            tracing::error!(
+                "unread {queue} answer: {}",
+                String::from_utf8_lossy(&answer)
+            );
+            format!(
+                "cannot pull {queue}: {error}; the answer ({n} bytes, holding events already taken off the API's queue) cannot be set aside ({e}): its text is in this log"
+            )
+        }
+    }
 }

@@ -1,8 +1,11 @@
-//! The dead-letter file: events a sink rejected for good, one JSON object per line.
+//! The dead-letter file: events a sink rejected for good, and bytes that hold events but cannot
+//! be read as them (a damaged spool record, an unreadable API answer), one JSON object per line.
 
 use std::io::Write;
 use std::path::Path;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -20,6 +23,10 @@ struct DeadLetter<'a> {
     id: Option<String>,
     reason: &'a str,
     event: &'a RawValue,
+    /// The exact bytes in standard base64, only when `event` holds bytes that are not valid
+    /// UTF-8 (there they are replaced by U+FFFD, so `event` alone would not give them back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_base64: Option<String>,
 }
 
 /// The dead-letter line for `event`, rejected by `pipe` for `reason` (no newline).
@@ -41,14 +48,18 @@ pub(crate) fn line(pipe: &str, event: &Event, reason: &str) -> String {
         id: event.id(),
         reason,
         event: raw,
+        event_base64: None,
     };
     serde_json::to_string(&letter).unwrap_or_default()
 }
 
-/// The dead-letter line for the bytes of a damaged spool record of `queue` (no newline): the
-/// bytes go in `event` as a JSON string (invalid UTF-8 replaced), `pipe` is empty.
+/// The dead-letter line for `bytes` of `queue` that hold events but cannot be read as them (a
+/// damaged spool record, an unreadable API answer), no newline: the bytes go in `event` as a
+/// JSON string and `pipe` is empty. Nothing is lost: bytes that are not valid UTF-8 are also
+/// kept exactly, in `event_base64`.
 pub(crate) fn damaged_line(queue: EventType, bytes: &[u8], reason: &str) -> String {
     let text = String::from_utf8_lossy(bytes);
+    let exact = matches!(text, std::borrow::Cow::Owned(_)).then(|| STANDARD.encode(bytes));
     let raw = serde_json::value::to_raw_value(&*text).unwrap_or_default();
     let letter = DeadLetter {
         time: now(),
@@ -57,6 +68,7 @@ pub(crate) fn damaged_line(queue: EventType, bytes: &[u8], reason: &str) -> Stri
         id: None,
         reason,
         event: &raw,
+        event_base64: exact,
     };
     serde_json::to_string(&letter).unwrap_or_default()
 }
@@ -99,5 +111,24 @@ mod tests {
             text.ends_with(r#""event":{"id":"a1","x":[1,2.50]}}"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn damaged_bytes_are_kept_exactly() {
+        let text = damaged_line(EventType::Alerts, br#"{"data":["a"]}"#, "cut");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["event"], r#"{"data":["a"]}"#);
+        assert_eq!(v["type"], "alerts");
+        assert_eq!(v["reason"], "cut");
+        assert!(v.get("event_base64").is_none(), "{text}");
+
+        let bytes = b"{\"data\":[\"\xff\xfe\"]}";
+        let text = damaged_line(EventType::LogAuthn, bytes, "bad UTF-8");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["event"], "{\"data\":[\"\u{fffd}\u{fffd}\"]}");
+        let exact = STANDARD
+            .decode(v["event_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(exact, bytes);
     }
 }

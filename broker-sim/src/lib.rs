@@ -79,11 +79,12 @@ mod rng;
 mod server;
 mod simulator;
 mod state;
+mod tolerant;
 
 pub use error::SimError;
 pub use event_type::EventType;
 pub use faults::{Breakage, Fault};
 pub use generator::EventGenerator;
-pub use options::SimOptions;
+pub use options::{AnswerStyle, SimOptions};
 pub use records::{RequestRecord, SetupRecord};
 pub use simulator::Simulator;

@@ -18,6 +18,35 @@ pub struct SimOptions {
     pub max_cap: u32,
     /// Seed of the deterministic event generator (default 1).
     pub seed: u64,
+    /// How the API's answers are written (default [`AnswerStyle::Plain`]).
+    pub answer_style: AnswerStyle,
+}
+
+/// How the simulator writes its answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AnswerStyle {
+    /// Just the members the API documents, in order.
+    #[default]
+    Plain,
+    /// The same facts with everything a client must tolerate around the fields it needs:
+    /// extra members, `null` or values of other types in members it does not use, optional
+    /// members left out, extra `data` elements that are not resources, and an unhealthy health
+    /// entry's error as an object.
+    Tolerant,
+}
+
+impl std::str::FromStr for AnswerStyle {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "plain" => Ok(AnswerStyle::Plain),
+            "tolerant" => Ok(AnswerStyle::Tolerant),
+            other => Err(format!(
+                "unknown answer style {other:?}: use plain or tolerant"
+            )),
+        }
+    }
 }
 
 impl Default for SimOptions {
@@ -28,6 +57,7 @@ impl Default for SimOptions {
             challenge_lifetime: Duration::from_secs(300),
             max_cap: 1000,
             seed: 1,
+            answer_style: AnswerStyle::Plain,
         }
     }
 }

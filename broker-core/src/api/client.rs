@@ -20,7 +20,9 @@ pub const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
 /// One entry of the `/health` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct HealthEntry {
-    /// Whether this part of the service is healthy.
+    /// Whether this part of the service is healthy: only `true` is; anything else (`false`,
+    /// `null`, a missing member, another type) is not.
+    #[serde(default, deserialize_with = "only_true")]
     pub healthy: bool,
     /// What is wrong, when it is not: read only for an unhealthy entry, so any JSON is
     /// accepted here (null or missing is empty, a string as is, anything else as its JSON text).
@@ -31,11 +33,48 @@ pub struct HealthEntry {
 /// Reads any JSON value as display text: `null` is empty, a string is itself, anything else
 /// is its JSON text.
 fn any_json_as_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
+    Ok(json_as_text(serde_json::Value::deserialize(d)?))
+}
+
+/// `null` is empty, a string is itself, anything else is its JSON text.
+fn json_as_text(value: serde_json::Value) -> String {
+    match value {
         serde_json::Value::Null => String::new(),
         serde_json::Value::String(text) => text,
         other => other.to_string(),
-    })
+    }
+}
+
+/// Reads any JSON value as a flag that is set only by `true`.
+fn only_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(serde_json::Value::deserialize(d)? == serde_json::Value::Bool(true))
+}
+
+/// Reads a list of which only the first element is used: that one as `T`, the others skipped
+/// whatever they are.
+fn first_element<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct FirstOf<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for FirstOf<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element::<T>()?;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+    }
+    d.deserialize_seq(FirstOf(std::marker::PhantomData))
 }
 
 /// A logged-in session. The token is a secret: `Debug` does not show it.
@@ -63,9 +102,12 @@ pub struct ApiClient {
     broker: String,
 }
 
+/// `{"data": [resource, ...]}`: only the first resource is read (see docs/protocol.md).
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 struct Data<T> {
-    data: Vec<T>,
+    #[serde(deserialize_with = "first_element")]
+    data: Option<T>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +144,8 @@ struct Hello {
 
 #[derive(Deserialize)]
 struct HelloAttributes {
+    /// Only shown: any JSON is accepted (null or missing: the broker id is shown instead).
+    #[serde(default, deserialize_with = "any_json_as_text")]
     name: String,
 }
 
@@ -214,9 +258,14 @@ impl ApiClient {
                 None,
             )
             .await?;
-        Ok(first(&call, parse_json::<Data<Hello>>(&call, &body)?)?
+        let name = first(&call, parse_json::<Data<Hello>>(&call, &body)?)?
             .attributes
-            .name)
+            .name;
+        Ok(if name.is_empty() {
+            self.broker.clone()
+        } else {
+            name
+        })
     }
 
     /// `POST /queues/{type}/next`: takes up to `max` events off the queue.
@@ -362,33 +411,34 @@ fn parse_json<'a, T: Deserialize<'a>>(call: &str, body: &'a [u8]) -> Result<T, A
 }
 
 fn first<T>(call: &str, data: Data<T>) -> Result<T, ApiError> {
-    data.data
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Malformed {
-            call: call.to_string(),
-            reason: "empty data list".to_string(),
-        })
+    data.data.ok_or_else(|| ApiError::Malformed {
+        call: call.to_string(),
+        reason: "empty data list".to_string(),
+    })
 }
 
 /// The explanation in a JSON:API error answer (`errors[].detail` or `title`), kept short.
 fn error_detail(body: &[u8]) -> String {
+    // Tolerant as every answer: any entry, and `detail` or `title` of any JSON type.
     #[derive(Deserialize)]
     struct Errors {
-        errors: Vec<ErrorObject>,
-    }
-    #[derive(Deserialize)]
-    struct ErrorObject {
-        detail: Option<String>,
-        title: Option<String>,
+        errors: Vec<serde_json::Value>,
     }
     let Ok(errors) = serde_json::from_slice::<Errors>(body) else {
         return String::new();
     };
+    let shown = |e: &mut serde_json::Value, key: &str| {
+        let text = json_as_text(
+            e.get_mut(key)
+                .map(serde_json::Value::take)
+                .unwrap_or_default(),
+        );
+        (!text.is_empty()).then_some(text)
+    };
     let text: Vec<String> = errors
         .errors
         .into_iter()
-        .filter_map(|e| e.detail.or(e.title))
+        .filter_map(|mut e| shown(&mut e, "detail").or_else(|| shown(&mut e, "title")))
         .collect();
     let mut text = text.join("; ");
     if text.len() > 300 {
@@ -421,6 +471,52 @@ fn reason(error: &reqwest::Error) -> String {
         parts.push(text);
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tolerant_reading_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_resource_is_read() {
+        let body = br#"{"data":[{"id":"c1","type":null,"attributes":{"value":"v","x":[]}},null,7],"meta":null}"#;
+        let challenge = first(
+            "GET x",
+            parse_json::<Data<Challenge>>("GET x", body).unwrap(),
+        );
+        let challenge = challenge.unwrap();
+        assert_eq!(
+            (challenge.id.as_str(), challenge.attributes.value.as_str()),
+            ("c1", "v")
+        );
+        let empty = parse_json::<Data<Challenge>>("GET x", br#"{"data":[]}"#).unwrap();
+        assert!(first("GET x", empty).is_err());
+        for needed in [
+            &br#"{"data":null}"#[..],
+            br#"{}"#,
+            br#"{"data":[{"id":"c1"}]}"#,
+        ] {
+            assert!(parse_json::<Data<Challenge>>("GET x", needed).is_err());
+        }
+    }
+
+    #[test]
+    fn health_is_true_only_for_true_and_names_any_name() {
+        let body =
+            br#"[{"healthy":true},{"healthy":null,"error":5},{"error":"x"},{"healthy":"yes"}]"#;
+        let entries: Vec<HealthEntry> = serde_json::from_slice(body).unwrap();
+        let healthy: Vec<bool> = entries.iter().map(|e| e.healthy).collect();
+        assert_eq!(healthy, [true, false, false, false]);
+        let hello: Data<Hello> =
+            serde_json::from_slice(br#"{"data":[{"attributes":{"name":null}},{}]}"#).unwrap();
+        assert_eq!(hello.data.unwrap().attributes.name, "");
+    }
+
+    #[test]
+    fn error_details_of_any_type_are_shown() {
+        let body = br#"{"errors":[{"detail":{"code":3}},null,{"detail":null,"title":"Gone"},{"title":7}]}"#;
+        assert_eq!(error_detail(body), r#"{"code":3}; Gone; 7"#);
+    }
 }
 
 #[cfg(test)]

@@ -234,6 +234,7 @@ fn inject(state: &mut State, body: &[u8]) -> AdminResult {
         "bad_utf8_answer" => Fault::BrokenAnswer(Breakage::BadUtf8),
         "deep_nesting_answer" => Fault::BrokenAnswer(Breakage::DeepNesting),
         "truncated_answer" => Fault::BrokenAnswer(Breakage::Truncated),
+        "cut_off_answer" => Fault::BrokenAnswer(Breakage::CutOff),
         "huge_answer" => {
             let bytes = request
                 .bytes
@@ -248,7 +249,7 @@ fn inject(state: &mut State, body: &[u8]) -> AdminResult {
         }
         other => {
             return Err(bad_request(format!(
-                "unknown fault kind {other:?}: use status, delay, slow_answer, stall, drop, malformed, unauthorized, bad_utf8_answer, deep_nesting_answer, truncated_answer, huge_answer or oversized_answer"
+                "unknown fault kind {other:?}: use status, delay, slow_answer, stall, drop, malformed, unauthorized, bad_utf8_answer, deep_nesting_answer, truncated_answer, cut_off_answer, huge_answer or oversized_answer"
             )))
         }
     };

@@ -14,18 +14,35 @@ pub enum Breakage {
     DeepNesting,
     /// The last two bytes cut off (a pull's `]}`): every event is whole, the JSON is not.
     Truncated,
+    /// Only the first half of the body is sent, under a `Content-Length` that promises all of
+    /// it, and the connection closes: an answer cut off by a dropped connection.
+    CutOff,
     /// White space added before the last two bytes until the body has this many bytes (a
     /// pull's events come first, so they are in any prefix longer than the plain answer).
     Padded(usize),
 }
 
+use hyper::Response;
+
+use crate::response::{self, Body};
+
 /// How deep [`Breakage::DeepNesting`] nests.
 const DEEP: usize = 10_000;
 
 impl Breakage {
-    /// `body`, broken this way.
+    /// The 200 response with `body` broken this way.
+    pub(crate) fn response(&self, body: &[u8]) -> Response<Body> {
+        let broken = self.apply(body);
+        match self {
+            Breakage::CutOff => response::cut_off(broken.into(), body.len()),
+            _ => response::json(200, broken),
+        }
+    }
+
+    /// `body`, broken this way (for [`Breakage::CutOff`], the part that is sent).
     pub(crate) fn apply(&self, body: &[u8]) -> Vec<u8> {
         match self {
+            Breakage::CutOff => body[..body.len() / 2].to_vec(),
             Breakage::BadUtf8 => insert_first(body, b"\"\xff\xfe\""),
             Breakage::DeepNesting => {
                 let mut deep = "[".repeat(DEEP).into_bytes();

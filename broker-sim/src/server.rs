@@ -241,7 +241,7 @@ async fn handle(
             response
         }
         Some(Fault::BrokenAnswer(breakage)) => match api::answer(&mut lock(&state), &api_request) {
-            Ok(body) => response::json(200, breakage.apply(body.as_bytes())),
+            Ok(body) => breakage.response(body.as_bytes()),
             Err(err) => response::error(err.status, &err.detail),
         },
         Some(Fault::OversizedAnswer(extra)) => {

@@ -55,10 +55,11 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Runs a looping broker against a queue of 25 alerts (`Max = 10`) whose first pull is
-/// answered 200 with a body broken by `breakage` after the dequeue; checks that those 10 events
-/// are in the dead-letter file byte for byte, that the log says so in one line, and that the
-/// broker went on and delivered the other 15 exactly once.
-fn broken_answer_is_kept(breakage: Breakage, why: &str) {
+/// answered 200 with a body broken by `breakage` after the dequeue; checks that the dead-letter
+/// file has one line for it with a reason that names the call and `why`, that the log says so
+/// in one line, and that the broker went on and delivered the other 15 exactly once. Returns
+/// the bytes the dead letter keeps and the raw texts of the 25 events.
+fn broken_answer_run(breakage: Breakage, why: &str) -> (Vec<u8>, Vec<String>) {
     let (sim, dir, raws) = bench(10, 25, "3");
     sim.inject(Fault::BrokenAnswer(breakage), 1, Some(PULL_PATH));
     let mut broker = dir.spawn("procustodibus-broker", &["--loop", "1"]);
@@ -80,7 +81,6 @@ fn broken_answer_is_kept(breakage: Breakage, why: &str) {
     let tally = catalog.tally(&read_lines(&out_path));
     assert!(tally.exactly_once(), "{}", tally.describe());
 
-    // The 10 dequeued events, byte for byte, in the dead-letter file.
     let letters = dead_letters(&dir);
     assert_eq!(letters.len(), 1, "{letters:?}");
     let letter = &letters[0];
@@ -91,13 +91,6 @@ fn broken_answer_is_kept(breakage: Breakage, why: &str) {
         reason.contains(PULL_PATH) && reason.contains(why),
         "{reason}"
     );
-    let bytes = recovered(letter);
-    for raw in &raws[..10] {
-        assert!(
-            contains(&bytes, raw.as_bytes()),
-            "{raw} not in the dead letter"
-        );
-    }
 
     // One clear log line that says where the answer went.
     let lines = log_lines_with(&out, "was written to");
@@ -107,6 +100,18 @@ fn broken_answer_is_kept(breakage: Breakage, why: &str) {
         "{}",
         lines[0]
     );
+    (recovered(letter), raws)
+}
+
+/// [`broken_answer_run`], and the 10 dequeued events are in the dead letter byte for byte.
+fn broken_answer_is_kept(breakage: Breakage, why: &str) {
+    let (bytes, raws) = broken_answer_run(breakage, why);
+    for raw in &raws[..10] {
+        assert!(
+            contains(&bytes, raw.as_bytes()),
+            "{raw} not in the dead letter"
+        );
+    }
 }
 
 #[test]
@@ -122,6 +127,33 @@ fn answer_nested_too_deeply_goes_to_the_dead_letter_file() {
 #[test]
 fn truncated_answer_goes_to_the_dead_letter_file() {
     broken_answer_is_kept(Breakage::Truncated, "EOF");
+}
+
+#[test]
+fn answer_cut_off_by_a_dropped_connection_keeps_what_arrived() {
+    let (bytes, raws) = broken_answer_run(Breakage::CutOff, "cut short");
+    let plain = format!(r#"{{"data":[{}]}}"#, raws[..10].join(","));
+    assert_eq!(bytes, plain.as_bytes()[..plain.len() / 2]);
+}
+
+#[test]
+fn a_login_answer_cut_off_is_never_kept() {
+    let (sim, dir, _) = bench(10, 5, "3");
+    // The challenge goes through; the login answer, which holds the session token, is cut.
+    sim.inject(Fault::Delay(Duration::ZERO), 1, Some("/sessions/challenge"));
+    sim.inject(Fault::BrokenAnswer(Breakage::CutOff), 1, Some("/sessions"));
+    let out = dir.run("procustodibus-broker", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let lines = log_lines_with(&out, "cannot pull alerts");
+    assert_eq!(lines.len(), 1, "{}", describe(&out));
+    assert!(
+        lines[0].contains("POST") && lines[0].contains("/sessions: malformed answer"),
+        "{}",
+        lines[0]
+    );
+    assert!(!dir.spool().join("dead-letter.jsonl").exists());
+    assert!(!stdout(&out).contains("token"), "{}", describe(&out));
+    assert_eq!(sim.queue_len("alerts"), 5);
 }
 
 #[test]

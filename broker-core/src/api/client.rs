@@ -278,7 +278,7 @@ impl ApiClient {
         let path = format!("/queues/{queue}/next");
         let body = serde_json::json!({ "max": max });
         let (call, body) = self
-            .send(
+            .send_keeping_cut_answer(
                 reqwest::Method::POST,
                 &path,
                 Some(self.session_header(session)),
@@ -294,8 +294,28 @@ impl ApiClient {
         format!("X-Custos user=^{}, session=^{}", self.broker, session.token)
     }
 
-    /// Sends one request; returns `METHOD URL` and the body of a 2xx answer.
+    /// Sends one request; returns `METHOD URL` and the body of a 2xx answer. A 2xx answer that
+    /// cannot be read whole is [`ApiError::Malformed`]: its bytes (which may hold a session
+    /// token) are dropped.
     async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<String>,
+        json: Option<serde_json::Value>,
+    ) -> Result<(String, bytes::Bytes), ApiError> {
+        self.send_keeping_cut_answer(method, path, authorization, json)
+            .await
+            .map_err(|e| match e {
+                ApiError::Unreadable { call, reason, .. } => ApiError::Malformed { call, reason },
+                other => other,
+            })
+    }
+
+    /// Like [`ApiClient::send`], but a 2xx answer that cannot be read whole is
+    /// [`ApiError::Unreadable`] with the bytes that arrived: only for pulls, whose answers hold
+    /// events already gone from the API's queue and never a secret.
+    async fn send_keeping_cut_answer(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -30,9 +30,10 @@ pub enum ApiError {
         /// What the network layer said.
         reason: String,
     },
-    /// A 2xx answer that could not be read whole (larger than [`MAX_ANSWER_BYTES`], cut
-    /// short) or, for a pull, not decoded: `body` holds the bytes that arrived (for a pull,
-    /// events already gone from the API's queue), never shown in the message.
+    /// A 2xx pull answer that could not be read whole (larger than [`MAX_ANSWER_BYTES`], cut
+    /// short) or not decoded: `body` holds the bytes that arrived (events already gone from the
+    /// API's queue), never shown in the message. Other calls never give it (their answers may
+    /// hold a secret): they fail with [`ApiError::Malformed`].
     ///
     /// [`MAX_ANSWER_BYTES`]: super::client::MAX_ANSWER_BYTES
     #[error("{call}: malformed answer: {reason}")]

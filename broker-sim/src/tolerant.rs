@@ -6,7 +6,8 @@
 use crate::response::quote;
 
 /// The health answer: one entry per `(healthy, error)`. A healthy entry has `"error": null`
-/// (or none at all), an unhealthy one its error as an object, so its message has no string type.
+/// (or none at all); an unhealthy one has `"healthy": false` or `null`, and its error as an
+/// object or a list, so its message has no string type.
 pub(crate) fn health(entries: &[(bool, String)]) -> String {
     let items: Vec<String> = entries
         .iter()
@@ -16,10 +17,11 @@ pub(crate) fn health(entries: &[(bool, String)]) -> String {
                 r#"{{"name":"part {i}","healthy":true,"error":null,"latency":{{"ms":[1.5,null]}}}}"#
             ),
             (true, _) => format!(r#"{{"healthy":true,"name":{i}}}"#),
-            (false, _) => format!(
+            (false, 0) => format!(
                 r#"{{"name":null,"healthy":false,"error":{{"message":{},"code":503}},"since":7}}"#,
                 quote(error)
             ),
+            (false, _) => format!(r#"{{"healthy":null,"error":[{}]}}"#, quote(error)),
         })
         .collect();
     format!("[{}]", items.join(","))

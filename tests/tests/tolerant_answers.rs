@@ -46,20 +46,25 @@ fn unhealthy_entry_shows_its_error_whatever_its_type() {
     let dir = BrokerDir::new();
     dir.write_config(&sim.url(), "");
     dir.set_up(&sim);
+    // Entry 2 is `"healthy":false` with an object error, entry 3 `"healthy":null` with a list.
     sim.set_health(vec![
         (true, String::new()),
         (true, String::new()),
         (false, "db down".into()),
+        (false, "queue slow".into()),
     ]);
     let out = dir.run("procustodibus-broker", &["--test"]);
     let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
     assert_eq!(
-        lines[1],
-        r#"!!! unhealthy pro custodibus api: {"code":503,"message":"db down"} !!!"#,
+        lines[1..3],
+        [
+            r#"!!! unhealthy pro custodibus api: {"code":503,"message":"db down"} !!!"#,
+            r#"!!! unhealthy pro custodibus api: ["queue slow"] !!!"#
+        ],
         "{}",
         describe(&out)
     );
-    assert_eq!(lines.len(), 4, "{}", describe(&out));
+    assert_eq!(lines.len(), 5, "{}", describe(&out));
     assert_eq!(out.status.code(), Some(8), "{}", describe(&out));
 }
 

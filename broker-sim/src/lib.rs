@@ -23,6 +23,13 @@
 //! late, the window in which a broker told to stop must still spool what it pulled; and
 //! `Fault::BrokenAnswer`, which takes them and then answers a body that cannot be read.
 //!
+//! ## Answer styles
+//!
+//! [`SimOptions::answer_style`] (the binary's `--answer-style`) chooses how answers are written:
+//! [`AnswerStyle::Plain`], just the documented members, or [`AnswerStyle::Tolerant`], the same
+//! facts with extra members, `null` and other types in members a client does not use, optional
+//! members left out and extra `data` elements, as docs/protocol.md says a client must accept.
+//!
 //! ## Admin routes
 //!
 //! Under `/_admin/` on the same port, without authentication (loopback only); they take no

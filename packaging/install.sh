@@ -260,6 +260,23 @@ binary_version() {
     "$1" --version 2>/dev/null | awk '$1 == "procustodibus-broker" { print $2; exit }' || true
 }
 
+# The version of the installed broker at a target path, without running it when it may be
+# anyone's: a binary in a --root tree, or one not root's alone (owner, no group or other
+# write), is never run (as root). Its version is then this script's when it is the same file,
+# else read from its text (a script or a binary that names it), else empty (unknown).
+installed_binary_version() {
+    ib_path=$(at "$1")
+    if [ -z "$root" ] && [ "$(owner_of "$ib_path")" = 0 ] &&
+        [ $((0$(mode_of "$ib_path") & 18)) = 0 ]; then
+        binary_version "$ib_path"
+    elif [ -f "$(src_binary)" ] && cmp -s "$(src_binary)" "$ib_path"; then
+        new_version
+    else
+        tr -c '[:print:]' '[\n*]' <"$ib_path" | awk 'match($0, /procustodibus-broker [0-9][0-9A-Za-z.+~-]*/) {
+            print substr($0, RSTART + 21, RLENGTH - 21); exit }'
+    fi
+}
+
 # The version of the Python broker in its virtualenv, from its package's metadata.
 venv_version() {
     for info in "$(at "$venv_dir")"/lib/python*/site-packages/procustodibus_broker-*.dist-info; do
@@ -384,7 +401,7 @@ installed_python=""
 find_installed() {
     bin=$(at "$bin_dir/procustodibus-broker")
     if [ -f "$bin" ] && [ ! -L "$bin" ]; then
-        installed_version=$(binary_version "$bin")
+        installed_version=$(installed_binary_version "$bin_dir/procustodibus-broker")
         [ -n "$installed_version" ] || installed_version=unknown-version
         log_info "procustodibus-broker $installed_version found at $bin_dir/procustodibus-broker"
     fi
@@ -410,17 +427,19 @@ do_create_user() {
     log_info "OK will create user"
     shell=$(nologin_shell)
     if have useradd; then
+        # --prefix, not --root: --root chroots into the tree, where the C library loads the
+        # tree's NSS modules (/etc/nsswitch.conf, libnss_*.so) as root.
         if [ -n "$(group_gid "$daemon_group")" ]; then
             group_option="--gid"
         else
             group_option="--user-group"
         fi
         if [ "$group_option" = --gid ]; then
-            run useradd ${root:+--root "$root"} --system --gid "$daemon_group" \
+            run useradd ${root:+--prefix "$root"} --system --gid "$daemon_group" \
                 --home-dir /nonexistent --no-create-home --shell "$shell" \
                 --comment "Pro Custodibus broker" "$daemon_user"
         else
-            run useradd ${root:+--root "$root"} --system --user-group \
+            run useradd ${root:+--prefix "$root"} --system --user-group \
                 --home-dir /nonexistent --no-create-home --shell "$shell" \
                 --comment "Pro Custodibus broker" "$daemon_user"
         fi
@@ -467,13 +486,54 @@ daemon_ids() {
 
 # ---- Directories and files ----
 
-# Creates a directory if missing and sets its owner (uid:gid) and mode.
+# Refuses (fails) to change a directory whose path or a parent of it (below --root) is a
+# symbolic link or not owned by root: its owner could swap it for a link to anything, and
+# chown and chmod follow links. The directory itself may be owned by root or by OWNER_UID, the
+# owner the installer gives it.
+require_root_owned_path() {
+    rp_path=$1
+    rp_owner=$2
+    rp_parent=$rp_path
+    while rp_parent=${rp_parent%/*} && [ -n "$rp_parent" ]; do
+        if [ -L "$(at "$rp_parent")" ] || { [ -e "$(at "$rp_parent")" ] &&
+            [ "$(owner_of "$(at "$rp_parent")")" != 0 ]; }; then
+            fail "$rp_parent is a symbolic link or not owned by root, so $rp_path below it is" \
+                "not safe to change as root: make $rp_parent a directory of root's (check what" \
+                "is in it) and run install.sh again"
+        fi
+    done
+    if [ -L "$(at "$rp_path")" ]; then
+        fail "$rp_path is a symbolic link: install.sh changes no link's target; remove the link" \
+            "(check who made it) and run install.sh again"
+    fi
+    if [ -e "$(at "$rp_path")" ] && [ "$(owner_of "$(at "$rp_path")")" != 0 ] &&
+        [ "$(owner_of "$(at "$rp_path")")" != "$rp_owner" ]; then
+        fail "$rp_path is owned by uid $(owner_of "$(at "$rp_path")"), not root nor" \
+            "uid $rp_owner: check what is in it, make it root's and run install.sh again"
+    fi
+}
+
+# The mode of a directory as ensure_dir writes it: octal digits, with a leading 1 when the
+# sticky bit is set (1770).
+dir_mode_of() {
+    if [ -k "$1" ]; then
+        echo "1$(mode_of "$1")"
+    else
+        mode_of "$1"
+    fi
+}
+
+# Creates a directory if missing and sets its owner (uid:gid) and mode, after checking that
+# neither it nor a parent is a link or someone else's (require_root_owned_path).
 ensure_dir() {
     ed_path=$1
     ed_ids=$2
     ed_mode=$3
+    if can_chown; then
+        require_root_owned_path "$ed_path" "${ed_ids%%:*}"
+    fi
     if [ -d "$(at "$ed_path")" ]; then
-        if [ "$(mode_of "$(at "$ed_path")")" != "$ed_mode" ] ||
+        if [ "$(dir_mode_of "$(at "$ed_path")")" != "$ed_mode" ] ||
             { can_chown && [ "$(owner_of "$(at "$ed_path")"):$(group_of "$(at "$ed_path")")" != "$ed_ids" ]; }; then
             log_info "OK will set owner $ed_ids and mode $ed_mode of $ed_path"
             set_owner_mode "$(at "$ed_path")" "$ed_ids" "$ed_mode"
@@ -496,19 +556,50 @@ ensure_parent() {
     fi
 }
 
+# The number of hard links of a file.
+links_of() {
+    # shellcheck disable=SC2012
+    ls -ldn "$1" | awk '{ print $2 }'
+}
+
 # Checks that the daemon can read a config file, and that a secret file (the credentials, the
-# setup code) is closed to other users; offers to fix either. Leaves a file that is fine alone.
+# setup code) is closed to other users; offers to fix either, and refuses to go on while a secret
+# stays open to them. Leaves a file that is fine alone. Run it while the directory is closed to
+# the daemon user (ensure_dir ... 750): chmod and chgrp follow links, so a link, a file with more
+# than one hard link (it may be any file of the system) and a file the daemon user owns (it may
+# have made it) are never changed.
 check_cnf_file() {
     path=$1
     secret=$2
     file=$(at "$path")
+    if [ -L "$file" ]; then
+        fail "$path is a symbolic link: install.sh changes no link's target; put the file" \
+            "itself there (check who made the link) and run install.sh again"
+    fi
     [ -f "$file" ] || return 0
+    if [ "$(links_of "$file")" != 1 ]; then
+        fail "$path has $(links_of "$file") hard links: install.sh changes no file that may be" \
+            "another one too; put a copy of it there and run install.sh again"
+    fi
     octal=$(mode_of "$file")
     mode=$((0$octal))
     uid=$(daemon_uid)
     gid=$(daemon_gid)
     owner=$(owner_of "$file")
     group=$(group_of "$file")
+    if [ -n "$uid" ] && [ "$uid" != 0 ] && [ "$owner" = "$uid" ]; then
+        # The daemon's own file (setup writes the credentials): left as it is.
+        if [ -n "$secret" ] && [ $((mode & 7)) != 0 ]; then
+            fail "$path, owned by daemon user $daemon_user, is open to other users" \
+                "(mode $octal): install.sh does not change the daemon's files; check it, then" \
+                "chmod 600 $path and run install.sh again"
+        elif [ -z "$secret" ]; then
+            log_warn "$path is owned by daemon user $daemon_user, who should not be able to" \
+                "change it: check it, then chown root $path"
+        fi
+        log_info "$path mode ok ($octal)"
+        return 0
+    fi
     fine=yes
     if [ -n "$secret" ] && [ $((mode & 7)) != 0 ]; then
         fine=""
@@ -518,6 +609,9 @@ check_cnf_file() {
             log_info "OK will fix mode"
             run chmod o-rwx "$file"
             [ -n "$dry_run" ] || log_info "fixed mode"
+        else
+            fail "refusing to go on while other users can read $path (its one-time code or" \
+                "key): chmod o-rwx $path, or answer yes"
         fi
     elif [ -z "$secret" ] && [ $((mode & 2)) != 0 ]; then
         fine=""
@@ -550,6 +644,22 @@ check_cnf_file() {
         fi
     fi
     [ -z "$fine" ] || log_info "$path mode ok ($octal)"
+}
+
+# Lets setup (run by the daemon) write broker-credentials.conf and delete broker-setup.conf:
+# the setup file becomes the daemon's (0600), and the directory root:GROUP 1770, whose sticky
+# bit keeps the daemon from renaming or deleting root's files there (broker.conf). Run after
+# check_cnf_file, which refused a link or a shared file at the setup path while the directory
+# was closed. A later install.sh run, once setup has run, closes the directory again (0750).
+open_cnf_dir_for_setup() {
+    setup_file=$(at "$cnf_dir/broker-setup.conf")
+    if can_chown && [ "$(owner_of "$setup_file")" = 0 ]; then
+        log_info "OK will give $cnf_dir/broker-setup.conf to $daemon_user (setup deletes it)"
+        set_owner_mode "$setup_file" "$1" 600
+    fi
+    log_info "setup is to run: $cnf_dir is open to the daemon for it (mode 1770) until" \
+        "install.sh runs again after setup"
+    ensure_dir "$cnf_dir" "0:${1#*:}" 1770
 }
 
 # Copies a file into place (through a temporary file beside it, then a rename, so a running
@@ -900,15 +1010,12 @@ do_install() {
     ids=$(daemon_ids)
     gid=${ids#*:}
     ensure_parent "${cnf_dir%/*}"
-    if [ -n "$setup_pending" ]; then
-        # Setup writes broker-credentials.conf and deletes broker-setup.conf here.
-        ensure_dir "$cnf_dir" "0:$gid" 770
-    else
-        ensure_dir "$cnf_dir" "0:$gid" 750
-    fi
+    # Closed to the daemon user while its files are checked; opened for setup only afterwards.
+    ensure_dir "$cnf_dir" "0:$gid" 750
     check_cnf_file "$cnf_dir/broker.conf" ""
     check_cnf_file "$cnf_dir/broker-credentials.conf" secret
     check_cnf_file "$cnf_dir/broker-setup.conf" secret
+    [ -z "$setup_pending" ] || open_cnf_dir_for_setup "$ids"
     ensure_parent "${log_dir%/*}"
     ensure_dir "$log_dir" "$ids" 750
     ensure_parent "${spool_dir%/*}"
@@ -938,7 +1045,7 @@ do_install() {
 do_uninstall() {
     require_root
     if [ -f "$(at "$bin_dir/procustodibus-broker")" ]; then
-        log_info "uninstall $(binary_version "$(at "$bin_dir/procustodibus-broker")")"
+        log_info "uninstall $(installed_binary_version "$bin_dir/procustodibus-broker")"
     else
         log_info uninstall
     fi
@@ -1032,10 +1139,10 @@ purge_data() {
         if [ "$answer" = y ]; then
             log_info "OK will delete user"
             if have userdel; then
-                run userdel ${root:+--root "$root"} "$daemon_user"
+                run userdel ${root:+--prefix "$root"} "$daemon_user"
                 if [ -n "$dry_run" ] || [ -n "$(group_gid "$daemon_group")" ]; then
                     if have groupdel; then
-                        run groupdel ${root:+--root "$root"} "$daemon_group"
+                        run groupdel ${root:+--prefix "$root"} "$daemon_group"
                     fi
                 fi
             elif have pw; then

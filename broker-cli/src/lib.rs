@@ -2,13 +2,15 @@
 //!
 //! A thin layer over [`broker_core`]: flags ([`args`]), log format ([`logging`]), the one-shot
 //! and looping runs ([`run`]), the `--test` report ([`report`]), `--test-pipe`
-//! ([`test_pipe`]) and `--check-config` ([`check_config`]). A custom build is its sink crates plus one call to [`main`].
+//! ([`test_pipe`]) and `--check-config` ([`check_config`]); as root, every mode first refuses a
+//! configuration another user can change ([`root_guard`]). A custom build is its sink crates plus one call to [`main`].
 
 pub mod args;
 pub mod check_config;
 pub mod logging;
 pub mod plugins;
 pub mod report;
+pub mod root_guard;
 pub mod run;
 pub mod signals;
 pub mod test_pipe;
@@ -84,11 +86,15 @@ fn start_logging(args: &LogArgs) -> Result<(), ExitCode> {
     }
 }
 
-/// Finds and loads broker.conf, logging its warnings.
+/// Finds and loads broker.conf, logging its warnings; as root, first refuses a configuration
+/// another user can change ([`root_guard`]).
 fn load_config(explicit: Option<&Path>) -> Result<BrokerConfig, ConfigError> {
     let env = std::env::var(CONF_ENV).ok();
     let path = find_config(explicit, env.as_deref())?;
+    root_guard::check(&[&path]).map_err(ConfigError::other)?;
     let config = BrokerConfig::load(&path)?;
+    root_guard::check(&[&config.credentials_path, &config.setup_path])
+        .map_err(ConfigError::other)?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

@@ -150,7 +150,9 @@ impl Event {
         &self.line
     }
 
-    /// The event's `id` member, if it has a string or number one (for log lines and dead letters).
+    /// The event's `id` member, if it has a string or number one (for log lines, error messages
+    /// and dead letters), on one line: control characters are written as escapes (see
+    /// [`crate::text::one_line`]).
     pub fn id(&self) -> Option<String> {
         #[derive(serde::Deserialize)]
         struct IdOnly {
@@ -158,7 +160,7 @@ impl Event {
         }
         let parsed: IdOnly = serde_json::from_str(&self.line).ok()?;
         match parsed.id? {
-            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::String(s) => Some(crate::text::one_line(&s)),
             serde_json::Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
@@ -264,6 +266,25 @@ mod tests {
             one_scan += usize::from(fast);
         }
         assert!(one_scan > 2_000, "{one_scan}");
+    }
+
+    proptest::proptest! {
+        /// An id goes into log lines and error messages: it is one line whatever the API sent,
+        /// and exactly the id when that has no control character.
+        #[test]
+        fn an_event_id_is_one_line(
+            id in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[a -~\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\u{2028}]{0,12}",
+            ]
+        ) {
+            let json = serde_json::json!({"id": id, "x": 1}).to_string();
+            let got = Event::from_json(EventType::Alerts, &json).unwrap().id().unwrap();
+            proptest::prop_assert!(!got.contains(char::is_control), "{got:?}");
+            if !id.contains(char::is_control) {
+                proptest::prop_assert_eq!(got, id);
+            }
+        }
     }
 
     #[test]

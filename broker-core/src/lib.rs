@@ -17,6 +17,7 @@ pub mod registry;
 pub mod sink;
 pub mod source;
 pub mod spool;
+pub mod text;
 
 pub use event::{Event, EventType};
 pub use registry::SinkPlugin;

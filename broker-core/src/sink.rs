@@ -16,9 +16,14 @@
 //!   were handed over before the failure, and whether the failure is worth retrying
 //!   ([`SinkErrorKind::Retry`]: disk full, connection refused) or permanent for the next event
 //!   ([`SinkErrorKind::Permanent`]: too large for the transport, rejected by the receiver).
+//! - A retryable error may ask for a pause: [`SinkError::with_retry_after`] (a web service's
+//!   `Retry-After`). In `--loop` mode the pipe then waits at least that long before the next
+//!   attempt (its own backoff delay if that is longer); without it the backoff alone decides.
 //! - [`Sink::reopen`] is called on SIGHUP (log rotation); [`Sink::close`] once at shutdown.
 //! - A sink builds without I/O; it opens files and sockets on first use, so a config check has
 //!   no side effects.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -66,6 +71,11 @@ pub struct SinkError {
     pub kind: SinkErrorKind,
     /// One line that names the destination and the reason (never a secret).
     pub message: String,
+    /// For a [`SinkErrorKind::Retry`]: the least time to wait before the next attempt, when the
+    /// destination said so (an HTTP `Retry-After`). `None` (what [`SinkError::retry`] gives):
+    /// the pipe's backoff alone decides. The pipe waits the longer of the two; a sink should
+    /// cap what a remote asks for (the webhook sink caps it at 300 s).
+    pub retry_after: Option<Duration>,
 }
 
 impl SinkError {
@@ -75,6 +85,7 @@ impl SinkError {
             delivered,
             kind: SinkErrorKind::Retry,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -84,6 +95,14 @@ impl SinkError {
             delivered,
             kind: SinkErrorKind::Permanent,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, asking the pipe to wait at least `delay` before the next attempt (see
+    /// [`SinkError::retry_after`]; ignored for a permanent failure).
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
     }
 }

@@ -1,14 +1,16 @@
 //! An HTTPS receiver on 127.0.0.1 for the webhook sink's end-to-end tests: hyper over
 //! tokio-rustls (ring), with a CA and a server certificate for `127.0.0.1`, `::1` and `localhost`
-//! made by rcgen for the test. It records every request (path, headers, body, the status it
-//! answered) and answers 200, unless told to answer a scripted run of statuses or to refuse
-//! requests whose body contains a given text.
+//! made by rcgen for the test (or plain HTTP: [`HttpsReceiver::plain`]). It records every
+//! request (path, headers, body, when it came, the status it answered) and answers 200, unless
+//! told to answer a scripted run of statuses or to refuse requests whose body contains a given
+//! text. Its 429 and 503 answers carry a `Retry-After` when told to; its refusals echo the
+//! `Authorization` header in the forms careless receivers use (see `echo`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -35,6 +37,10 @@ pub struct Received {
     pub body: String,
     /// The status the receiver answered.
     pub status: u16,
+    /// When the request's head arrived.
+    pub at: Instant,
+    /// The same, by the wall clock (to compare with an HTTP-date).
+    pub wall: SystemTime,
 }
 
 impl Received {
@@ -70,6 +76,8 @@ struct State {
     script: VecDeque<u16>,
     /// A request whose body contains the text gets the status.
     refuse: Vec<(String, u16)>,
+    /// The `Retry-After` of the 429 and 503 answers, if any.
+    retry_after: Option<String>,
 }
 
 /// The HTTPS receiver; stops when dropped.
@@ -77,6 +85,8 @@ pub struct HttpsReceiver {
     /// The CA (`CA =` of a pipe) and the server's certificate.
     pub certs: Certificates,
     addr: SocketAddr,
+    /// `https` or `http`.
+    scheme: &'static str,
     state: Arc<Mutex<State>>,
     _runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -85,6 +95,15 @@ pub struct HttpsReceiver {
 impl HttpsReceiver {
     /// Generates the certificates and starts listening on `127.0.0.1:0`.
     pub fn start() -> HttpsReceiver {
+        Self::listen(true)
+    }
+
+    /// The same receiver over plain HTTP (`http://127.0.0.1:PORT`).
+    pub fn plain() -> HttpsReceiver {
+        Self::listen(false)
+    }
+
+    fn listen(tls: bool) -> HttpsReceiver {
         install_ring_provider();
         let dir = tempfile::tempdir().expect("temp dir for the certificates");
         let certs = Certificates::generate(dir.path());
@@ -101,7 +120,7 @@ impl HttpsReceiver {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .expect("server certificate and key");
-        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let acceptor = tls.then(|| TlsAcceptor::from(Arc::new(config)));
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -121,29 +140,33 @@ impl HttpsReceiver {
                 };
                 let (acceptor, state) = (acceptor.clone(), shared.clone());
                 tokio::spawn(async move {
+                    let service = service_fn(move |request| answer(state.clone(), request));
+                    let http = http1::Builder::new();
+                    let Some(acceptor) = acceptor else {
+                        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                        return;
+                    };
                     // A client that gives up on the handshake (an untrusted certificate) is fine.
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let service = service_fn(move |request| answer(state.clone(), request));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
+                    let _ = http.serve_connection(TokioIo::new(tls), service).await;
                 });
             }
         });
         HttpsReceiver {
             certs,
             addr,
+            scheme: if tls { "https" } else { "http" },
             state,
             _runtime: runtime,
             _dir: dir,
         }
     }
 
-    /// `https://127.0.0.1:PORT{path}`.
+    /// `https://127.0.0.1:PORT{path}` (`http://` for a [`HttpsReceiver::plain`] one).
     pub fn url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// Answers the next requests with these statuses, in order (then as before).
@@ -154,6 +177,16 @@ impl HttpsReceiver {
     /// Answers `status` to every request whose body contains `text`.
     pub fn refuse_containing(&self, text: &str, status: u16) {
         self.lock().refuse.push((text.to_string(), status));
+    }
+
+    /// Takes every request again (forgets the `refuse_containing` rules).
+    pub fn clear_refusals(&self) {
+        self.lock().refuse.clear();
+    }
+
+    /// Sends `Retry-After: VALUE` with every 429 and 503 answer from now on.
+    pub fn retry_after(&self, value: &str) {
+        self.lock().retry_after = Some(value.to_string());
     }
 
     /// Every request so far, in order.
@@ -207,6 +240,7 @@ async fn answer(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (at, wall) = (Instant::now(), SystemTime::now());
     let path = request
         .uri()
         .path_and_query()
@@ -225,7 +259,7 @@ async fn answer(
         Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
         Err(_) => String::new(),
     };
-    let status = {
+    let (status, retry_after, number) = {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         let status = match state.script.pop_front() {
             Some(status) => status,
@@ -240,8 +274,10 @@ async fn answer(
             headers: headers.clone(),
             body,
             status,
+            at,
+            wall,
         });
-        status
+        (status, state.retry_after.clone(), state.received.len())
     };
     let text = if status < 300 {
         "{\"text\":\"Success\",\"code\":0}".to_string()
@@ -250,12 +286,71 @@ async fn answer(
             .iter()
             .find(|(n, _)| n == "authorization")
             .map_or("", |(_, v)| v.as_str());
-        format!("{{\"text\":\"refused\",\"authorization\":\"{auth}\",\"path\":\"{path}\"}}")
+        echo(auth, &path, number)
     };
-    let response = Response::builder()
+    let mut response = Response::builder()
         .status(status)
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let (429 | 503, Some(wait)) = (status, retry_after) {
+        response = response.header("retry-after", wait);
+    }
+    let response = response
         .body(Full::new(Bytes::from(text)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
     Ok(response)
+}
+
+/// The body of the `n`th answer, a refusal: it echoes the `authorization` header and the path,
+/// as careless receivers do, and in `echo` the header again in one of the forms a receiver may
+/// use, a different one for each answer (so that each fits in the start of a body that a
+/// message quotes): JSON-escaped (`\"`, `\/`, `\u002B`), percent-encoded (upper or lower case
+/// hex, `+` for a space) or the credential alone. For `Basic`, `user` has the decoded
+/// `user:password`.
+fn echo(auth: &str, path: &str, n: usize) -> String {
+    let percent = |upper: bool, space: &str| -> String {
+        auth.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => space.to_string(),
+                _ if upper => format!("%{b:02X}"),
+                _ => format!("%{b:02x}"),
+            })
+            .collect()
+    };
+    let unicode: String = auth
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("\\u{:04X}", c as u32)
+            }
+        })
+        .collect();
+    let token = auth.split_whitespace().last().unwrap_or_default();
+    let forms = [
+        serde_json::to_string(&format!("said \"{auth}\"")).unwrap_or_default(),
+        format!("\"{}\"", auth.replace('/', "\\/")),
+        format!("\"{unicode}\""),
+        format!("\"{}\"", percent(true, "%20")),
+        format!("\"{}\"", percent(false, "+")),
+        format!("\"{token}\""),
+    ];
+    let user = match auth.split_once(' ') {
+        Some((scheme, credential)) if scheme.eq_ignore_ascii_case("basic") => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(credential)
+                .map(|d| String::from_utf8_lossy(&d).into_owned())
+                .unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    format!(
+        "{{\"text\":\"refused\",\"authorization\":\"{auth}\",\"path\":\"{path}\",\
+         \"user\":\"{user}\",\"echo\":{}}}",
+        forms[n % forms.len()]
+    )
 }

@@ -9,10 +9,59 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use crate::describe;
+use crate::{binary, describe};
 
 /// The daemon user (and group) install.sh creates.
 pub const DAEMON_USER: &str = "procustodibus-broker";
+/// The configuration directory install.sh sets up.
+pub const CNF_DIR: &str = "/etc/procustodibus/broker";
+/// broker.conf in it.
+pub const BROKER_CONF: &str = "/etc/procustodibus/broker/broker.conf";
+/// The setup file in it.
+pub const SETUP_CONF: &str = "/etc/procustodibus/broker/broker-setup.conf";
+/// The credentials file in it.
+pub const CREDENTIALS_CONF: &str = "/etc/procustodibus/broker/broker-credentials.conf";
+/// The installed broker binary.
+pub const BIN: &str = "/usr/local/bin/procustodibus-broker";
+
+/// The debug build of the broker (scripts/test builds it), which the install tests install.
+pub fn broker_binary() -> String {
+    binary("procustodibus-broker");
+    binary("procustodibus-broker-credentials");
+    binary("procustodibus-broker").display().to_string()
+}
+
+/// A stage with broker.conf and broker-setup.conf as an administrator copies them in: root's,
+/// modes 0644 and 0600.
+pub fn stage_with_config() -> Stage {
+    let stage = Stage::new();
+    stage.write(
+        BROKER_CONF,
+        "[Broker]\nBroker = abcdef12345\n\n[Pipe.All]\nFrom = alerts\nTo = file\nFile = /var/log/procustodibus/broker/all.jsonl\n",
+        0o644,
+    );
+    stage.write(
+        SETUP_CONF,
+        "[Broker.Setup]\nCode = one-time-code\nExpires = 2099-01-01T00:00:00Z\n",
+        0o600,
+    );
+    stage
+}
+
+/// Runs `sh -c SCRIPT` as user `uid` and group `gid` (`setpriv`, no supplementary groups): what
+/// the daemon user, or anything running as it, can do.
+pub fn sh_as(uid: u32, gid: u32, script: &str) -> Output {
+    require_tool("setpriv", "util-linux");
+    output(
+        Command::new("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--clear-groups")
+            .args(["sh", "-c", script])
+            .current_dir("/")
+            .stdin(std::process::Stdio::null()),
+    )
+}
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
@@ -127,7 +176,7 @@ pub fn workspace_version() -> String {
 }
 
 /// A staging root for `install.sh --root`: a temporary directory with the /etc files that
-/// `useradd --root` (which chroots into it) reads and writes: passwd, group, shadow, gshadow
+/// `useradd --prefix` reads and writes: passwd, group, shadow, gshadow
 /// with root alone, and a copy of the machine's login.defs.
 pub struct Stage {
     /// The temporary directory (deleted on drop).
@@ -159,6 +208,13 @@ impl Stage {
         stage.write("/usr/sbin/nologin", "#!/bin/sh\nexit 1\n", 0o755);
         stage.mkdir("/etc/logrotate.d");
         stage
+    }
+
+    /// Lets other users (the daemon user of [`sh_as`]) into the stage: a temporary directory
+    /// is root's alone (0700), where the machine's root directory is 0755.
+    pub fn open_to_users(&self) {
+        std::fs::set_permissions(self.root(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the stage");
     }
 
     /// The staging root's directory.

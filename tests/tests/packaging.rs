@@ -15,11 +15,6 @@ use std::time::Duration;
 use broker_tests::packaging::*;
 use broker_tests::*;
 
-const CNF_DIR: &str = "/etc/procustodibus/broker";
-const BROKER_CONF: &str = "/etc/procustodibus/broker/broker.conf";
-const SETUP_CONF: &str = "/etc/procustodibus/broker/broker-setup.conf";
-const CREDENTIALS_CONF: &str = "/etc/procustodibus/broker/broker-credentials.conf";
-const BIN: &str = "/usr/local/bin/procustodibus-broker";
 const CREDENTIALS_BIN: &str = "/usr/local/bin/procustodibus-broker-credentials";
 const UNIT: &str = "/etc/systemd/system/procustodibus-broker.service";
 const UNIT_LINK: &str = "/etc/systemd/system/multi-user.target.wants/procustodibus-broker.service";
@@ -30,30 +25,6 @@ const LOGROTATE: &str = "/etc/logrotate.d/procustodibus-broker";
 const LOG_DIR: &str = "/var/log/procustodibus/broker";
 const SPOOL_DIR: &str = "/var/lib/procustodibus/broker";
 const VENV: &str = "/opt/venvs/procustodibus-broker";
-
-/// The debug build of the broker (scripts/test builds it), which the install tests install.
-fn broker_binary() -> String {
-    binary("procustodibus-broker");
-    binary("procustodibus-broker-credentials");
-    binary("procustodibus-broker").display().to_string()
-}
-
-/// A stage with broker.conf and broker-setup.conf as an administrator copies them in: root's,
-/// modes 0644 and 0600.
-fn stage_with_config() -> Stage {
-    let stage = Stage::new();
-    stage.write(
-        BROKER_CONF,
-        "[Broker]\nBroker = abcdef12345\n\n[Pipe.All]\nFrom = alerts\nTo = file\nFile = /var/log/procustodibus/broker/all.jsonl\n",
-        0o644,
-    );
-    stage.write(
-        SETUP_CONF,
-        "[Broker.Setup]\nCode = one-time-code\nExpires = 2099-01-01T00:00:00Z\n",
-        0o600,
-    );
-    stage
-}
 
 /// Marks a stage as a system of an init system, as install.sh detects it.
 fn mark_init(stage: &Stage, init: &str) {
@@ -161,13 +132,14 @@ fn assert_fresh_install(stage: &Stage, out: &str) {
     assert_eq!(installed.trim(), format!("procustodibus-broker {version}"));
 
     let gid = ids.map(|(_, gid)| gid);
-    // Setup is still to run: the daemon writes the credentials file into the directory.
-    assert_mode_owner(stage, CNF_DIR, 0o770, gid.map(|g| (0, g)));
-    assert_mode_owner(stage, BROKER_CONF, 0o644, root);
     if is_root() {
-        // The setup file was root's alone; now the daemon's group reads it, others still not.
-        assert_mode_owner(stage, SETUP_CONF, 0o640, gid.map(|g| (0, g)));
+        // Setup is still to run: the daemon writes the credentials file into the directory,
+        // whose sticky bit keeps it from replacing root's files there, and deletes the setup
+        // file, now its own (tests/tests/packaging_privilege.rs tests this layout).
+        assert_mode_owner(stage, CNF_DIR, 0o1770, gid.map(|g| (0, g)));
+        assert_mode_owner(stage, SETUP_CONF, 0o600, ids);
     }
+    assert_mode_owner(stage, BROKER_CONF, 0o644, root);
     assert_mode_owner(stage, LOG_DIR, 0o750, ids);
     assert_mode_owner(stage, SPOOL_DIR, 0o700, ids);
     assert_mode_owner(stage, "/var/log/procustodibus", 0o755, root);
@@ -410,7 +382,7 @@ fn dry_run_changes_nothing() {
     contains(&out, "dry run: nothing will be changed\n");
     contains(&out, "would run: cp ");
     if is_root() {
-        contains(&out, "would run: useradd --root ");
+        contains(&out, "would run: useradd --prefix ");
     }
     let diff = snapshot_diff(&before, &stage.snapshot());
     assert!(

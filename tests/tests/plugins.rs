@@ -1,7 +1,8 @@
 //! Sinks as plugins (issue 6): which sinks each binary registers (`--list-sinks`, the unknown
 //! `To` error), the custom build's webhook sink end to end against the simulator and a local
-//! HTTPS receiver with a test CA (batches, headers, a 503 burst, a 400, certificate checks), and
-//! the example programs of `examples/`.
+//! HTTPS receiver with a test CA (batches, headers, a 503 burst, a 400, certificate checks; issue
+//! 10 item 19: a receiver that refuses every request, proxy variables with a loopback Url, a
+//! token echoed in every form, `Retry-After`), and the example programs of `examples/`.
 //!
 //! The binaries come from cargo's target directory: `custom-broker` with the other binaries
 //! (`cargo build --workspace --bins`), the examples from `target/debug/examples/`, which
@@ -10,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use broker_tests::https::{HttpsReceiver, Received};
 use broker_tests::*;
@@ -193,10 +194,22 @@ fn id_of(raw: &str) -> String {
 
 /// Checks that a run's output and the spool directory's files never show the token.
 fn assert_no_secret(run: &Output, dir: &BrokerDir) {
-    assert!(!stdout(run).contains("SECRET"), "{}", describe(run));
-    assert!(!stderr(run).contains("SECRET"), "{}", describe(run));
-    let dead = std::fs::read_to_string(dir.spool().join("dead-letter.jsonl")).unwrap_or_default();
-    assert!(!dead.contains("SECRET"), "{dead}");
+    assert_none_of(run, dir, &["SECRET"]);
+}
+
+/// Checks that none of `secrets` is in a run's output or the dead-letter file.
+fn assert_none_of(run: &Output, dir: &BrokerDir, secrets: &[&str]) {
+    let dead = dead_letters(dir).join("\n");
+    for secret in secrets {
+        assert!(!stdout(run).contains(secret), "{secret}: {}", describe(run));
+        assert!(!stderr(run).contains(secret), "{secret}: {}", describe(run));
+        assert!(!dead.contains(secret), "{secret}: {dead}");
+    }
+}
+
+/// The lines of the dead-letter file (none when it does not exist).
+fn dead_letters(dir: &BrokerDir) -> Vec<String> {
+    dir.lines("spool/dead-letter.jsonl")
 }
 
 #[test]
@@ -386,6 +399,236 @@ fn a_400_is_permanent_and_only_the_refused_event_is_dead_lettered() {
         1,
         "{log}"
     );
+}
+
+#[test]
+fn a_receiver_that_refuses_every_request_keeps_the_events_in_the_spool() {
+    let sim = simulator(Default::default());
+    let receiver = HttpsReceiver::start();
+    let dir = BrokerDir::new();
+    dir.write_config(
+        &sim.url(),
+        &webhook_pipe(
+            "Hook",
+            "alerts",
+            &receiver.url("/hook"),
+            &format!("Header = Authorization: {TOKEN}\nBatch = 4\n"),
+            &receiver.certs.ca,
+        ),
+    );
+    give_credentials(&dir, &sim);
+    // Splunk's answer to a wrong index ("Incorrect index"): 400 to every request, one event or
+    // many.
+    receiver.refuse_containing("", 400);
+    let alerts = sim.enqueue_generated("alerts", 10).unwrap();
+
+    let mut broker = dir.spawn(CUSTOM, &["--loop", "1"]);
+    // Three rounds of a request of 4 refused, then each of its events alone refused, each
+    // logged (or, as before the fix, the spool emptied into the dead-letter file).
+    let why = || lines_containing(&broker.stdout_so_far(), "refuses every request");
+    let rounds = wait_until(Duration::from_secs(30), || {
+        why().len() >= 3 || !dead_letters(&dir).is_empty()
+    });
+    assert!(dead_letters(&dir).is_empty(), "{:?}", dead_letters(&dir));
+    assert!(rounds, "{}", broker.stdout_so_far());
+    assert!(receiver.received().len() >= 15, "{:?}", receiver.received());
+    assert!(receiver.received().iter().all(|r| !r.taken()));
+    assert_eq!(sim.queue_len("alerts"), 0, "pulled");
+    assert!(
+        spool_segment_bytes(&dir.spool()) > 0,
+        "the events wait in the spool"
+    );
+    let why = why();
+    for line in &why {
+        assert!(
+            line.contains(" ERROR: pipe Hook: https://127.0.0.1:"),
+            "{line}"
+        );
+        assert!(line.contains("answered 400 Bad Request"), "{line}");
+        // The receiver's message, masked.
+        assert!(line.contains("\"authorization\":\"***\""), "{line}");
+        assert!(line.contains("10 events waiting; retrying in"), "{line}");
+    }
+
+    // The receiver is fixed: everything arrives, once, in order.
+    receiver.clear_refusals();
+    let lines = receiver.wait_for_lines("/hook", alerts.len(), Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(500));
+    let run = broker.terminate(Duration::from_secs(10));
+    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    assert_eq!(lines.len(), alerts.len(), "{}", describe(&run));
+    assert_eq!(receiver.taken_lines("/hook"), expected_lines(&alerts));
+    assert!(dead_letters(&dir).is_empty(), "{:?}", dead_letters(&dir));
+    assert_no_secret(&run, &dir);
+}
+
+#[test]
+fn the_proxy_variables_are_not_used_for_a_loopback_url() {
+    let sim = simulator(Default::default());
+    let receiver = HttpsReceiver::plain();
+    // A "proxy" that records connections (the kernel accepts them into its backlog).
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    proxy.set_nonblocking(true).expect("non-blocking proxy");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("proxy address"));
+    let dir = BrokerDir::new();
+    // The API by name, which NO_PROXY names so the broker's own API calls (not this test's
+    // subject) go direct; the webhook Url by address, which NO_PROXY does not cover.
+    let api = sim.url().replace("127.0.0.1", "localhost");
+    dir.write_config(
+        &api,
+        &format!(
+            "[Pipe.Local]\nFrom = alerts\nTo = webhook\nUrl = {}\nTimeout = 5\n",
+            receiver.url("/hook")
+        ),
+    );
+    give_credentials(&dir, &sim);
+    let alerts = sim.enqueue_generated("alerts", 3).unwrap();
+
+    let mut command = dir.command(CUSTOM);
+    for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+        command.env(name, &proxy_url);
+        command.env(name.to_ascii_lowercase(), &proxy_url);
+    }
+    command
+        .env("NO_PROXY", "localhost")
+        .env("no_proxy", "localhost");
+    let run = run_with_timeout(command, Duration::from_secs(60));
+    assert!(run.status.success(), "{}", describe(&run));
+    assert_eq!(receiver.taken_lines("/hook"), expected_lines(&alerts));
+    match proxy.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the proxy got a connection: {other:?}\n{}", describe(&run)),
+    }
+}
+
+#[test]
+fn a_token_echoed_in_any_form_never_reaches_the_log_or_the_dead_letter_file() {
+    use base64::Engine as _;
+    // Characters that each encoding changes: `/`, `+`, `=`, a space.
+    const SLASHED: &str = "Splunk 6f1c/SECRET+TOKEN=7d2e";
+    let basic = base64::engine::general_purpose::STANDARD.encode("broker:SECRET/pa55+word");
+    let sim = simulator(Default::default());
+    let receiver = HttpsReceiver::start();
+    let dir = BrokerDir::new();
+    let pipes = format!(
+        "{}{}",
+        webhook_pipe(
+            "Token",
+            "alerts",
+            &receiver.url("/token"),
+            &format!("Header = Authorization: {SLASHED}\nBatch = 8\n"),
+            &receiver.certs.ca,
+        ),
+        webhook_pipe(
+            "Basic",
+            "log_authn",
+            &receiver.url("/basic/SECRET-PATH"),
+            &format!("Header = Authorization: Basic {basic}\nBatch = 4\n"),
+            &receiver.certs.ca,
+        ),
+    );
+    dir.write_config(&sim.url(), &pipes);
+    give_credentials(&dir, &sim);
+    let alerts = sim.enqueue_generated("alerts", 8).unwrap();
+    let logins = sim.enqueue_generated("log_authn", 4).unwrap();
+    // Every event but the last of each pipe is refused on its own, each answer echoing the
+    // header in another form; the first request of each pipe gets a 500 (one run each).
+    for raw in alerts[..7].iter().chain(&logins[..3]) {
+        receiver.refuse_containing(&format!("\"id\":\"{}\"", id_of(raw)), 400);
+    }
+    receiver.script(&[500, 500]);
+
+    let secrets = ["SECRET", "7d2e", "pa55", basic.as_str()];
+    let first = dir.run(CUSTOM, &["-vv"]);
+    assert_eq!(first.status.code(), Some(1), "{}", describe(&first));
+    assert_eq!(
+        lines_containing(&stdout(&first), "answered 500 Internal Server Error").len(),
+        2,
+        "{}",
+        describe(&first)
+    );
+    assert_none_of(&first, &dir, &secrets);
+    let second = dir.run(CUSTOM, &["-vv"]);
+    assert!(second.status.success(), "{}", describe(&second));
+    assert_none_of(&second, &dir, &secrets);
+
+    let dead = dead_letters(&dir);
+    assert_eq!(dead.len(), 10, "{dead:?}");
+    for letter in &dead {
+        let reason = serde_json::from_str::<serde_json::Value>(letter).expect("JSON")["reason"]
+            .as_str()
+            .expect("reason")
+            .to_string();
+        assert!(reason.contains("answered 400 Bad Request"), "{reason}");
+        assert!(reason.contains("\"authorization\":\"***\""), "{reason}");
+        assert!(reason.contains("\"echo\":"), "{reason}");
+    }
+    // The receiver sent each of its six forms of the echo at least once.
+    let refusals = receiver
+        .received()
+        .iter()
+        .filter(|r| r.status >= 400)
+        .count();
+    assert!(refusals >= 6, "{refusals}");
+}
+
+#[test]
+fn retry_after_on_a_503_is_honoured_as_seconds_and_as_a_date() {
+    let sim = simulator(Default::default());
+    let receiver = HttpsReceiver::start();
+    let dir = BrokerDir::new();
+    dir.write_config(
+        &sim.url(),
+        &webhook_pipe(
+            "Hook",
+            "alerts",
+            &receiver.url("/hook"),
+            "",
+            &receiver.certs.ca,
+        ),
+    );
+    give_credentials(&dir, &sim);
+    receiver.retry_after("2");
+    receiver.script(&[503]);
+    let mut alerts = sim.enqueue_generated("alerts", 3).unwrap();
+    let mut broker = dir.spawn(CUSTOM, &["--loop", "1"]);
+    receiver.wait_for_lines("/hook", alerts.len(), Duration::from_secs(30));
+
+    // The same as an HTTP-date, 6 s ahead (the 503 comes with the next round, within about
+    // 1.5 s): the retry comes no sooner than that date.
+    let when = chrono::Utc::now() + chrono::Duration::seconds(6);
+    let date = when.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let not_before = SystemTime::UNIX_EPOCH + Duration::from_secs(when.timestamp() as u64);
+    receiver.retry_after(&date);
+    receiver.script(&[503]);
+    alerts.extend(sim.enqueue_generated("alerts", 2).unwrap());
+    receiver.wait_for_lines("/hook", alerts.len(), Duration::from_secs(30));
+    let run = broker.terminate(Duration::from_secs(10));
+    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    assert_eq!(receiver.taken_lines("/hook"), expected_lines(&alerts));
+
+    let requests = receiver.received();
+    let statuses: Vec<u16> = requests.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 200, 503, 200], "{}", describe(&run));
+    // Lower bounds from the receiver's own clock: the retry never comes before it was asked to.
+    let seconds = requests[1].at - requests[0].at;
+    assert!(seconds >= Duration::from_millis(1900), "{seconds:?}");
+    assert!(
+        requests[2].wall + Duration::from_secs(1) < not_before,
+        "the 503 came too late to tell: {:?}",
+        requests[2].wall
+    );
+    let early = not_before
+        .duration_since(requests[3].wall)
+        .unwrap_or_default();
+    assert!(
+        early <= Duration::from_millis(50),
+        "{early:?} before the date"
+    );
+    let log = stdout(&run);
+    let waits = lines_containing(&log, "(Retry-After: waiting at least");
+    assert_eq!(waits.len(), 2, "{log}");
+    assert!(waits[0].contains("at least 2 s)"), "{log}");
 }
 
 #[test]

@@ -6,9 +6,8 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ed25519_dalek::Signer;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
+use super::answer::{self, HealthEntry, Session};
 use super::error::ApiError;
 use crate::config::Credentials;
 use crate::event::{Event, EventType};
@@ -17,142 +16,12 @@ use crate::event::{Event, EventType};
 /// part read goes to the dead-letter file; see docs/reliability.md, "API answers").
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
 
-/// One entry of the `/health` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct HealthEntry {
-    /// Whether this part of the service is healthy: only `true` is; anything else (`false`,
-    /// `null`, a missing member, another type) is not.
-    #[serde(default, deserialize_with = "only_true")]
-    pub healthy: bool,
-    /// What is wrong, when it is not: read only for an unhealthy entry, so any JSON is
-    /// accepted here (null or missing is empty, a string as is, anything else as its JSON text).
-    #[serde(default, deserialize_with = "any_json_as_text")]
-    pub error: String,
-}
-
-/// Reads any JSON value as display text: `null` is empty, a string is itself, anything else
-/// is its JSON text.
-fn any_json_as_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(json_as_text(serde_json::Value::deserialize(d)?))
-}
-
-/// `null` is empty, a string is itself, anything else is its JSON text.
-fn json_as_text(value: serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(text) => text,
-        other => other.to_string(),
-    }
-}
-
-/// Reads any JSON value as a flag that is set only by `true`.
-fn only_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(serde_json::Value::deserialize(d)? == serde_json::Value::Bool(true))
-}
-
-/// Reads a list of which only the first element is used: that one as `T`, the others skipped
-/// whatever they are.
-fn first_element<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    struct FirstOf<T>(std::marker::PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for FirstOf<T> {
-        type Value = Option<T>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a list")
-        }
-
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let first = seq.next_element::<T>()?;
-            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-            Ok(first)
-        }
-    }
-    d.deserialize_seq(FirstOf(std::marker::PhantomData))
-}
-
-/// A logged-in session. The token is a secret: `Debug` does not show it.
-#[derive(Clone)]
-pub struct Session {
-    token: String,
-    /// How long the session lives from login, as the API said.
-    pub lifetime: Duration,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("token", &"<redacted>")
-            .field("lifetime", &self.lifetime)
-            .finish()
-    }
-}
-
 /// The HTTP client of one broker id.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
     http: reqwest::Client,
     base: String,
     broker: String,
-}
-
-/// `{"data": [resource, ...]}`: only the first resource is read (see docs/protocol.md).
-#[derive(Deserialize)]
-#[serde(bound(deserialize = "T: Deserialize<'de>"))]
-struct Data<T> {
-    #[serde(deserialize_with = "first_element")]
-    data: Option<T>,
-}
-
-#[derive(Deserialize)]
-struct Challenge {
-    id: String,
-    attributes: ChallengeAttributes,
-}
-
-#[derive(Deserialize)]
-struct ChallengeAttributes {
-    value: String,
-}
-
-#[derive(Deserialize)]
-struct SessionData {
-    attributes: SessionAttributes,
-    meta: SessionMeta,
-}
-
-#[derive(Deserialize)]
-struct SessionAttributes {
-    token: String,
-}
-
-#[derive(Deserialize)]
-struct SessionMeta {
-    expiration_timeout: f64,
-}
-
-#[derive(Deserialize)]
-struct Hello {
-    attributes: HelloAttributes,
-}
-
-#[derive(Deserialize)]
-struct HelloAttributes {
-    /// Only shown: any JSON is accepted (null or missing: the broker id is shown instead).
-    #[serde(default, deserialize_with = "any_json_as_text")]
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Events<'a> {
-    #[serde(borrow)]
-    data: Vec<&'a RawValue>,
 }
 
 impl ApiClient {
@@ -191,7 +60,7 @@ impl ApiClient {
         let (call, body) = self
             .send(reqwest::Method::GET, "/health", None, None)
             .await?;
-        parse_json::<Vec<HealthEntry>>(&call, &body)
+        answer::health(&call, &body)
     }
 
     /// `POST /users/{broker}/credentials/signature`: registers `public_key` (standard base64)
@@ -220,10 +89,8 @@ impl ApiClient {
         let (call, body) = self
             .send(reqwest::Method::GET, "/sessions/challenge", None, None)
             .await?;
-        let challenge = first(&call, parse_json::<Data<Challenge>>(&call, &body)?)?;
-        let signature = credentials
-            .signing_key()
-            .sign(challenge.attributes.value.as_bytes());
+        let challenge = answer::challenge(&call, &body)?;
+        let signature = credentials.signing_key().sign(challenge.value.as_bytes());
         let auth = format!(
             "X-Custos user=^{}, challenge=^{}, signature={}",
             self.broker,
@@ -233,18 +100,7 @@ impl ApiClient {
         let (call, body) = self
             .send(reqwest::Method::POST, "/sessions", Some(auth), None)
             .await?;
-        let session = first(&call, parse_json::<Data<SessionData>>(&call, &body)?)?;
-        let secs = session.meta.expiration_timeout;
-        if !(secs.is_finite() && secs > 0.0) {
-            return Err(ApiError::Malformed {
-                call,
-                reason: format!("expiration_timeout {secs} is not a positive number"),
-            });
-        }
-        Ok(Session {
-            token: session.attributes.token,
-            lifetime: Duration::from_secs_f64(secs.min(1e9)),
-        })
+        answer::session(&call, &body)
     }
 
     /// `GET /queues/{version}/hello`: the broker's display name.
@@ -258,9 +114,7 @@ impl ApiClient {
                 None,
             )
             .await?;
-        let name = first(&call, parse_json::<Data<Hello>>(&call, &body)?)?
-            .attributes
-            .name;
+        let name = answer::hello_name(&call, &body)?;
         Ok(if name.is_empty() {
             self.broker.clone()
         } else {
@@ -287,11 +141,18 @@ impl ApiClient {
             .await?;
         // The events are gone from the API's queue now: an answer that cannot be decoded
         // comes back whole in the error, for the dead-letter file.
-        decode_pull(queue, &body).map_err(|reason| ApiError::Unreadable { call, reason, body })
+        answer::pull_events(&call, queue, &body).map_err(|e| match e {
+            ApiError::Malformed { call, reason } => ApiError::Unreadable { call, reason, body },
+            other => other,
+        })
     }
 
     fn session_header(&self, session: &Session) -> String {
-        format!("X-Custos user=^{}, session=^{}", self.broker, session.token)
+        format!(
+            "X-Custos user=^{}, session=^{}",
+            self.broker,
+            session.token()
+        )
     }
 
     /// Sends one request; returns `METHOD URL` and the body of a 2xx answer. A 2xx answer that
@@ -348,7 +209,7 @@ impl ApiClient {
                 }),
             };
         }
-        let detail = error_detail(&body.unwrap_or_else(|cut| cut.partial));
+        let detail = answer::error_detail(&body.unwrap_or_else(|cut| cut.partial));
         if status == reqwest::StatusCode::UNAUTHORIZED {
             Err(ApiError::Unauthorized { call, detail })
         } else {
@@ -359,23 +220,6 @@ impl ApiClient {
             })
         }
     }
-}
-
-/// The events of a pull answer, or why it cannot be read.
-fn decode_pull(queue: EventType, body: &[u8]) -> Result<Vec<Event>, String> {
-    // The usual answer in one scan; anything unusual through serde_json, for its errors.
-    if let Some(events) = Event::from_pull_answer(queue, body) {
-        return Ok(events);
-    }
-    if let Err(e) = std::str::from_utf8(body) {
-        return Err(format!("not valid UTF-8 (at byte {})", e.valid_up_to()));
-    }
-    let events: Events = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    events
-        .data
-        .into_iter()
-        .map(|raw| Event::from_raw(queue, raw).map_err(|e| e.to_string()))
-        .collect()
 }
 
 /// An answer body that could not be read whole: why, and the bytes that did arrive.
@@ -423,55 +267,6 @@ async fn read_body(
     }
 }
 
-fn parse_json<'a, T: Deserialize<'a>>(call: &str, body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::Malformed {
-        call: call.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-fn first<T>(call: &str, data: Data<T>) -> Result<T, ApiError> {
-    data.data.ok_or_else(|| ApiError::Malformed {
-        call: call.to_string(),
-        reason: "empty data list".to_string(),
-    })
-}
-
-/// The explanation in a JSON:API error answer (`errors[].detail` or `title`), kept short.
-fn error_detail(body: &[u8]) -> String {
-    // Tolerant as every answer: any entry, and `detail` or `title` of any JSON type.
-    #[derive(Deserialize)]
-    struct Errors {
-        errors: Vec<serde_json::Value>,
-    }
-    let Ok(errors) = serde_json::from_slice::<Errors>(body) else {
-        return String::new();
-    };
-    let shown = |e: &mut serde_json::Value, key: &str| {
-        let text = json_as_text(
-            e.get_mut(key)
-                .map(serde_json::Value::take)
-                .unwrap_or_default(),
-        );
-        (!text.is_empty()).then_some(text)
-    };
-    let text: Vec<String> = errors
-        .errors
-        .into_iter()
-        .filter_map(|mut e| shown(&mut e, "detail").or_else(|| shown(&mut e, "title")))
-        .collect();
-    let mut text = text.join("; ");
-    if text.len() > 300 {
-        let mut end = 300;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str("...");
-    }
-    text
-}
-
 /// A reqwest error with its causes, without the URL (the caller names it).
 fn reason(error: &reqwest::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -491,65 +286,4 @@ fn reason(error: &reqwest::Error) -> String {
         parts.push(text);
     }
     parts.join(": ")
-}
-
-#[cfg(test)]
-mod tolerant_reading_tests {
-    use super::*;
-
-    #[test]
-    fn only_the_first_resource_is_read() {
-        let body = br#"{"data":[{"id":"c1","type":null,"attributes":{"value":"v","x":[]}},null,7],"meta":null}"#;
-        let challenge = first(
-            "GET x",
-            parse_json::<Data<Challenge>>("GET x", body).unwrap(),
-        );
-        let challenge = challenge.unwrap();
-        assert_eq!(
-            (challenge.id.as_str(), challenge.attributes.value.as_str()),
-            ("c1", "v")
-        );
-        let empty = parse_json::<Data<Challenge>>("GET x", br#"{"data":[]}"#).unwrap();
-        assert!(first("GET x", empty).is_err());
-        for needed in [
-            &br#"{"data":null}"#[..],
-            br#"{}"#,
-            br#"{"data":[{"id":"c1"}]}"#,
-        ] {
-            assert!(parse_json::<Data<Challenge>>("GET x", needed).is_err());
-        }
-    }
-
-    #[test]
-    fn health_is_true_only_for_true_and_names_any_name() {
-        let body =
-            br#"[{"healthy":true},{"healthy":null,"error":5},{"error":"x"},{"healthy":"yes"}]"#;
-        let entries: Vec<HealthEntry> = serde_json::from_slice(body).unwrap();
-        let healthy: Vec<bool> = entries.iter().map(|e| e.healthy).collect();
-        assert_eq!(healthy, [true, false, false, false]);
-        let hello: Data<Hello> =
-            serde_json::from_slice(br#"{"data":[{"attributes":{"name":null}},{}]}"#).unwrap();
-        assert_eq!(hello.data.unwrap().attributes.name, "");
-    }
-
-    #[test]
-    fn error_details_of_any_type_are_shown() {
-        let body = br#"{"errors":[{"detail":{"code":3}},null,{"detail":null,"title":"Gone"},{"title":7}]}"#;
-        assert_eq!(error_detail(body), r#"{"code":3}; Gone; 7"#);
-    }
-}
-
-#[cfg(test)]
-mod health_entry_tests {
-    use super::HealthEntry;
-
-    #[test]
-    fn health_error_accepts_any_json() {
-        let body = br#"[{"name":"api","healthy":true,"error":null},
-            {"healthy":false,"error":{"code":3},"extra":[1]},
-            {"healthy":false,"error":"down"},{"healthy":true}]"#;
-        let entries: Vec<HealthEntry> = serde_json::from_slice(body).unwrap();
-        let errors: Vec<&str> = entries.iter().map(|e| e.error.as_str()).collect();
-        assert_eq!(errors, ["", r#"{"code":3}"#, "down", ""]);
-    }
 }

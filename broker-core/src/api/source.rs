@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::client::{ApiClient, Session};
+use super::answer::Session;
+use super::client::ApiClient;
 use super::error::ApiError;
 use crate::config::Credentials;
 use crate::event::{Event, EventType};

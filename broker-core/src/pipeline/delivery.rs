@@ -1,6 +1,7 @@
 //! Handing one pipe's spooled events to its sink, a batch at a time.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -17,6 +18,8 @@ pub(crate) enum Outcome {
     Progress,
     /// The sink (or the spool) failed in a way worth retrying later; the line to log.
     Retry(String),
+    /// As `Retry`, and the sink asked to wait at least this long (`SinkError::retry_after`).
+    RetryAfter(String, Duration),
 }
 
 /// Runs `f` on the spool in a blocking thread (spool calls read, write and flush files).
@@ -58,7 +61,11 @@ pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<
         return Outcome::Progress;
     }
     if failure.kind == SinkErrorKind::Retry {
-        return Outcome::Retry(format!("pipe {name}: {failure}"));
+        let line = format!("pipe {name}: {failure}");
+        return match failure.retry_after {
+            Some(delay) => Outcome::RetryAfter(line, delay),
+            None => Outcome::Retry(line),
+        };
     }
     let rejected = batch[done].clone();
     let letter = rejected.clone();
@@ -98,7 +105,7 @@ pub(crate) async fn deliver_once(
         match deliver_batch(index, pipe, spool).await {
             Outcome::Idle => break,
             Outcome::Progress => {}
-            Outcome::Retry(line) => {
+            Outcome::Retry(line) | Outcome::RetryAfter(line, _) => {
                 tracing::error!("{line}");
                 report.failures.push(line);
                 break;

@@ -123,15 +123,14 @@ async fn work(
                 continue;
             }
             Outcome::Idle => None,
-            Outcome::Retry(line) => {
-                let delay = backoff.next_delay();
-                tracing::error!(
-                    "{line} ({} events waiting; retrying in {:.1} s)",
-                    spool.pending(index),
-                    delay.as_secs_f64()
-                );
-                Some(delay)
-            }
+            Outcome::Retry(line) => Some(retry_delay(&line, backoff.next_delay(), &spool, index)),
+            // The sink's least wait (a `Retry-After`), or the backoff's delay if longer.
+            Outcome::RetryAfter(line, asked) => Some(retry_delay(
+                &line,
+                backoff.next_delay().max(asked),
+                &spool,
+                index,
+            )),
         };
         let sleep = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(86_400)));
         tokio::select! {
@@ -157,6 +156,16 @@ async fn work(
     if let Err(e) = pipe.sink.close().await {
         tracing::error!("pipe {}: cannot close: {e}", pipe.config.name);
     }
+}
+
+/// Logs a failed delivery worth retrying with the pipe's backlog and `delay`; returns `delay`.
+fn retry_delay(line: &str, delay: Duration, spool: &Spool, index: usize) -> Duration {
+    tracing::error!(
+        "{line} ({} events waiting; retrying in {:.1} s)",
+        spool.pending(index),
+        delay.as_secs_f64()
+    );
+    delay
 }
 
 async fn handle(pipe: &mut PipeRun, command: Command) {

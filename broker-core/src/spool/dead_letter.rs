@@ -1,5 +1,10 @@
 //! The dead-letter file: events a sink rejected for good, and bytes that hold events but cannot
-//! be read as them (a damaged spool record, an unreadable API answer), one JSON object per line.
+//! be read as them (a damaged spool record, an unreadable pull answer), one JSON object per line.
+//!
+//! Each dead letter is exactly one line and keeps its payload whole: an event's line is kept as
+//! JSON (compacted, should it hold white space), or as a string if it is not JSON; the bytes of a
+//! damaged spool record or an unreadable pull answer as a string, and exactly in `event_base64`
+//! when they are not UTF-8.
 
 use std::io::Write;
 use std::path::Path;
@@ -9,6 +14,7 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::encode::encode_python_compact;
 use crate::event::{Event, EventType};
 
 /// The name of the dead-letter file in the spool directory.
@@ -23,8 +29,8 @@ struct DeadLetter<'a> {
     id: Option<String>,
     reason: &'a str,
     event: &'a RawValue,
-    /// The exact bytes in standard base64, only when `event` holds bytes that are not valid
-    /// UTF-8 (there they are replaced by U+FFFD, so `event` alone would not give them back).
+    /// The exact bytes of a damaged record that is not UTF-8 (`event` has them with U+FFFD for
+    /// each invalid sequence).
     #[serde(skip_serializing_if = "Option::is_none")]
     event_base64: Option<String>,
 }
@@ -32,45 +38,49 @@ struct DeadLetter<'a> {
 /// The dead-letter line for `event`, rejected by `pipe` for `reason` (no newline).
 pub(crate) fn line(pipe: &str, event: &Event, reason: &str) -> String {
     let time = now();
-    let fallback;
-    let raw: &RawValue = match serde_json::from_str::<&RawValue>(event.line()) {
-        Ok(raw) => raw,
-        Err(_) => {
-            // Cannot happen for an event from the API; keep the text all the same.
-            fallback = serde_json::value::to_raw_value(event.line()).unwrap_or_default();
-            &fallback
-        }
-    };
+    // An output line is copied as it is; a line built by hand may hold white space (even new
+    // lines) and is compacted; one that is not JSON at all (which no API event is) is kept as a
+    // string.
+    let raw = encode_python_compact(event.line())
+        .ok()
+        .and_then(|compact| RawValue::from_string(compact).ok())
+        .unwrap_or_else(|| as_json_string(event.line()));
     let letter = DeadLetter {
         time,
         pipe,
         event_type: event.event_type().as_str(),
         id: event.id(),
         reason,
-        event: raw,
+        event: &raw,
         event_base64: None,
     };
     serde_json::to_string(&letter).unwrap_or_default()
 }
 
-/// The dead-letter line for `bytes` of `queue` that hold events but cannot be read as them (a
-/// damaged spool record, an unreadable API answer), no newline: the bytes go in `event` as a
-/// JSON string and `pipe` is empty. Nothing is lost: bytes that are not valid UTF-8 are also
-/// kept exactly, in `event_base64`.
+/// The dead-letter line for bytes of `queue` that hold events but cannot be read as them (a
+/// damaged spool record, an unreadable pull answer), no newline: the bytes go in `event` as a
+/// JSON string (invalid UTF-8 replaced) and, when they are not UTF-8, exactly in
+/// `event_base64`; `pipe` is empty.
 pub(crate) fn damaged_line(queue: EventType, bytes: &[u8], reason: &str) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let exact = matches!(text, std::borrow::Cow::Owned(_)).then(|| STANDARD.encode(bytes));
-    let raw = serde_json::value::to_raw_value(&*text).unwrap_or_default();
+    let exact = std::str::from_utf8(bytes)
+        .is_err()
+        .then(|| STANDARD.encode(bytes));
     let letter = DeadLetter {
         time: now(),
         pipe: "",
         event_type: queue.as_str(),
         id: None,
         reason,
-        event: &raw,
+        event: &as_json_string(&text),
         event_base64: exact,
     };
     serde_json::to_string(&letter).unwrap_or_default()
+}
+
+/// `text` as a JSON string.
+fn as_json_string(text: &str) -> Box<RawValue> {
+    serde_json::value::to_raw_value(text).unwrap_or_default()
 }
 
 fn now() -> String {
@@ -94,6 +104,8 @@ pub(crate) fn append(path: &Path, line: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::event::EventType;
 
@@ -113,22 +125,81 @@ mod tests {
         );
     }
 
-    #[test]
-    fn damaged_bytes_are_kept_exactly() {
-        let text = damaged_line(EventType::Alerts, br#"{"data":["a"]}"#, "cut");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["event"], r#"{"data":["a"]}"#);
-        assert_eq!(v["type"], "alerts");
-        assert_eq!(v["reason"], "cut");
-        assert!(v.get("event_base64").is_none(), "{text}");
+    /// A dead-letter line as JSON, after checking that it is exactly one line.
+    fn parse_one_line(line: &str) -> Result<serde_json::Value, TestCaseError> {
+        prop_assert!(!line.contains(['\n', '\r']), "{line:?}");
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| TestCaseError::fail(format!("{e}: {line:?}")))?;
+        prop_assert!(value.is_object(), "{line:?}");
+        Ok(value)
+    }
 
-        let bytes = b"{\"data\":[\"\xff\xfe\"]}";
-        let text = damaged_line(EventType::LogAuthn, bytes, "bad UTF-8");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["event"], "{\"data\":[\"\u{fffd}\u{fffd}\"]}");
-        let exact = STANDARD
-            .decode(v["event_base64"].as_str().unwrap())
-            .unwrap();
-        assert_eq!(exact, bytes);
+    /// Event lines of every kind: output lines, valid JSON with white space and new lines,
+    /// anything at all.
+    fn event_text() -> impl Strategy<Value = String> {
+        let json =
+            any::<String>().prop_map(|s| serde_json::json!({"id": s.clone(), "x": [s, 1.50]}));
+        prop_oneof![
+            json.clone().prop_map(|v| v.to_string()),
+            json.prop_map(|v| format!(" {} ", serde_json::to_string_pretty(&v).unwrap())),
+            any::<String>(),
+            "[{}\\[\\]\"a-c:, \n\t0-9.-]{0,20}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_dead_letter_is_one_json_line_that_keeps_the_event(
+            text in event_text(),
+            pipe in any::<String>(),
+            reason in any::<String>(),
+        ) {
+            let event = Event::from_encoded_line(EventType::LogAuthn, text.clone());
+            let out = line(&pipe, &event, &reason);
+            let v = parse_one_line(&out)?;
+            prop_assert_eq!(&v["pipe"], &serde_json::Value::from(pipe));
+            prop_assert_eq!(&v["reason"], &serde_json::Value::from(reason));
+            prop_assert_eq!(&v["type"], "log_authn");
+            prop_assert!(v["id"].is_null() || v["id"].is_string(), "{:?}", v["id"]);
+            // The event compacted to one line, reading as serde_json reads it; or its text as a
+            // string when it is not JSON.
+            match encode_python_compact(&text) {
+                Ok(compact) => {
+                    prop_assert!(out.ends_with(&format!(",\"event\":{compact}}}")), "{out:?}");
+                    if let Ok(event) = serde_json::from_str::<serde_json::Value>(&text) {
+                        prop_assert_eq!(&v["event"], &event);
+                    }
+                }
+                Err(_) => prop_assert_eq!(&v["event"], &serde_json::Value::from(text)),
+            }
+        }
+
+        #[test]
+        fn a_damaged_record_is_one_json_line_that_keeps_its_bytes(
+            bytes in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..256),
+                any::<String>().prop_map(String::into_bytes),
+            ],
+            reason in any::<String>(),
+        ) {
+            let out = damaged_line(EventType::Alerts, &bytes, &reason);
+            let v = parse_one_line(&out)?;
+            prop_assert_eq!(&v["pipe"], "");
+            prop_assert_eq!(&v["type"], "alerts");
+            prop_assert_eq!(&v["reason"], &serde_json::Value::from(reason));
+            let shown = v["event"].as_str().unwrap();
+            prop_assert_eq!(shown, String::from_utf8_lossy(&bytes));
+            // The exact bytes come back, also when they are not UTF-8.
+            let recovered = match v.get("event_base64") {
+                Some(b64) => {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64.as_str().unwrap())
+                        .unwrap()
+                }
+                None => shown.as_bytes().to_vec(),
+            };
+            prop_assert_eq!(recovered, bytes);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | key | default | meaning |
 //! | --- | --- | --- |
-//! | `Url` | (required) | where to POST: `https://...`; `http://` only to `localhost`, `127.0.0.1` or `::1` |
+//! | `Url` | (required) | where to POST: `https://...`; `http://` only to a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`) |
 //! | `Header` | none | `Name: value`, repeatable; sent with every request; values are never logged |
 //! | `Batch` | `100` | events per request, 1 to 10000 |
 //! | `Body` | `ndjson` | `ndjson` (one JSON line per event) or `array` (one JSON array) |
@@ -136,6 +136,25 @@ impl WebhookConfig {
     pub fn origin(&self) -> String {
         self.url.origin().ascii_serialization()
     }
+
+    /// Whether the Url's host is this machine (`localhost`, `127.0.0.0/8`, `[::1]`): such a
+    /// receiver is reached directly, never through a proxy.
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.url)
+    }
+}
+
+/// Whether `url`'s host is `localhost`, `127.0.0.0/8` or `[::1]`.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        // `localhost` only: a name under it may resolve anywhere (glibc asks DNS).
+        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+    }
 }
 
 /// `Url`: required, absolute, `https://` (or `http://` to a loopback host), no user or password.
@@ -153,14 +172,13 @@ fn url(settings: &PipeSettings) -> Result<Url, ConfigError> {
     // The reason only: the text may hold a secret.
     let url = Url::parse(text)
         .map_err(|e| settings.error("Url", format!("not an absolute URL ({e})")))?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
         "https" => {}
-        "http" if loopback => {}
+        "http" if is_loopback(&url) => {}
         "http" => {
             return Err(settings.error(
                 "Url",
-                "http:// is only for localhost, 127.0.0.1 or [::1]: use https://",
+                "http:// is only for a loopback host (localhost, 127.0.0.0/8, [::1]): use https://",
             ))
         }
         other => {
@@ -287,14 +305,26 @@ mod tests {
         for url in [
             "http://localhost:8080/x",
             "http://127.0.0.1/x",
+            "http://127.1.2.3/x",
             "http://[::1]:9/",
+            "http://LocalHost./",
         ] {
-            assert!(config(&[("Url", url)]).is_ok(), "{url}");
+            let c = config(&[("Url", url)]).unwrap();
+            assert!(c.is_loopback(), "{url}");
         }
-        assert_eq!(
-            config(&[("Url", "http://hooks.example.com/x")]).unwrap_err(),
-            "/etc/b.conf: pipe Hook: Url: http:// is only for localhost, 127.0.0.1 or [::1]: use https://"
-        );
+        for url in [
+            "http://hooks.example.com/x",
+            "http://10.0.0.1/",
+            "http://[::2]/",
+        ] {
+            assert_eq!(
+                config(&[("Url", url)]).unwrap_err(),
+                "/etc/b.conf: pipe Hook: Url: http:// is only for a loopback host (localhost, 127.0.0.0/8, [::1]): use https://"
+            );
+        }
+        assert!(!config(&[("Url", "https://hooks.example.com/")])
+            .unwrap()
+            .is_loopback());
     }
 
     #[test]

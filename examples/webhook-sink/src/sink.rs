@@ -6,27 +6,49 @@
 //! | answer | what the sink says |
 //! | --- | --- |
 //! | 2xx | the request's events are delivered |
-//! | 429, 408, 5xx, 3xx, no answer (refused, reset, timed out, TLS failure) | retry: the request's events and the rest wait in the spool |
+//! | 429, 408, 5xx, 3xx, no answer (refused, reset, timed out, TLS failure) | retry: the request's events and the rest wait in the spool; a `Retry-After` on a 429 or 503 (seconds or an HTTP-date, capped at 300 s) is the least wait before the next attempt |
 //! | 401, 403, 404, 405, 407, 410, 415, 421 | retry too: these say the Url, the credentials or the body format are wrong for every request, not that an event is bad; dead-lettering would empty the spool into the dead-letter file until someone fixed the config |
-//! | any other 4xx (400, 413, 422, ...) | the request's content was refused: a request of one event is a permanent failure for that event (the core writes it to the dead-letter file and goes on); a request of several is sent again one event per request, so only the refused event is dead-lettered and the others are delivered once |
+//! | any other 4xx (400, 413, 422, ...) | the request's content was refused: its events are sent again one per request (a request of one event: it and the next event), to tell a refused event from a refused request, below |
+//!
+//! Sorting out a refused request, one event per request, in order:
+//!
+//! - Every event taken (a request too large together): all delivered.
+//! - No event taken: the receiver refuses the requests, not the events (Splunk's `Incorrect
+//!   index`, a wrong channel or source type answer 400 to every request). That is a retry, never
+//!   a dead letter: the events wait in the spool, the pipe backs off, and the log line names the
+//!   status and the receiver's message. It goes on until the receiver takes events again.
+//! - Some events refused while another is taken: each refused event is a permanent failure (the
+//!   core writes it to the dead-letter file and goes on). The sending stops at the first event
+//!   taken after a refusal; what the receiver said about the events after the reported one is
+//!   kept for the next delivery, so no event is sent (or taken) twice for it.
 //!
 //! A request that timed out may have reached the receiver: it is sent again, so delivery is at
-//! least once. Header values (tokens, API keys) are never logged nor put in a message; a
-//! response body quoted in a message has them, and the URL's path and query, masked.
+//! least once. The HTTP client ignores the proxy variables (`HTTP_PROXY`, `HTTPS_PROXY`,
+//! `ALL_PROXY`, lower case too) for a loopback Url (`localhost`, `127.0.0.0/8`, `[::1]`; every
+//! `http://` Url is one), so events to a local receiver never go through a proxy; other Urls use
+//! them as usual. Header values (tokens, API keys) and the URL's path and query are never
+//! logged nor put in a message: a response body quoted in a message has them masked in every
+//! form a receiver may echo ([`crate::mask`]).
 
+use std::collections::VecDeque;
 use std::error::Error as _;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::{Event, Sink, SinkError};
+use reqwest::header::RETRY_AFTER;
 use reqwest::StatusCode;
 
 use crate::body::encode_body;
 use crate::config::WebhookConfig;
+use crate::mask::Secrets;
+use crate::retry_after::parse_retry_after;
 
 /// How much of a response body a message quotes, in characters.
 const QUOTED_BODY_CHARS: usize = 200;
+/// How much of a response body is read to quote it, in bytes.
+const READ_BODY_BYTES: usize = 16 * 1024;
 
 /// A sink that POSTs events to a web service over HTTPS.
 pub struct WebhookSink {
@@ -36,7 +58,11 @@ pub struct WebhookSink {
     /// The HTTP client, built (and the `CA` file read) on the first delivery.
     client: Option<reqwest::Client>,
     /// Texts never to show: the header values, the URL's path and query.
-    secrets: Vec<String>,
+    secrets: Secrets,
+    /// What the receiver said about events past the one last reported refused, learnt while
+    /// sorting out a refused request: used instead of sending them again, when the next
+    /// delivery starts with them.
+    ahead: VecDeque<(String, Verdict)>,
 }
 
 /// How the receiver answered one request.
@@ -44,9 +70,16 @@ pub struct WebhookSink {
 enum Answer {
     /// 2xx: every event of the request was taken.
     Taken,
-    /// Worth sending again later; the message says why.
-    Retry(String),
-    /// The request's content was refused for good; the message says why.
+    /// Worth sending again later, not before the wait if any; the message says why.
+    Retry(String, Option<Duration>),
+    /// The request's content was refused; the message says why.
+    Refused(String),
+}
+
+/// What the receiver said about one event sent alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Verdict {
+    Taken,
     Refused(String),
 }
 
@@ -81,30 +114,24 @@ fn hint(status: StatusCode) -> &'static str {
     }
 }
 
+/// A retryable error that asks for `wait`, if any.
+fn retry(delivered: usize, why: String, wait: Option<Duration>) -> SinkError {
+    let error = SinkError::retry(delivered, why);
+    match wait {
+        Some(wait) => error.with_retry_after(wait),
+        None => error,
+    }
+}
+
 impl WebhookSink {
     /// A sink for checked settings; `pipe` names it in log lines. Nothing is opened yet.
     pub fn new(config: WebhookConfig, pipe: impl Into<String>) -> Self {
-        let mut secrets: Vec<String> = config
-            .headers
-            .values()
-            .filter(|v| v.is_sensitive())
-            .filter_map(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .map(String::from)
-            .collect();
-        if config.url.path().len() > 1 {
-            secrets.push(config.url.path().to_string());
-        }
-        if let Some(query) = config.url.query().filter(|q| !q.is_empty()) {
-            secrets.push(query.to_string());
-        }
-        // Longest first, so a secret that contains another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         WebhookSink {
+            secrets: Secrets::of(&config),
             config,
             pipe: pipe.into(),
             client: None,
-            secrets,
+            ahead: VecDeque::new(),
         }
     }
 
@@ -127,6 +154,10 @@ impl WebhookSink {
             .connect_timeout(self.config.timeout)
             .timeout(self.config.timeout)
             .redirect(reqwest::redirect::Policy::none());
+        if self.config.is_loopback() {
+            // A local receiver is reached directly, whatever HTTP_PROXY and the like say.
+            builder = builder.no_proxy();
+        }
         if let Some(ca) = &self.config.ca {
             let pem = tokio::fs::read(ca)
                 .await
@@ -161,7 +192,10 @@ impl WebhookSink {
             .body(body);
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Answer::Retry(format!("cannot POST to {origin}: {}", self.reason(e))),
+            Err(e) => {
+                let why = format!("cannot POST to {origin}: {}", self.reason(e));
+                return Answer::Retry(why, None);
+            }
         };
         let status = response.status();
         tracing::debug!(
@@ -169,13 +203,24 @@ impl WebhookSink {
             self.pipe,
             events.len()
         );
+        let wait = match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+            _ => None,
+        };
         match classify(status) {
             Class::Taken => Answer::Taken,
             class => {
                 let quoted = self.quote(response).await;
-                let message = format!("{origin} answered {status}{quoted}{}", hint(status));
+                let asked = wait.map_or(String::new(), |w| {
+                    format!(" (Retry-After: waiting at least {})", seconds(w))
+                });
+                let message = format!("{origin} answered {status}{quoted}{}{asked}", hint(status));
                 if class == Class::Retry {
-                    Answer::Retry(message)
+                    Answer::Retry(message, wait)
                 } else {
                     Answer::Refused(message)
                 }
@@ -186,16 +231,22 @@ impl WebhookSink {
     /// `: TEXT` with the start of a response body, secrets masked; empty for an empty body.
     async fn quote(&self, mut response: reqwest::Response) -> String {
         let mut bytes = Vec::new();
-        while bytes.len() < 4 * QUOTED_BODY_CHARS {
+        let mut whole = false;
+        while bytes.len() < READ_BODY_BYTES {
             match response.chunk().await {
                 Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-                _ => break,
+                Ok(None) => {
+                    whole = true;
+                    break;
+                }
+                Err(_) => break,
             }
         }
-        let mut text = String::from_utf8_lossy(&bytes).into_owned();
-        for secret in &self.secrets {
-            text = text.replace(secret.as_str(), "***");
+        if !whole {
+            // The end of what was read may hold the start of a secret, which no mask matches.
+            bytes.truncate(bytes.len().saturating_sub(8 * self.secrets.longest()));
         }
+        let text = self.secrets.mask(&String::from_utf8_lossy(&bytes));
         let mut text: String = text
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
@@ -242,14 +293,109 @@ impl WebhookSink {
                     ca.display()
                 ),
                 None => " (the server's certificate is not signed by a CA this system trusts: \
-                          set CA = the PEM file of the CA that signed it)"
+                          set CA = the PEM file of the CAs that signed it)"
                     .to_string(),
             });
         }
-        for secret in &self.secrets {
-            reason = reason.replace(secret.as_str(), "***");
+        self.secrets.mask(&reason)
+    }
+
+    /// Uses what the receiver already said about the first events of `events` (see
+    /// [`WebhookSink::ahead`]): how many of them were taken, or the permanent failure of the first
+    /// one refused. Forgets what does not match.
+    fn recall(&mut self, events: &[Event]) -> Result<usize, SinkError> {
+        let first = events.first().map(Event::line);
+        while self
+            .ahead
+            .front()
+            .is_some_and(|(l, _)| Some(l.as_str()) != first)
+        {
+            self.ahead.pop_front();
         }
-        reason
+        let mut taken = 0;
+        while let Some((line, verdict)) = self.ahead.front() {
+            if events.get(taken).map(Event::line) != Some(line.as_str()) {
+                self.ahead.clear();
+                break;
+            }
+            match verdict {
+                Verdict::Taken => taken += 1,
+                Verdict::Refused(why) => return Err(SinkError::permanent(taken, why.clone())),
+            }
+            self.ahead.pop_front();
+        }
+        Ok(taken)
+    }
+
+    /// Sorts out a request of `events[start..end]` that the receiver refused (see the module
+    /// docs): sends its events one per request, and returns where the next request starts
+    /// when all were taken.
+    async fn sort_out(
+        &mut self,
+        client: &reqwest::Client,
+        events: &[Event],
+        start: usize,
+        end: usize,
+        why: String,
+    ) -> Result<usize, SinkError> {
+        // A request of one event is sorted out with the next: it alone would tell nothing.
+        let end = end.max((start + 2).min(events.len()));
+        tracing::warn!(
+            "pipe {}: webhook {why}, for a request of events {} to {} of {}: sending them one per request to tell a refused event from a refused request",
+            self.pipe,
+            start + 1,
+            end,
+            events.len()
+        );
+        let mut verdicts: Vec<Verdict> = Vec::new();
+        for event in &events[start..end] {
+            let refused_before = verdicts.iter().any(|v| *v != Verdict::Taken);
+            match self.post(client, std::slice::from_ref(event)).await {
+                Answer::Taken => {
+                    verdicts.push(Verdict::Taken);
+                    if refused_before {
+                        break;
+                    }
+                }
+                Answer::Refused(why) => verdicts.push(Verdict::Refused(why)),
+                Answer::Retry(why, wait) => {
+                    let taken = verdicts.iter().take_while(|v| **v == Verdict::Taken);
+                    return Err(retry(start + taken.count(), why, wait));
+                }
+            }
+        }
+        let taken = verdicts
+            .iter()
+            .take_while(|v| **v == Verdict::Taken)
+            .count();
+        if taken == verdicts.len() {
+            return Ok(end);
+        }
+        if !verdicts.contains(&Verdict::Taken) {
+            let alone = match verdicts.len() {
+                1 => "its event sent alone was".to_string(),
+                n => format!("each of its {n} events sent alone was"),
+            };
+            return Err(SinkError::retry(
+                start,
+                format!(
+                    "{why}; {alone} refused too: the receiver refuses every request, not these \
+                     events (check Url and the Header keys: token, index, channel, source \
+                     type); the events wait in the spool"
+                ),
+            ));
+        }
+        let refused = start + taken;
+        let mut known = verdicts.into_iter().skip(taken);
+        let Some(Verdict::Refused(why)) = known.next() else {
+            unreachable!("the first verdict after the taken ones is a refusal");
+        };
+        self.ahead = events[refused + 1..]
+            .iter()
+            .map(|e| e.line().to_string())
+            .zip(known)
+            .collect();
+        Err(SinkError::permanent(refused, why))
     }
 }
 
@@ -265,32 +411,15 @@ impl Sink for WebhookSink {
         if events.is_empty() {
             return Ok(());
         }
-        let client = self.client().await.map_err(|e| SinkError::retry(0, e))?;
-        let mut delivered = 0;
-        for request in events.chunks(self.config.batch) {
-            match self.post(&client, request).await {
-                Answer::Taken => delivered += request.len(),
-                Answer::Retry(why) => return Err(SinkError::retry(delivered, why)),
-                Answer::Refused(why) if request.len() == 1 => {
-                    return Err(SinkError::permanent(delivered, why))
-                }
-                Answer::Refused(why) => {
-                    tracing::warn!(
-                        "pipe {}: webhook {why}, for a request of {} events: sending them one per request to find the refused one",
-                        self.pipe,
-                        request.len()
-                    );
-                    for event in request {
-                        match self.post(&client, std::slice::from_ref(event)).await {
-                            Answer::Taken => delivered += 1,
-                            Answer::Retry(why) => return Err(SinkError::retry(delivered, why)),
-                            Answer::Refused(why) => {
-                                return Err(SinkError::permanent(delivered, why))
-                            }
-                        }
-                    }
-                }
-            }
+        let mut next = self.recall(events)?;
+        let client = self.client().await.map_err(|e| SinkError::retry(next, e))?;
+        while next < events.len() {
+            let end = (next + self.config.batch).min(events.len());
+            next = match self.post(&client, &events[next..end]).await {
+                Answer::Taken => end,
+                Answer::Retry(why, wait) => return Err(retry(next, why, wait)),
+                Answer::Refused(why) => self.sort_out(&client, events, next, end, why).await?,
+            };
         }
         Ok(())
     }
@@ -304,6 +433,7 @@ impl Sink for WebhookSink {
     /// Drops the client and its connections. Nothing is buffered: every request was answered.
     async fn close(&mut self) -> Result<(), SinkError> {
         self.client = None;
+        self.ahead.clear();
         Ok(())
     }
 }
@@ -355,8 +485,13 @@ mod tests {
                     let status = answer(&request, n);
                     seen.lock().unwrap().push((request.clone(), status));
                     let body = format!("echo {request}");
+                    let wait = if matches!(status, 429 | 503) {
+                        "Retry-After: 7\r\n"
+                    } else {
+                        ""
+                    };
                     let reply = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        "HTTP/1.1 {status} X\r\n{wait}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
                     );
                     let _ = socket.write_all(reply.as_bytes()).await;
@@ -472,7 +607,16 @@ mod tests {
             e.message.contains("answered 503 Service Unavailable"),
             "{e}"
         );
+        assert_eq!(e.retry_after, Some(Duration::from_secs(7)), "{e}");
+        assert!(
+            e.message.contains("Retry-After: waiting at least 7 s"),
+            "{e}"
+        );
         assert_eq!(receiver.bodies().len(), 2);
+    }
+
+    fn statuses(receiver: &Receiver) -> Vec<u16> {
+        receiver.bodies().iter().map(|(_, s)| *s).collect()
     }
 
     #[tokio::test]
@@ -489,26 +633,98 @@ mod tests {
         assert!(!e.message.contains("t0ken-value"), "{e}");
         assert!(!e.message.contains("s3cret-path"), "{e}");
         assert!(e.message.contains("***"), "{e}");
-        // e0-e2; e3-e5 refused; e3 alone refused. The core dead-letters e3 and goes on.
-        let statuses: Vec<u16> = receiver.bodies().iter().map(|(_, s)| *s).collect();
-        assert_eq!(statuses, [200, 400, 400]);
+        // e0-e2; e3-e5 refused; e3 alone refused, e4 alone taken: e3 is refused on its own.
+        assert_eq!(statuses(&receiver), [200, 400, 400, 200]);
+        // The core dead-letters e3 and goes on from e4, which the receiver already took.
         sink.deliver(&all[4..]).await.unwrap();
         let last = receiver.bodies().pop().unwrap();
         assert_eq!(
             last,
-            (
-                "t0ken-value|{\"id\":\"e4\"}\n{\"id\":\"e5\"}\n".to_string(),
-                200
-            )
+            ("t0ken-value|{\"id\":\"e5\"}\n".to_string(), 200),
+            "e4 is not sent twice"
         );
+        assert_eq!(receiver.bodies().len(), 5);
 
         // A refused request whose events all pass alone (too large together): all delivered.
         let receiver =
             Receiver::start(|body, _| if body.lines().count() > 1 { 413 } else { 200 }).await;
         let mut sink = webhook(&receiver.url, "3", "ndjson");
         sink.deliver(&events(3)).await.unwrap();
-        let statuses: Vec<u16> = receiver.bodies().iter().map(|(_, s)| *s).collect();
-        assert_eq!(statuses, [413, 200, 200, 200]);
+        assert_eq!(statuses(&receiver), [413, 200, 200, 200]);
+    }
+
+    #[tokio::test]
+    async fn refused_events_between_taken_ones_are_each_sent_once() {
+        // e1 and e2 are refused on their own; e0 and e3 are taken.
+        let receiver = Receiver::start(|body, _| {
+            let bad = body.contains("\"e1\"") || body.contains("\"e2\"");
+            if bad {
+                422
+            } else {
+                200
+            }
+        })
+        .await;
+        let mut sink = webhook(&receiver.url, "4", "ndjson");
+        let all = events(5);
+        let e = sink.deliver(&all).await.unwrap_err();
+        assert_eq!((e.kind, e.delivered), (SinkErrorKind::Permanent, 1), "{e}");
+        // e0-e3 refused; e0 taken, e1 refused, e2 refused, e3 taken.
+        assert_eq!(statuses(&receiver), [422, 200, 422, 422, 200]);
+        // From e2: refused already, without a request.
+        let e = sink.deliver(&all[2..]).await.unwrap_err();
+        assert_eq!((e.kind, e.delivered), (SinkErrorKind::Permanent, 0), "{e}");
+        assert!(e.message.contains("422 Unprocessable Entity"), "{e}");
+        assert_eq!(receiver.bodies().len(), 5);
+        // From e3: taken already; only e4 is sent.
+        sink.deliver(&all[3..]).await.unwrap();
+        assert_eq!(receiver.bodies().len(), 6);
+        assert_eq!(receiver.bodies()[5].0, "t0ken-value|{\"id\":\"e4\"}\n");
+    }
+
+    #[tokio::test]
+    async fn a_request_refused_for_every_event_is_a_retry_not_dead_letters() {
+        let receiver = Receiver::start(|_, _| 400).await;
+        let mut sink = webhook(&receiver.url, "3", "ndjson");
+        let e = sink.deliver(&events(7)).await.unwrap_err();
+        assert_eq!((e.kind, e.delivered), (SinkErrorKind::Retry, 0), "{e}");
+        assert!(e.message.contains("answered 400 Bad Request"), "{e}");
+        assert!(e.message.contains("refuses every request"), "{e}");
+        assert!(!e.message.contains("t0ken-value"), "{e}");
+        // The first request, then its three events alone; never the next request.
+        assert_eq!(statuses(&receiver), [400, 400, 400, 400]);
+
+        // The last event alone, refused: nothing to tell it by, so it waits (a retry).
+        let e = sink.deliver(&events(1)).await.unwrap_err();
+        assert_eq!((e.kind, e.delivered), (SinkErrorKind::Retry, 0), "{e}");
+        assert!(
+            e.message.contains("; its event sent alone was refused too"),
+            "{e}"
+        );
+        assert_eq!(statuses(&receiver).len(), 6);
+
+        // Batch = 1: a refused event is sent again with the next one to tell.
+        let receiver = Receiver::start(|_, _| 400).await;
+        let mut sink = webhook(&receiver.url, "1", "ndjson");
+        let e = sink.deliver(&events(3)).await.unwrap_err();
+        assert_eq!((e.kind, e.delivered), (SinkErrorKind::Retry, 0), "{e}");
+        assert_eq!(statuses(&receiver), [400, 400, 400]);
+        let receiver =
+            Receiver::start(|body, _| if body.contains("\"e0\"") { 400 } else { 200 }).await;
+        let mut sink = webhook(&receiver.url, "1", "ndjson");
+        let e = sink.deliver(&events(3)).await.unwrap_err();
+        assert_eq!((e.kind, e.delivered), (SinkErrorKind::Permanent, 0), "{e}");
+        assert_eq!(statuses(&receiver), [400, 400, 200]);
+    }
+
+    #[tokio::test]
+    async fn a_429_asks_for_its_retry_after() {
+        let receiver = Receiver::start(|_, _| 429).await;
+        let mut sink = webhook(&receiver.url, "3", "ndjson");
+        let e = sink.deliver(&events(2)).await.unwrap_err();
+        assert_eq!((e.kind, e.delivered), (SinkErrorKind::Retry, 0));
+        assert_eq!(e.retry_after, Some(Duration::from_secs(7)), "{e}");
+        assert!(e.message.contains("answered 429 Too Many Requests"), "{e}");
     }
 
     #[tokio::test]
@@ -518,6 +734,8 @@ mod tests {
         let e = sink.deliver(&events(3)).await.unwrap_err();
         assert_eq!((e.kind, e.delivered), (SinkErrorKind::Retry, 0));
         assert!(e.message.contains("check the credentials"), "{e}");
+        // Only 429 and 503 give a Retry-After; a 401 has none to give.
+        assert_eq!(e.retry_after, None);
     }
 
     #[tokio::test]

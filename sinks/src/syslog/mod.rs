@@ -24,19 +24,23 @@
 //! retrying, [`Sink::reopen`] or [`Sink::close`]. A stream connection the receiver closed is
 //! noticed before the next batch and replaced; a batch is handed over only once the stream
 //! confirmed it ([`transport::stream`]), and what was not confirmed when a connection failed is
-//! sent again on one new connection within the same delivery (at least once). A missing local
-//! socket, a refused connection, a failed lookup or TLS handshake is worth retrying; a message
-//! larger than `MaxSize` (or than the socket takes, `EMSGSIZE`) is permanent for that one event,
-//! which the pipeline sets aside in the dead-letter file: it is never cut.
+//! sent again on one new connection within the same delivery (at least once). The last batch
+//! confirmed is kept and sent again if its connection closes right after it ([`kept`]). A
+//! missing local socket, a refused connection, a failed lookup or TLS handshake is worth
+//! retrying; a message larger than `MaxSize` (or than the socket takes, `EMSGSIZE`) is
+//! permanent for that one event, which the pipeline sets aside in the dead-letter file: it is
+//! never cut.
 //!
 //! The parts: [`config`] (the keys), [`names`] (facility and priority tables),
 //! [`format`](mod@format) (the bytes of a message, pure), [`framing`] (frames on a stream),
-//! [`address`] (the `Socket` value) and [`transport`] (the sockets).
+//! [`address`] (the `Socket` value), [`transport`] (the sockets) and [`kept`] (the last batch
+//! of a stream, kept in case its connection closes right after it).
 
 pub mod address;
 pub mod config;
 pub mod format;
 pub mod framing;
+pub mod kept;
 pub mod names;
 pub mod transport;
 
@@ -49,9 +53,10 @@ use broker_core::{Event, Sink, SinkError, SinkPlugin};
 
 use crate::os_error::reason;
 use config::{Endpoint, SyslogConfig};
-use transport::stream::{Stream, Unconfirmed};
+use kept::Kept;
+use transport::stream::{Stream, Unconfirmed, SETTLE};
 use transport::tls::TlsClient;
-use transport::Connection;
+use transport::{Connection, TIMEOUT};
 
 inventory::submit! {
     SinkPlugin {
@@ -90,6 +95,9 @@ pub struct SyslogSink {
     connected_at: Instant,
     resolve_every: Duration,
     tls: TlsClient,
+    stall: Duration,
+    settle: Duration,
+    kept: Kept,
 }
 
 /// How long a UDP socket is kept before the host name is resolved again (a SIEM that moved to
@@ -105,7 +113,19 @@ impl SyslogSink {
             connected_at: Instant::now(),
             resolve_every: RESOLVE_EVERY,
             tls: TlsClient::default(),
+            stall: TIMEOUT,
+            settle: SETTLE,
+            kept: Kept::new(SETTLE),
         }
+    }
+
+    /// Sets, for stream connections, how long a write or the send queue may stay still before
+    /// a send fails (default [`TIMEOUT`]) and how long a connection must stay open after a batch
+    /// for it to be let go (default [`SETTLE`]; see [`kept`]).
+    pub fn set_stream_limits(&mut self, stall: Duration, settle: Duration) {
+        self.stall = stall;
+        self.settle = settle;
+        self.kept = Kept::new(settle);
     }
 
     /// Validates a pipe's keys (all optional), without resolving, connecting or reading
@@ -139,6 +159,12 @@ impl SyslogSink {
         let connection = Connection::connect(&self.config, &mut self.tls)
             .await
             .map_err(|message| SinkError::retry(delivered, message))?;
+        let connection = match connection {
+            Connection::Stream(stream) => {
+                Connection::Stream(stream.with_limits(self.stall, self.settle))
+            }
+            datagram => datagram,
+        };
         self.connected_at = Instant::now();
         tracing::debug!(
             "syslog: connected to {} ({})",
@@ -198,58 +224,58 @@ impl SyslogSink {
         Ok(())
     }
 
-    /// Sends the messages on a stream until confirmed; when the stream fails, once more from
-    /// the first unconfirmed message on a new connection (unless `stream` is itself new).
+    /// Sends the messages on a stream until confirmed, after the kept batch if it is to go
+    /// again ([`kept`]); when the stream fails, once more from the first message not settled on a
+    /// new connection (unless `stream` is itself new). The error counts the messages of `batch`
+    /// that settled.
     async fn send_stream(
         &mut self,
         mut stream: Stream,
-        fresh: bool,
-        messages: &[Vec<u8>],
+        mut fresh: bool,
+        batch: &[Vec<u8>],
     ) -> Result<(), SinkError> {
-        let Unconfirmed { confirmed, error } = match stream.send(messages).await {
-            Ok(()) => {
-                self.connection = Some(Connection::Stream(stream));
-                return Ok(());
+        let mut from = 0;
+        loop {
+            let resend = self.kept.to_resend();
+            let resending = resend.len();
+            let messages: Vec<&[u8]> = resend
+                .iter()
+                .chain(&batch[from..])
+                .map(Vec::as_slice)
+                .collect();
+            let Unconfirmed { confirmed, error } = match stream.send(&messages).await {
+                Ok(()) => {
+                    self.connection = Some(Connection::Stream(stream));
+                    return Ok(());
+                }
+                Err(unconfirmed) => unconfirmed,
+            };
+            drop(stream);
+            if confirmed >= resending {
+                self.kept.resent();
             }
-            Err(unconfirmed) => unconfirmed,
-        };
-        drop(stream);
-        let failed = format!(
-            "cannot send to {}{}: {}",
-            self.config.endpoint,
-            self.over(),
-            reason(&error)
-        );
-        if fresh {
-            return Err(SinkError::retry(confirmed, failed));
-        }
-        tracing::debug!("syslog: {failed}; reconnecting");
-        let rest = &messages[confirmed..];
-        let mut stream = match self.connect(confirmed).await? {
-            Connection::Stream(stream) => stream,
-            datagram => {
-                // A local socket that came back as a datagram socket: the next delivery uses it.
-                self.connection = Some(datagram);
-                return Err(SinkError::retry(confirmed, failed));
+            self.kept.connection_lost(Some(Duration::ZERO));
+            from += confirmed.saturating_sub(resending);
+            let failed = format!(
+                "cannot send to {}{}: {}",
+                self.config.endpoint,
+                self.over(),
+                reason(&error)
+            );
+            if fresh {
+                return Err(SinkError::retry(from, failed));
             }
-        };
-        match stream.send(rest).await {
-            Ok(()) => {
-                self.connection = Some(Connection::Stream(stream));
-                Ok(())
-            }
-            Err(Unconfirmed {
-                confirmed: more,
-                error,
-            }) => Err(SinkError::retry(
-                confirmed + more,
-                format!(
-                    "cannot send to {}{}: {}",
-                    self.config.endpoint,
-                    self.over(),
-                    reason(&error)
-                ),
-            )),
+            tracing::debug!("syslog: {failed}; reconnecting");
+            stream = match self.connect(from).await? {
+                Connection::Stream(stream) => stream,
+                datagram => {
+                    // A local socket that came back as a datagram socket: the next delivery
+                    // uses it.
+                    self.connection = Some(datagram);
+                    return Err(SinkError::retry(from, failed));
+                }
+            };
+            fresh = true;
         }
     }
 }
@@ -265,13 +291,17 @@ impl Sink for SyslogSink {
         // that was missing and is back). A stream the receiver closed meanwhile is replaced now.
         let (connection, fresh) = match self.connection.take() {
             Some(Connection::Stream(mut stream)) => match stream.check_open() {
-                Ok(()) => (Connection::Stream(stream), false),
+                Ok(()) => {
+                    self.kept.seen_open();
+                    (Connection::Stream(stream), false)
+                }
                 Err(e) => {
                     tracing::debug!(
                         "syslog: the connection to {} is gone ({}); reconnecting",
                         self.config.endpoint,
                         reason(&e)
                     );
+                    self.kept.connection_lost(stream.quiet_for());
                     drop(stream);
                     (self.connect(0).await?, true)
                 }
@@ -285,7 +315,7 @@ impl Sink for SyslogSink {
         let time = chrono::Local::now().fixed_offset();
         let format = self.config.format;
         let is_datagram = !matches!(connection, Connection::Stream(_));
-        let messages: Vec<Vec<u8>> = events
+        let mut messages: Vec<Vec<u8>> = events
             .iter()
             .map(|event| {
                 let message = format.encode(&self.config.message, event, &time);
@@ -302,18 +332,22 @@ impl Sink for SyslogSink {
             Some(max) => messages.iter().take_while(|m| m.len() <= max).count(),
             None => messages.len(),
         };
-        let sent = match connection {
-            Connection::Stream(stream) => self.send_stream(stream, fresh, &messages[..fit]).await,
-            datagram => {
-                self.send_datagrams(datagram, &events[..fit], &messages[..fit])
-                    .await
+        let too_large = messages.get(fit).map(Vec::len);
+        messages.truncate(fit);
+        match connection {
+            Connection::Stream(stream) => {
+                self.send_stream(stream, fresh, &messages).await?;
+                self.kept.delivered(messages);
             }
-        };
-        sent?;
-        if fit < messages.len() {
-            return Err(self.too_large(fit, &events[fit], messages[fit].len(), max));
+            datagram => {
+                self.send_datagrams(datagram, &events[..fit], &messages)
+                    .await?;
+            }
         }
-        Ok(())
+        match too_large {
+            Some(size) => Err(self.too_large(fit, &events[fit], size, max)),
+            None => Ok(()),
+        }
     }
 
     async fn reopen(&mut self) -> Result<(), SinkError> {

@@ -3,6 +3,8 @@
 
 mod formats;
 mod local;
+mod props;
+mod stream;
 mod tcp;
 mod tls;
 mod udp;

@@ -18,14 +18,14 @@ fn read_one_connection(listener: TcpListener) -> tokio::task::JoinHandle<Vec<u8>
     })
 }
 
-async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+pub(super) async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
     within(stream.read_to_end(&mut got)).await;
     got
 }
 
 /// Reads `count` octet-counted messages and nothing more (so what follows stays unread).
-async fn read_octet_frames(stream: &mut TcpStream, count: usize) -> Vec<Vec<u8>> {
+pub(super) async fn read_octet_frames(stream: &mut TcpStream, count: usize) -> Vec<Vec<u8>> {
     let mut messages = Vec::new();
     for _ in 0..count {
         let mut digits = Vec::new();
@@ -45,14 +45,14 @@ async fn read_octet_frames(stream: &mut TcpStream, count: usize) -> Vec<Vec<u8>>
 }
 
 /// `count` events with ids `ev-0`, `ev-1` ..., each about `pad` bytes long.
-fn numbered_events(count: usize, pad: usize) -> Vec<Event> {
+pub(super) fn numbered_events(count: usize, pad: usize) -> Vec<Event> {
     (0..count)
         .map(|i| event(&format!(r#"{{"id":"ev-{i}","pad":"{}"}}"#, "x".repeat(pad))))
         .collect()
 }
 
 /// The ids in legacy messages (`<134>procustodibus: {"id":"ev-N",...}`), in order.
-fn ids(messages: &[&[u8]]) -> Vec<usize> {
+pub(super) fn ids(messages: &[&[u8]]) -> Vec<usize> {
     messages
         .iter()
         .map(|m| {
@@ -66,7 +66,11 @@ fn ids(messages: &[&[u8]]) -> Vec<usize> {
 
 /// Delivers `events` as the pipeline does: in batches of `batch`, going on after the events a
 /// failed delivery handed over, retrying after a short pause, for at most 20 seconds.
-async fn deliver_like_the_pipeline(sink: &mut SyslogSink, events: &[Event], batch: usize) {
+pub(super) async fn deliver_like_the_pipeline(
+    sink: &mut SyslogSink,
+    events: &[Event],
+    batch: usize,
+) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut next = 0;
     while next < events.len() {
@@ -83,7 +87,7 @@ async fn deliver_like_the_pipeline(sink: &mut SyslogSink, events: &[Event], batc
     }
 }
 
-fn tcp_sink(port: u16, pairs: &[(&str, &str)]) -> SyslogSink {
+pub(super) fn tcp_sink(port: u16, pairs: &[(&str, &str)]) -> SyslogSink {
     let socket = format!("127.0.0.1:{port}");
     let mut keys = vec![("Protocol", "tcp"), ("Socket", socket.as_str())];
     keys.extend_from_slice(pairs);
@@ -264,7 +268,9 @@ async fn tcp_receiver_restart_between_batches_loses_nothing() {
     assert!(rest.is_empty());
     let first: Vec<&[u8]> = first.iter().map(Vec::as_slice).collect();
     assert_eq!(ids(&first), (0..6).collect::<Vec<_>>());
-    assert_eq!(ids(&later), (6..20).collect::<Vec<_>>());
+    // The connection closed right after the second batch (within 3 s): the sink kept it and
+    // sends it again first, as the receiver may have dropped it unread.
+    assert_eq!(ids(&later), (3..20).collect::<Vec<_>>());
 }
 
 #[tokio::test]

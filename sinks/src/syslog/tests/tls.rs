@@ -323,3 +323,44 @@ async fn bad_files_are_named_and_never_quoted() {
         assert!(!err.message.contains("SECRET"), "{}", err.message);
     }
 }
+
+#[tokio::test]
+async fn a_batch_a_tls_receiver_dropped_unread_goes_again_on_the_next_connection() {
+    broker_core::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new("test CA");
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let acceptor = TlsAcceptor::from(server_config(&pki.leaf(&["127.0.0.1"]), None));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (delivered, told) = tokio::sync::oneshot::channel::<()>();
+    // The receiver takes the first batch into its buffers and closes without reading it.
+    let receiver = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let first = acceptor.accept(tcp).await.unwrap();
+        told.await.unwrap();
+        drop(first);
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut second = acceptor.accept(tcp).await.unwrap();
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(WAIT, second.read_to_end(&mut got)).await;
+        got
+    });
+    let mut sink = tls_sink(port, &[("CA", &ca)]);
+    let events: Vec<Event> = (0..6)
+        .map(|i| event(&format!(r#"{{"id":"ev-{i}"}}"#)))
+        .collect();
+    sink.deliver(&events[..3]).await.unwrap();
+    delivered.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sink.deliver(&events[3..]).await.unwrap();
+    sink.close().await.unwrap();
+    let got = receiver.await.unwrap();
+    let (messages, rest) = framing::split_frames(Framing::Octet, &got).unwrap();
+    assert!(rest.is_empty());
+    let lines: Vec<&[u8]> = events.iter().map(|e| e.line().as_bytes()).collect();
+    assert_eq!(messages.len(), 6, "the first batch again, then the second");
+    for (message, line) in messages.iter().zip(lines) {
+        assert!(message.ends_with(line));
+    }
+}

@@ -106,11 +106,28 @@ impl Connection {
 pub(crate) async fn within_timeout<T>(
     io: impl std::future::Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
-    match tokio::time::timeout(TIMEOUT, io).await {
+    within(TIMEOUT, io).await
+}
+
+/// Runs `io` for at most `limit`; an error of kind `TimedOut` after that.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    io: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match tokio::time::timeout(limit, io).await {
         Ok(result) => result,
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("timed out after {} seconds", TIMEOUT.as_secs()),
+            format!("timed out after {}", span(limit)),
         )),
+    }
+}
+
+/// A duration in words for messages: `30 seconds`, or `250 ms` under a second.
+pub(crate) fn span(duration: Duration) -> String {
+    if duration >= Duration::from_secs(1) {
+        format!("{} seconds", duration.as_secs())
+    } else {
+        format!("{} ms", duration.as_millis())
     }
 }

@@ -16,10 +16,23 @@ pub struct SimOptions {
     pub challenge_lifetime: Duration,
     /// Most events one pull answers, whatever `max` asks for (default 1000).
     pub max_cap: u32,
-    /// Seed of the deterministic event generator (default 1).
-    pub seed: u64,
     /// How the API's answers are written (default [`AnswerStyle::Plain`]).
     pub answer_style: AnswerStyle,
+    /// Seed of the deterministic event generator (default 1).
+    pub seed: u64,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            port: 0,
+            session_lifetime: Duration::from_secs(3600),
+            challenge_lifetime: Duration::from_secs(300),
+            max_cap: 1000,
+            answer_style: AnswerStyle::Plain,
+            seed: 1,
+        }
+    }
 }
 
 /// How the simulator writes its answers.
@@ -45,19 +58,6 @@ impl std::str::FromStr for AnswerStyle {
             other => Err(format!(
                 "unknown answer style {other:?}: use plain or tolerant"
             )),
-        }
-    }
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        SimOptions {
-            port: 0,
-            session_lifetime: Duration::from_secs(3600),
-            challenge_lifetime: Duration::from_secs(300),
-            max_cap: 1000,
-            seed: 1,
-            answer_style: AnswerStyle::Plain,
         }
     }
 }

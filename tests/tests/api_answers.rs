@@ -172,6 +172,28 @@ fn invalid_utf8_is_kept_exactly() {
 }
 
 #[test]
+fn an_answer_that_cannot_be_set_aside_is_logged_exactly() {
+    let (sim, dir, raws) = bench(5, 5, "3");
+    // A directory where the dead-letter file should be: it cannot be written.
+    std::fs::create_dir_all(dir.spool().join("dead-letter.jsonl")).expect("mkdir");
+    sim.inject(Fault::BrokenAnswer(Breakage::BadUtf8), 1, Some(PULL_PATH));
+    let out = dir.run("procustodibus-broker", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let lines = log_lines_with(&out, "dead letter not written: ");
+    assert_eq!(lines.len(), 1, "{}", describe(&out));
+    let json = lines[0].split_once("dead letter not written: ").unwrap().1;
+    let letter: serde_json::Value = serde_json::from_str(json).expect("one JSON line");
+    let mut expected = b"{\"data\":[\"\xff\xfe\",".to_vec();
+    expected.extend_from_slice(raws.join(",").as_bytes());
+    expected.extend_from_slice(b"]}");
+    assert_eq!(recovered(&letter), expected);
+    assert_eq!(
+        log_lines_with(&out, "its dead-letter line is in this log").len(),
+        1
+    );
+}
+
+#[test]
 fn answer_with_more_events_than_max_is_accepted_whole() {
     let (sim, dir, raws) = bench(10, 30, "3");
     sim.inject(Fault::OversizedAnswer(15), 1, Some(PULL_PATH));

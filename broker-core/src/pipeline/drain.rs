@@ -204,7 +204,8 @@ async fn set_aside(
 
 /// Writes the raw `answer` of a pull of `queue` that could not be read (`error` says why) to
 /// the dead-letter file: the API has already taken its events off the queue, so it is their
-/// only copy. If even that fails, its text goes to the log. Returns the failure line.
+/// only copy. If even that fails, its dead-letter line goes to the log. Returns the failure
+/// line.
 async fn keep_unread_answer(
     spool: &Arc<Spool>,
     queue: EventType,
@@ -213,23 +214,17 @@ async fn keep_unread_answer(
 ) -> String {
     let n = answer.len();
     let spool = spool.clone();
-    let (reason, bytes) = (error.clone(), answer.clone());
+    let reason = error.clone();
     let written =
-        tokio::task::spawn_blocking(move || spool.dead_letter_answer(queue, &bytes, &reason))
+        tokio::task::spawn_blocking(move || spool.dead_letter_answer(queue, &answer, &reason))
             .await
             .unwrap_or_else(|e| Err(SpoolError(format!("spool task failed: {e}"))));
     match written {
         Ok(place) => format!(
             "cannot pull {queue}: {error}; the answer ({n} bytes, holding events already taken off the API's queue) was written to {place}"
         ),
-        Err(e) => {
-            tracing::error!(
-                "unread {queue} answer: {}",
-                String::from_utf8_lossy(&answer)
-            );
-            format!(
-                "cannot pull {queue}: {error}; the answer ({n} bytes, holding events already taken off the API's queue) cannot be set aside ({e}): its text is in this log"
-            )
-        }
+        Err(e) => format!(
+            "cannot pull {queue}: {error}; the answer ({n} bytes, holding events already taken off the API's queue) cannot be set aside ({e}): its dead-letter line is in this log"
+        ),
     }
 }

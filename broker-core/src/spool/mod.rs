@@ -369,14 +369,21 @@ impl Spool {
     /// Appends the raw `answer` of a pull of `queue` that cannot be read (see
     /// docs/reliability.md, "API answers"), with `reason`, to the dead-letter file as one line,
     /// and returns where it went (for an in-memory spool, the log). The events in it are gone
-    /// from the API's queue: this line is the only copy.
+    /// from the API's queue: this line is the only copy, so when the file cannot be written the
+    /// line goes to the log instead, in ASCII with every other character escaped (the log
+    /// escapes control characters its own way, which would change the JSON).
     pub fn dead_letter_answer(
         &self,
         queue: EventType,
         answer: &[u8],
         reason: &str,
     ) -> Result<String, SpoolError> {
-        self.append_dead_letters(&[dead_letter::damaged_line(queue, answer, reason)])
+        let line = dead_letter::damaged_line(queue, answer, reason);
+        self.append_dead_letters(std::slice::from_ref(&line))
+            .inspect_err(|_| {
+                let ascii = crate::encode::encode_python_compact(&line).unwrap_or(line);
+                tracing::error!("dead letter not written: {ascii}");
+            })
     }
 
     /// Appends `lines` to the dead-letter file in one write, or logs them for an in-memory

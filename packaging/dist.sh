@@ -16,7 +16,17 @@
 #                  there (tests), instead of running cargo build --release
 #   DIST_DEB       yes: build the .deb (fail without cargo-deb); no: do not; default: build it
 #                  when cargo-deb is installed
+#   DIST_ALLOW_DIRTY  1: build from a tree with uncommitted changes (tests); a release is
+#                  built from a clean checkout of its commit
+#   SOURCE_DATE_EPOCH  the date of every file in the tarball and the .deb (default: the last
+#                  commit's; required outside a git checkout)
+#
+# Reproducible: the same commit gives byte-identical tarballs and .debs wherever it is built.
+# The binaries carry no builder's paths (--remap-path-prefix maps the source tree, the target
+# directory and the cargo home to fixed names), the files are dated by the commit, owned by
+# root, in name order, with modes set here (umask 022).
 set -eu
+umask 022
 
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -34,6 +44,20 @@ for tool in cargo tar gzip sha256sum; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
 done
 
+# A release is the commit's content: nothing uncommitted, nothing untracked (packaging/*/ is
+# copied whole).
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    if [ -n "$(git status --porcelain)" ] && [ "${DIST_ALLOW_DIRTY:-}" != 1 ]; then
+        git status --short >&2
+        die "the tree has uncommitted or untracked changes (above): commit or remove them," \
+            "or set DIST_ALLOW_DIRTY=1 for a build that is not a release"
+    fi
+    SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
+elif [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+    die "not a git checkout: set SOURCE_DATE_EPOCH (the release commit's date, in seconds)"
+fi
+export SOURCE_DATE_EPOCH
+
 # Cargo's target directory (CARGO_TARGET_DIR, a config file, or target/).
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
@@ -44,7 +68,14 @@ if [ "${DIST_NO_BUILD:-}" = 1 ] && [ -x "$release/procustodibus-broker" ] &&
     [ -x "$release/procustodibus-broker-credentials" ]; then
     say "using the release binaries in $release (DIST_NO_BUILD=1)"
 else
-    say "cargo build --release -p broker-cli --bins"
+    # No builder's path in the binaries: the sources, the target directory (build scripts'
+    # output) and the registry sources under the cargo home get fixed names.
+    cargo_home=${CARGO_HOME:-$HOME/.cargo}
+    RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=$repo=/build/procustodibus-broker"
+    RUSTFLAGS="$RUSTFLAGS --remap-path-prefix=$target_dir=/build/target"
+    RUSTFLAGS="$RUSTFLAGS --remap-path-prefix=$cargo_home=/cargo"
+    export RUSTFLAGS
+    say "cargo build --release -p broker-cli --bins (RUSTFLAGS=$RUSTFLAGS)"
     cargo build --release --locked -p broker-cli --bins
 fi
 
@@ -74,7 +105,8 @@ for dir in systemd openrc sysvinit freebsd logrotate; do
     mkdir -p "$tree/$dir"
     cp "packaging/$dir/"* "$tree/$dir/"
 done
-chmod 644 "$tree/systemd/procustodibus-broker.service" "$tree/logrotate/procustodibus-broker"
+chmod 644 "$tree/systemd/procustodibus-broker.service" "$tree/logrotate/procustodibus-broker" \
+    "$tree/freebsd/procustodibus-broker.newsyslog.conf"
 chmod 755 "$tree/openrc/procustodibus-broker" "$tree/sysvinit/procustodibus-broker" \
     "$tree/freebsd/procustodibus-broker"
 mkdir -p "$tree/docs"
@@ -84,7 +116,7 @@ cp packaging/broker.conf.example "$tree/broker.conf.example"
 chmod 644 "$tree/README.md" "$tree/LICENSE" "$tree/docs/reliability.md" "$tree/broker.conf.example"
 
 # Owned by root, dated by the last commit, in name order: the same tree gives the same tarball.
-mtime=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+mtime=$SOURCE_DATE_EPOCH
 tarball="$name.tar.gz"
 (cd "$scratch" && tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" \
     -cf - "$name") | gzip -n -9 >"$dist/$tarball.tmp"
@@ -99,7 +131,12 @@ seal() {
     if [ -n "${DIST_GPG_KEY:-}" ]; then
         gpg --batch --yes --local-user "$DIST_GPG_KEY" --output "$dist/$1.sig" \
             --detach-sign "$dist/$1"
-        say "wrote $dist/$1.sig"
+        # A signature that does not verify is never published.
+        if ! gpg --batch --verify "$dist/$1.sig" "$dist/$1" 2>/dev/null; then
+            rm -f "$dist/$1.sig"
+            die "the signature of $dist/$1 does not verify (key $DIST_GPG_KEY)"
+        fi
+        say "wrote $dist/$1.sig (verified)"
     fi
 }
 

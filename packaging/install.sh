@@ -6,6 +6,9 @@
 # from a newer tarball to upgrade: it finds the installed broker (this one, or the Python broker
 # in /opt/venvs/procustodibus-broker), stops it, replaces it and starts the new one, keeping
 # broker.conf and the credentials. --help lists the options.
+#
+# INSTALL_SH_SERVICE=TOOL (for tests): run TOOL status|stop|start instead of the init system's
+# tool, also with --root.
 set -eu
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +23,7 @@ log_dir=/var/log/procustodibus/broker
 spool_dir=/var/lib/procustodibus/broker
 venv_dir=/opt/venvs/procustodibus-broker
 logrotate_path=/etc/logrotate.d/procustodibus-broker
+newsyslog_path=/usr/local/etc/newsyslog.conf.d/procustodibus-broker.conf
 systemd_path=/etc/systemd/system/procustodibus-broker.service
 initd_path=/etc/init.d/procustodibus-broker
 freebsd_path=/usr/local/etc/rc.d/procustodibus-broker
@@ -396,6 +400,39 @@ check_config() {
 
 # ---- The installed broker ----
 
+# The Python broker's documented path, kept working once its virtualenv is deleted.
+venv_link=$venv_dir/bin/procustodibus-broker
+
+# Whether the virtualenv directory holds only what link_venv_path left: its link to our binary.
+venv_is_our_link() {
+    [ -L "$(at "$venv_link")" ] &&
+        [ "$(readlink "$(at "$venv_link")")" = "$bin_dir/procustodibus-broker" ] &&
+        [ "$(ls -A "$(at "$venv_dir")")" = bin ] &&
+        [ "$(ls -A "$(at "$venv_dir/bin")")" = procustodibus-broker ]
+}
+
+# After the virtualenv is deleted: the Python broker's documented path
+# (sudo -u procustodibus-broker /opt/venvs/procustodibus-broker/bin/procustodibus-broker --test)
+# as a root-owned link to the new binary; --uninstall removes it.
+link_venv_path() {
+    log_info "OK will link $venv_link to $bin_dir/procustodibus-broker"
+    ensure_parent "${venv_dir%/*}"
+    ensure_parent "$venv_dir"
+    ensure_parent "$venv_dir/bin"
+    [ -n "$dry_run" ] || echo "$(at "$venv_link").new.$$" >>"$scratch/new-files"
+    run ln -s "$bin_dir/procustodibus-broker" "$(at "$venv_link").new.$$"
+    run mv -f "$(at "$venv_link").new.$$" "$(at "$venv_link")"
+    [ -n "$dry_run" ] || log_info "linked $venv_link"
+}
+
+unlink_venv_path() {
+    if venv_is_our_link; then
+        log_info "OK will remove the link $venv_link"
+        remove_file "$venv_link"
+        run rmdir "$(at "$venv_dir/bin")" "$(at "$venv_dir")"
+    fi
+}
+
 installed_version=""
 installed_python=""
 find_installed() {
@@ -405,7 +442,7 @@ find_installed() {
         [ -n "$installed_version" ] || installed_version=unknown-version
         log_info "procustodibus-broker $installed_version found at $bin_dir/procustodibus-broker"
     fi
-    if [ -d "$(at "$venv_dir")" ]; then
+    if [ -d "$(at "$venv_dir")" ] && ! venv_is_our_link; then
         installed_python=$(venv_version)
         log_info "python broker $installed_python found at $venv_dir"
     fi
@@ -670,6 +707,8 @@ install_file() {
     if_mode=$3
     if_tmp="$(at "$if_dest").new.$$"
     ensure_parent "$(dirname "$if_dest")"
+    # The exit trap deletes it if the install stops before the rename.
+    [ -n "$dry_run" ] || echo "$if_tmp" >>"$scratch/new-files"
     run cp "$if_src" "$if_tmp"
     set_owner_mode "$if_tmp" 0:0 "$if_mode"
     run mv -f "$if_tmp" "$(at "$if_dest")"
@@ -743,6 +782,10 @@ service_src() {
 
 # Whether the daemon runs (on the machine itself; never in a staging root).
 daemon_running() {
+    if [ -n "${INSTALL_SH_SERVICE:-}" ]; then
+        "$INSTALL_SH_SERVICE" status >/dev/null 2>&1
+        return
+    fi
     [ -z "$root" ] || return 1
     case $init in
         systemd) systemctl is-active --quiet "$daemon_name.service" 2>/dev/null ;;
@@ -759,7 +802,8 @@ run_service_verb() {
     service_verb=$1
     service_done=$2
     log_info "OK will $service_verb daemon"
-    case $init in
+    case ${INSTALL_SH_SERVICE:+tool}$init in
+        tool*) run "$INSTALL_SH_SERVICE" "$service_verb" ;;
         systemd) run systemctl "$service_verb" "$daemon_name.service" ;;
         openrc) run rc-service "$daemon_name" "$service_verb" ;;
         sysvinit) run "$initd_path" "$service_verb" ;;
@@ -769,7 +813,10 @@ run_service_verb() {
 }
 
 # A running Python broker under another service manager than ours is stopped by its own script.
+# The exit trap starts it again when an install stops before its end.
+daemon_stopped=""
 do_stop_daemon() {
+    daemon_stopped=yes
     run_service_verb stop stopped
 }
 
@@ -969,12 +1016,45 @@ start_command() {
 
 # ---- logrotate ----
 
+# The log rotation config of this system: "logrotate" or "newsyslog" (FreeBSD), its source
+# and its path.
+rotation_tool() {
+    case $init in freebsd) echo newsyslog ;; *) echo logrotate ;; esac
+}
+
+rotation_src() {
+    case $1 in
+        newsyslog) echo "$script_dir/freebsd/procustodibus-broker.newsyslog.conf" ;;
+        *) echo "$script_dir/logrotate/procustodibus-broker" ;;
+    esac
+}
+
+rotation_path() {
+    case $1 in
+        newsyslog) echo "$newsyslog_path" ;;
+        *) echo "$logrotate_path" ;;
+    esac
+}
+
 install_logrotate() {
-    case $init in freebsd) return 0 ;; esac
-    if [ ! -d "$(at /etc/logrotate.d)" ]; then
+    if [ "$(rotation_tool)" = newsyslog ]; then
+        if [ -f "$(at "$newsyslog_path")" ]; then
+            log_info "newsyslog configuration found at $newsyslog_path (kept as it is)"
+        else
+            log_info "OK will install newsyslog configuration at $newsyslog_path"
+            install_file "$(rotation_src newsyslog)" "$newsyslog_path" 644
+            [ -n "$dry_run" ] || log_info "installed newsyslog configuration"
+        fi
+    elif [ ! -d "$(at /etc/logrotate.d)" ]; then
         log_info "logrotate not found: no $logrotate_path"
     elif [ -f "$(at "$logrotate_path")" ]; then
         log_info "logrotate configuration found at $logrotate_path (kept as it is)"
+        # One from before issue 11 rotates the daemon's files as root.
+        if ! grep -q "^[[:space:]]*su $daemon_user $daemon_group" "$(at "$logrotate_path")"; then
+            log_warn "$logrotate_path rotates the files in $log_dir as root: add" \
+                "\"su $daemon_user $daemon_group\" to its blocks for them, as this version's" \
+                "$(rotation_src logrotate) has"
+        fi
     else
         log_info "OK will install logrotate configuration at $logrotate_path"
         install_file "$script_dir/logrotate/procustodibus-broker" "$logrotate_path" 644
@@ -984,10 +1064,28 @@ install_logrotate() {
 
 # ---- Install ----
 
+# Whether the procustodibus-broker .deb is installed (dpkg's file list of it is there).
+deb_installed() {
+    [ -f "$(at /var/lib/dpkg/info/$daemon_name.list)" ]
+}
+
+# The .deb and install.sh never both own the host: install.sh's unit in /etc/systemd/system
+# would shadow the package's in /usr/lib/systemd/system (and run /usr/local/bin's binary).
+refuse_over_deb() {
+    if deb_installed; then
+        log_error "the $daemon_name .deb is installed: it owns the broker on this host"
+        log_info "upgrade it with apt install ./${daemon_name}_VERSION-1_amd64.deb; or, to use" \
+            "install.sh instead, first apt remove $daemon_name (which keeps $cnf_dir), then run" \
+            "install.sh --install again"
+        bye 1 "$action FAIL"
+    fi
+}
+
 do_install() {
     require_root
     new=$(new_version)
     log_info "install $new"
+    refuse_over_deb
     require_binaries
     choose_cnf_dir
     check_config
@@ -1034,6 +1132,7 @@ do_install() {
     if [ -n "$installed_python" ]; then
         log_warn "python broker $installed_python found at $venv_dir, replaced by this one"
         offer_delete "python broker" "$venv_dir"
+        [ "$answer" != y ] || link_venv_path
     fi
 
     start_daemon
@@ -1091,19 +1190,26 @@ do_uninstall() {
         [ -n "$dry_run" ] || log_info "removed broker"
     fi
 
-    if [ -f "$(at "$logrotate_path")" ]; then
-        if [ -n "$purge" ] || cmp -s "$script_dir/logrotate/procustodibus-broker" "$(at "$logrotate_path")"; then
-            log_info "OK will remove logrotate configuration at $logrotate_path"
-            remove_file "$logrotate_path"
-        else
-            log_info "kept logrotate configuration at $logrotate_path (edited; use --purge to delete it)"
+    for tool in logrotate newsyslog; do
+        conf=$(rotation_path "$tool")
+        [ -f "$(at "$conf")" ] || continue
+        if [ "$conf" = "$logrotate_path" ] && deb_installed; then
+            log_info "kept logrotate configuration at $conf (the .deb's)"
+            continue
         fi
-    fi
+        if [ -n "$purge" ] || cmp -s "$(rotation_src "$tool")" "$(at "$conf")"; then
+            log_info "OK will remove $tool configuration at $conf"
+            remove_file "$conf"
+        else
+            log_info "kept $tool configuration at $conf (edited; use --purge to delete it)"
+        fi
+    done
 
     if [ -n "$installed_python" ]; then
         log_warn "python broker $installed_python found at $venv_dir"
         offer_delete "python broker" "$venv_dir"
     fi
+    unlink_venv_path
 
     if [ -z "$purge" ]; then
         for kept in "$cnf_dir:configuration and credentials" "$spool_dir:spool" "$log_dir:logs"; do
@@ -1116,6 +1222,21 @@ do_uninstall() {
         purge_data
     fi
     log_info "uninstall SUCCESS"
+}
+
+# Before the daemon user and group are deleted: hands what they own in the kept configuration,
+# spool and logs to root (a later user given the same uid or gid must not own the private key).
+# find does not follow links, and chown -h and chgrp -h change a link itself.
+hand_kept_files_to_root() {
+    hk_uid=$(daemon_uid)
+    hk_gid=$(daemon_gid)
+    for kept in "$cnf_dir" "$spool_dir" "$log_dir" "$sysvinit_log"; do
+        if [ -e "$(at "$kept")" ] || [ -L "$(at "$kept")" ]; then
+            log_info "OK will hand what $daemon_user owns in $kept to root"
+            run find "$(at "$kept")" -user "$hk_uid" -exec chown -h 0 {} +
+            [ -z "$hk_gid" ] || run find "$(at "$kept")" -group "$hk_gid" -exec chgrp -h 0 {} +
+        fi
+    done
 }
 
 purge_data() {
@@ -1137,6 +1258,7 @@ purge_data() {
         log_warn "daemon user $daemon_user found"
         prompt "delete user?" yes no
         if [ "$answer" = y ]; then
+            hand_kept_files_to_root
             log_info "OK will delete user"
             if have userdel; then
                 run userdel ${root:+--prefix "$root"} "$daemon_user"
@@ -1161,9 +1283,28 @@ purge_data() {
 
 # ---- Main ----
 
+# On exit: deletes the temporary files of install_file not yet renamed into place and the
+# scratch directory; after an install that stopped the daemon and then failed or was
+# interrupted, starts the daemon again (with whichever binary and service file are in place:
+# each is replaced by a rename, so either the old or the new one) and says so.
 scratch=""
 cleanup() {
+    status=$?
+    set +e
+    if [ -n "$scratch" ] && [ -f "$scratch/new-files" ]; then
+        while IFS= read -r leftover; do
+            rm -f "$leftover"
+        done <"$scratch/new-files"
+    fi
+    if [ "$status" != 0 ] && [ "$action" = install ] && [ -n "$daemon_stopped" ] &&
+        ! daemon_running; then
+        log_warn "install did not finish after it stopped the daemon: starting the daemon again"
+        if ! run_service_verb start started; then
+            log_error "could not start the daemon again: start it with $(start_command)"
+        fi
+    fi
     [ -z "$scratch" ] || rm -rf "$scratch"
+    exit "$status"
 }
 
 case $action in

@@ -38,6 +38,15 @@ pub struct BrokerArgs {
     #[arg(long = "check-config", conflicts_with_all = ["loop_seconds", "test", "test_pipe"])]
     pub check_config: bool,
 
+    /// Print the running daemon's state (a line per pipe and per queue, then a verdict) and
+    /// exit 0 when healthy, 1 when unhealthy, 3 when no daemon runs. Read-only.
+    #[arg(long, conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config", "list_sinks"])]
+    pub status: bool,
+
+    /// With --status: print it as one JSON object.
+    #[arg(long, requires = "status")]
+    pub json: bool,
+
     /// Print the sinks this binary has, with the keys each accepts, and exit (no config needed).
     #[arg(long = "list-sinks", conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config"])]
     pub list_sinks: bool,

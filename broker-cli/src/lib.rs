@@ -3,16 +3,19 @@
 //! A thin layer over [`broker_core`]: flags ([`args`]), log format ([`logging`]), the one-shot
 //! and looping runs ([`run`]), the `--test` report ([`report`]), `--test-pipe`
 //! ([`test_pipe`]) and `--check-config` ([`check_config`]); as root, every mode first refuses a
-//! configuration another user can change ([`root_guard`]). A custom build is its sink crates plus one call to [`main`].
+//! configuration another user can change ([`root_guard`]); systemd notifications ([`notify`]).
+//! A custom build is its sink crates plus one call to [`main`].
 
 pub mod args;
 pub mod check_config;
 pub mod logging;
+pub mod notify;
 pub mod plugins;
 pub mod report;
 pub mod root_guard;
 pub mod run;
 pub mod signals;
+pub mod status;
 pub mod test_pipe;
 
 use std::path::Path;
@@ -35,6 +38,14 @@ pub fn main() -> ExitCode {
         plugins::link();
         print!("{}", plugins::list_sinks());
         return ExitCode::SUCCESS;
+    }
+    if args.status {
+        // No log output: standard output is the status alone (JSON with --json).
+        plugins::link();
+        return match load_config(args.config.as_deref()) {
+            Ok(config) => status::run(&config, args.json),
+            Err(e) => fail(&e.to_string()),
+        };
     }
     with_config(&args.log, args.config.as_deref(), |config| async move {
         if args.test {

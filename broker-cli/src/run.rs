@@ -15,10 +15,12 @@ use broker_core::backoff::Backoff;
 use broker_core::config::BrokerConfig;
 use broker_core::pipeline::{Pipeline, Running};
 use broker_core::spool::Spool;
+use broker_core::status::StatusBoard;
 use tokio::sync::watch;
 
 use crate::fail;
-use crate::signals::{reopen, Signals, Wake};
+use crate::notify::Notifier;
+use crate::signals::{Signals, Wake};
 
 /// How long the sinks may take to finish a delivery under way at SIGTERM and close.
 const DELIVERY_GRACE: Duration = Duration::from_millis(1500);
@@ -39,12 +41,18 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
             config.path.display()
         );
     }
-    let mut signals = match Signals::new() {
+    // `--loop 0` means no loop, as in the existing broker.
+    let loop_seconds = loop_seconds.filter(|s| *s > 0.0);
+    // Only a looping broker talks to systemd (see `crate::notify`).
+    let notify = match loop_seconds {
+        Some(_) => Notifier::from_env(),
+        None => Notifier::off(),
+    };
+    let mut signals = match Signals::new(notify) {
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot listen for signals: {e}")),
     };
-    // `--loop 0` means no loop, as in the existing broker.
-    match loop_seconds.filter(|s| *s > 0.0) {
+    match loop_seconds {
         None => run_once(config, client, pipeline, signals).await,
         Some(seconds) => {
             // The pipes start at once and deliver what an earlier run left in the spool, while
@@ -53,8 +61,9 @@ pub async fn run(config: &BrokerConfig, loop_seconds: Option<f64>) -> ExitCode {
                 Ok(spool) => Arc::new(spool),
                 Err(e) => return fail(&e),
             };
-            let running = pipeline.start(spool);
             let every = Duration::from_secs_f64(seconds);
+            let status = StatusBoard::new(spool.clone(), config, every);
+            let running = pipeline.start_with_status(spool, status);
             run_loop(config, client, running, &mut signals, every).await
         }
     }
@@ -89,7 +98,7 @@ async fn run_once(
         tokio::select! {
             report = &mut run => break report,
             wake = signals.next() => match wake {
-                Wake::Reopen => reopen(None),
+                Wake::Reopen => signals.reopen(None),
                 Wake::Stop => {
                     if !*stop_tx.borrow() {
                         tracing::info!("stopping: finishing the pulls under way");
@@ -175,6 +184,8 @@ async fn run_loop(
     };
     api_backoff.reset();
     let mut source = Arc::new(ApiSource::new(client, credentials));
+    let notify = signals.notifier();
+    notify.ready();
     loop {
         // A setup file dropped in while running is used at the next round: setup may have
         // replaced the old key at the API, so the new credentials take over at once.
@@ -196,13 +207,13 @@ async fn run_loop(
             Err(e) => tracing::error!("{e}"),
         }
         let report = {
-            let drain = running.drain(source.clone(), &stop);
+            let drain = notify.while_pulling(running.drain(source.clone(), &stop), &running);
             tokio::pin!(drain);
             loop {
                 tokio::select! {
                     report = &mut drain => break Some(report),
                     wake = signals.next() => match wake {
-                        Wake::Reopen => reopen(Some(&running)),
+                        Wake::Reopen => signals.reopen(Some(&running)),
                         Wake::Stop => {
                             // No new pull starts; those under way end within `Timeout` (or
                             // the spool's dead-letter fallback) and are spooled.
@@ -218,6 +229,7 @@ async fn run_loop(
         let Some(report) = report else {
             return stopped(running).await;
         };
+        notify.round(&report, &running);
         let delay = if report.failed() {
             if signals
                 .race(check_connectivity(source.client()), Some(&running))

@@ -12,11 +12,13 @@ pub mod backoff;
 pub mod config;
 pub mod encode;
 pub mod event;
+pub mod loopback;
 pub mod pipeline;
 pub mod registry;
 pub mod sink;
 pub mod source;
 pub mod spool;
+pub mod status;
 pub mod text;
 
 pub use event::{Event, EventType};

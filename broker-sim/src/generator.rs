@@ -4,8 +4,8 @@
 //! "relationships": {...}}`) shaped like what the Pro Custodibus API sends, salted with what
 //! trips up a re-encoder: non-ASCII text (accents, Chinese, right-to-left scripts), emoji beyond
 //! the BMP, DEL and other control characters, `/` and `\/`, integers beyond 2^53 and beyond
-//! u64, decimals like `1.50`, varied white space and key order, and about one event in 200 of
-//! around 10 KB. The same seed gives the same events; every id is unique per generator.
+//! u64, decimals like `1.50`, varied white space and key order, and one event in 200 (or in
+//! [`SimOptions::large_every`](crate::SimOptions::large_every)) of around 10 KB. The same seed gives the same events; every id is unique per generator.
 
 use chrono::DateTime;
 
@@ -81,14 +81,25 @@ const BASE_TIME: i64 = 1_714_550_400;
 pub struct EventGenerator {
     rng: Rng,
     seq: u64,
+    large_every: u64,
 }
+
+/// One event in this many is about 10 KB, unless a generator is told otherwise.
+pub const LARGE_EVERY: u64 = 200;
 
 impl EventGenerator {
     /// A generator whose events depend only on `seed`.
     pub fn new(seed: u64) -> EventGenerator {
+        Self::with_large_every(seed, LARGE_EVERY)
+    }
+
+    /// A generator whose events depend only on `seed`, one in `large_every` of them (the one in
+    /// the middle of each run of `large_every`) about 10 KB; 0 for none.
+    pub fn with_large_every(seed: u64, large_every: u64) -> EventGenerator {
         EventGenerator {
             rng: Rng::new(seed),
             seq: 0,
+            large_every,
         }
     }
 
@@ -97,7 +108,7 @@ impl EventGenerator {
         self.seq += 1;
         let seq = self.seq;
         let id = format!("{}{:06}{}", id_prefix(event_type), seq, self.rng.hex(5));
-        let large = seq % 200 == 100;
+        let large = self.large_every > 0 && seq % self.large_every == self.large_every / 2;
         let (mut attributes, relationships) = match event_type {
             EventType::Alerts => self.alert(seq, large),
             EventType::EndpointStats => self.endpoint_stats(seq),
@@ -458,6 +469,18 @@ mod tests {
             }
         }
         assert!((1..=10).contains(&large), "{large} large events");
+    }
+
+    #[test]
+    fn large_every_sets_the_share_of_large_events() {
+        for (every, want) in [(100, 10), (0, 0)] {
+            let mut generator = EventGenerator::with_large_every(3, every);
+            let large = (0..1000)
+                .map(|_| generator.generate(EventType::LogAuthn))
+                .filter(|raw| raw.len() > 10_000)
+                .count();
+            assert_eq!(large, want, "one in {every}");
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct SimOptions {
     pub answer_style: AnswerStyle,
     /// Seed of the deterministic event generator (default 1).
     pub seed: u64,
+    /// One generated event in this many is about 10 KB (default 200; 0 for none).
+    pub large_every: u64,
 }
 
 impl Default for SimOptions {
@@ -31,6 +33,7 @@ impl Default for SimOptions {
             max_cap: 1000,
             answer_style: AnswerStyle::Plain,
             seed: 1,
+            large_every: crate::generator::LARGE_EVERY,
         }
     }
 }

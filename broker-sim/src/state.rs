@@ -123,7 +123,7 @@ impl State {
     /// An API with no brokers, empty queues and a healthy answer.
     pub(crate) fn new(options: SimOptions) -> State {
         State {
-            generator: EventGenerator::new(options.seed),
+            generator: EventGenerator::with_large_every(options.seed, options.large_every),
             options,
             brokers: HashMap::new(),
             setup_codes: HashMap::new(),

@@ -218,15 +218,7 @@ fn append_batch(
         Some(open) => open,
         None => match open_for_append(path) {
             Ok(open) => open,
-            Err(message) => {
-                return (
-                    None,
-                    Err(WriteFailure {
-                        delivered: 0,
-                        message,
-                    }),
-                )
-            }
+            Err(message) => return nothing_delivered(message),
         },
     };
     let (written, result) = write_all_counted(&mut open.file, buffer);
@@ -235,16 +227,7 @@ fn append_batch(
             Ok(()) => (Some(open), Ok(())),
             // The lines reached the page cache but maybe not the disk: none counts as delivered,
             // so the spool keeps them and the retry writes them again (at least once).
-            Err(e) => {
-                let message = format!("cannot sync {}: {}", path.display(), reason(&e));
-                (
-                    None,
-                    Err(WriteFailure {
-                        delivered: 0,
-                        message,
-                    }),
-                )
-            }
+            Err(e) => nothing_delivered(format!("cannot sync {}: {}", path.display(), reason(&e))),
         },
         Err(e) => {
             let delivered = ends.iter().take_while(|end| **end <= written).count();
@@ -252,6 +235,18 @@ fn append_batch(
             (None, Err(WriteFailure { delivered, message }))
         }
     }
+}
+
+/// [`append_batch`]'s answer when none of the batch counts as delivered: no file kept open (the
+/// retry opens the path again) and the failure `message`.
+fn nothing_delivered(message: String) -> (Option<OpenFile>, Result<(), WriteFailure>) {
+    (
+        None,
+        Err(WriteFailure {
+            delivered: 0,
+            message,
+        }),
+    )
 }
 
 /// Makes what was written to a regular file durable (`fdatasync`), so that `Ok` means on disk

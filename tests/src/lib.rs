@@ -91,11 +91,7 @@ impl BrokerDir {
     /// Writes broker.conf: a `[Broker]` section for `api` (with `Timeout = 3` and `Spool` in this
     /// directory), then `pipes`.
     pub fn write_config(&self, api: &str, pipes: &str) {
-        let text = format!(
-            "[Broker]\nBroker = {BROKER_ID}\nApi = {api}\nTimeout = 3\nSpool = {}\n\n{pipes}",
-            self.path("spool").display()
-        );
-        std::fs::write(self.config(), text).expect("write broker.conf");
+        self.write_config_with(api, "", pipes);
     }
 
     /// Writes a file in the directory.
@@ -140,6 +136,10 @@ impl BrokerDir {
             .env("STATE_DIRECTORY", self.path("state"))
             .env_remove("PROCUSTODIBUS_CONF")
             .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")
+            // Never the service manager of the machine running the tests.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
             .stdin(Stdio::null());
         command
     }
@@ -361,6 +361,16 @@ pub struct Running {
 impl BrokerDir {
     /// Starts a binary in the background with `--config` set (see [`BrokerDir::command`]).
     pub fn spawn(&self, binary_name: &str, args: &[&str]) -> Running {
+        self.spawn_with_env(binary_name, args, &[])
+    }
+
+    /// [`BrokerDir::spawn`] with `env` (name, value pairs) added to the environment.
+    pub fn spawn_with_env(
+        &self,
+        binary_name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Running {
         static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stdout = self.path(&format!("run-{n}.stdout"));
@@ -368,6 +378,7 @@ impl BrokerDir {
         let mut command = self.command(binary_name);
         command
             .args(args)
+            .envs(env.iter().copied())
             .stdout(std::fs::File::create(&stdout).expect("create stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("create stderr file"));
         let child = command.spawn().expect("spawn binary");
@@ -742,4 +753,48 @@ pub fn lines_containing(text: &str, needle: &str) -> Vec<String> {
         .filter(|l| l.contains(needle))
         .map(String::from)
         .collect()
+}
+
+/// A "proxy" on 127.0.0.1 that only records connections: the kernel accepts them into the
+/// listener's backlog and nothing ever answers, so a client that uses it gets no reply.
+pub struct RecordingProxy {
+    listener: std::net::TcpListener,
+}
+
+impl RecordingProxy {
+    /// Listens on an OS-chosen port.
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking proxy listener");
+        RecordingProxy { listener }
+    }
+
+    /// Its URL, `http://127.0.0.1:PORT`, for the proxy variables.
+    pub fn url(&self) -> String {
+        let address = self.listener.local_addr().expect("proxy address");
+        format!("http://{address}")
+    }
+
+    /// Sets `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` (lower case too) of `command` to it.
+    pub fn set_in(&self, command: &mut Command) {
+        let url = self.url();
+        for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+            command.env(name, &url);
+            command.env(name.to_ascii_lowercase(), &url);
+        }
+    }
+
+    /// How many connections it got since the last call.
+    pub fn connections(&self) -> usize {
+        let mut count = 0;
+        loop {
+            match self.listener.accept() {
+                Ok(_) => count += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return count,
+                Err(e) => panic!("proxy accept: {e}"),
+            }
+        }
+    }
 }

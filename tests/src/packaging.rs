@@ -468,3 +468,138 @@ pub fn highest_glibc(binary: &Path) -> String {
         .map(|(_, v)| v)
         .unwrap_or_else(|| panic!("{} needs no GLIBC_ version", binary.display()))
 }
+
+/// Writes packaging/sysvinit/procustodibus-broker to `dest` (executable) with the settings named
+/// in `settings` (its `NAME=value` lines) replaced by the values given; panics when the script
+/// has no such setting.
+pub fn write_sysvinit_script(dest: &Path, settings: &[(&str, String)]) {
+    let script = std::fs::read_to_string(repo_file("packaging/sysvinit/procustodibus-broker"))
+        .expect("read the sysvinit script");
+    let mut text = String::new();
+    let mut replaced = Vec::new();
+    for line in script.lines() {
+        let name = line.split('=').next().unwrap_or_default();
+        match settings.iter().find(|(setting, _)| *setting == name) {
+            Some((setting, value)) if line.contains('=') => {
+                text.push_str(&format!("{setting}={value}\n"));
+                replaced.push(*setting);
+            }
+            _ => text.push_str(&format!("{line}\n")),
+        }
+    }
+    for (setting, _) in settings {
+        assert!(
+            replaced.contains(setting),
+            "the sysvinit script has no {setting}= line"
+        );
+    }
+    std::fs::write(dest, text).expect("write the sysvinit script");
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The pid in a pid file, when it holds one.
+pub fn pid_in(pidfile: &Path) -> Option<u32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+}
+
+/// Whether a process runs (and is not a zombie).
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let state = stat.rsplit(") ").next().unwrap_or_default();
+            !state.starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Kills (SIGKILL) the processes named by pid files when dropped, for a test that fails while a
+/// service script's processes run: the first files first (a supervisor before what it runs).
+pub struct KillOnDrop(pub Vec<PathBuf>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pidfile in &self.0 {
+            if let Some(pid) = pid_in(pidfile) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+impl Stage {
+    /// Runs packaging/install.sh with `--root STAGE` and `args`, with `answers` (one a line) on
+    /// its standard input, as an operator answering its questions.
+    pub fn install_sh_answering(&self, args: &[&str], answers: &[&str]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(repo_file("packaging/install.sh"))
+            .args(args)
+            .arg("--root")
+            .arg(self.root())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start install.sh");
+        let mut input = child.stdin.take().expect("stdin");
+        for answer in answers {
+            // install.sh may exit before it asks them all.
+            let _ = writeln!(input, "{answer}");
+        }
+        drop(input);
+        child.wait_with_output().expect("wait for install.sh")
+    }
+}
+
+/// A copy of the machine's /etc and empty /var/lib and /var/log, which [`HostCopy::run`] mounts
+/// in their places in a mount namespace of its own: a maintainer script of the .deb runs there
+/// as on a real host (useradd, getent, install -o) and changes nothing of the machine's.
+pub struct HostCopy {
+    /// The temporary directory holding etc/, lib/ and log/ (deleted on drop).
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for HostCopy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HostCopy {
+    /// Copies /etc (`cp -a`) and makes the empty var/lib and var/log.
+    pub fn new() -> Self {
+        require_tool("unshare", "util-linux");
+        let dir = tempfile::Builder::new()
+            .prefix("pcb-host-")
+            .tempdir()
+            .expect("temp dir");
+        run_ok(Command::new("cp").arg("-a").arg("/etc").arg(dir.path()));
+        for sub in ["var/lib", "var/log"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        }
+        HostCopy { dir }
+    }
+
+    /// A path of the copy, by its path on the host (`/etc/x` -> `COPY/etc/x`).
+    pub fn path(&self, path: &str) -> PathBuf {
+        self.dir.path().join(path.trim_start_matches('/'))
+    }
+
+    /// Runs `program` with `args` with the copy mounted on /etc, /var/lib and /var/log.
+    pub fn run(&self, program: &Path, args: &[&str]) -> Output {
+        output(
+            Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh", "-c"])
+                .arg(
+                    "mount --bind \"$1/etc\" /etc && mount --bind \"$1/var/lib\" /var/lib && \
+                     mount --bind \"$1/var/log\" /var/log && shift && exec \"$@\"",
+                )
+                .arg("sh")
+                .arg(self.dir.path())
+                .arg(program)
+                .args(args)
+                .stdin(std::process::Stdio::null()),
+        )
+    }
+}

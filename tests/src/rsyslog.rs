@@ -5,6 +5,10 @@
 //! server certificate made for the test by rcgen). It loads no `imuxsock`, so it never touches the
 //! machine's `/dev/log`, and it keeps its own messages to itself (`processInternalMessages`).
 //!
+//! [`Rsyslog::start_stock_udp`] starts instead one plain `imudp` listener as a stock rsyslog has it
+//! (the kernel's default receive buffer, no `rcvBufSize`), only with the larger message size an
+//! operator sets for the broker's events.
+//!
 //! Every message received is written to one file as a JSON object per line with the fields rsyslog
 //! parsed ([`Received`]), so a test can check what a real syslog daemon made of the broker's bytes.
 
@@ -201,6 +205,15 @@ impl Certificates {
     }
 }
 
+/// Which listeners an rsyslogd opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listeners {
+    /// UDP (with an 8 MB receive buffer), TCP and TLS.
+    All,
+    /// UDP alone, as a stock rsyslog has it: the kernel's default receive buffer.
+    StockUdp,
+}
+
 /// A running rsyslogd with its files in a temporary directory; stopped (SIGTERM, then SIGKILL)
 /// on drop.
 pub struct Rsyslog {
@@ -215,6 +228,7 @@ pub struct Rsyslog {
     pub tcp_port: u16,
     /// The TLS port on 127.0.0.1.
     pub tls_port: u16,
+    listeners: Listeners,
     child: Child,
 }
 
@@ -241,11 +255,23 @@ impl Rsyslog {
     /// port 0 and handing the number to rsyslog; when another process takes one in between, it
     /// starts once more on new ports. Panics with rsyslog's own messages when it cannot start.
     pub fn start() -> Rsyslog {
+        Self::start_with(Listeners::All)
+    }
+
+    /// Starts rsyslogd with only a UDP listener as a stock rsyslog has it: a plain `imudp` input
+    /// with the kernel's default receive buffer. Its one change from the stock config is what an
+    /// operator sets for the broker's events: `maxMessageSize` of 64k (the default 8k would cut
+    /// an event of 10 KB). The TCP and TLS ports are not opened.
+    pub fn start_stock_udp() -> Rsyslog {
+        Self::start_with(Listeners::StockUdp)
+    }
+
+    fn start_with(listeners: Listeners) -> Rsyslog {
         let path = rsyslogd();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match Self::try_start(&path) {
+            match Self::try_start(&path, listeners) {
                 Ok(rsyslog) => return rsyslog,
                 Err(Failure::PortTaken(why)) if attempt < 2 => {
                     eprintln!("rsyslogd: a port was taken, starting again: {why}");
@@ -257,17 +283,17 @@ impl Rsyslog {
         }
     }
 
-    fn try_start(rsyslogd: &Path) -> Result<Rsyslog, Failure> {
+    fn try_start(rsyslogd: &Path, listeners: Listeners) -> Result<Rsyslog, Failure> {
         let dir = tempfile::tempdir().expect("temp dir");
         let certs = Certificates::generate(dir.path());
         std::fs::create_dir(dir.path().join("work")).expect("work directory");
         let (udp_port, tcp_port, tls_port) = free_ports();
         let conf = dir.path().join("rsyslog.conf");
-        std::fs::write(
-            &conf,
-            config(dir.path(), &certs, udp_port, tcp_port, tls_port),
-        )
-        .expect("write rsyslog.conf");
+        let text = match listeners {
+            Listeners::All => config(dir.path(), &certs, udp_port, tcp_port, tls_port),
+            Listeners::StockUdp => stock_udp_config(dir.path(), udp_port),
+        };
+        std::fs::write(&conf, text).expect("write rsyslog.conf");
         let stdout = std::fs::File::create(dir.path().join("rsyslogd.stdout")).expect("stdout");
         let stderr = std::fs::File::create(dir.path().join("rsyslogd.stderr")).expect("stderr");
         let child = Command::new(rsyslogd)
@@ -288,6 +314,7 @@ impl Rsyslog {
             udp_port,
             tcp_port,
             tls_port,
+            listeners,
             child,
         };
         let start = Instant::now();
@@ -334,8 +361,9 @@ impl Rsyslog {
         }
     }
 
-    /// Whether rsyslogd holds a UDP socket bound to its UDP port and listening TCP sockets on its
-    /// TCP and TLS ports (read from /proc, so no connection disturbs it).
+    /// Whether rsyslogd holds a UDP socket bound to its UDP port and (unless it listens on UDP
+    /// alone) listening TCP sockets on its TCP and TLS ports (read from /proc, so no connection
+    /// disturbs it).
     fn listening(&self) -> bool {
         let mine = socket_inodes(self.child.id());
         let has = |table: &str, port: u16, state: &str| {
@@ -344,8 +372,8 @@ impl Rsyslog {
                 .any(|i| mine.contains(i))
         };
         has("udp", self.udp_port, "07")
-            && has("tcp", self.tcp_port, "0A")
-            && has("tcp", self.tls_port, "0A")
+            && (self.listeners == Listeners::StockUdp
+                || has("tcp", self.tcp_port, "0A") && has("tcp", self.tls_port, "0A"))
     }
 
     /// `127.0.0.1:PORT` of an input, for a pipe's `Socket`.
@@ -370,12 +398,25 @@ impl Rsyslog {
 
     /// Every message written to the output file so far (complete lines only), in order.
     pub fn received(&self) -> Vec<Received> {
-        let text = std::fs::read(self.path("received.jsonl")).unwrap_or_default();
+        self.received_from(0).0
+    }
+
+    /// The messages written to the output file from byte `offset` on (complete lines only), in
+    /// order, and the offset after them: where the next call starts.
+    pub fn received_from(&self, offset: u64) -> (Vec<Received>, u64) {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut text = Vec::new();
+        if let Ok(mut file) = std::fs::File::open(self.path("received.jsonl")) {
+            file.seek(SeekFrom::Start(offset))
+                .and_then(|_| file.read_to_end(&mut text))
+                .expect("read rsyslog's output file");
+        }
         let end = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        String::from_utf8_lossy(&text[..end])
+        let received = String::from_utf8_lossy(&text[..end])
             .lines()
             .map(parse_line)
-            .collect()
+            .collect();
+        (received, offset + end as u64)
     }
 
     /// The messages received on `input` so far.
@@ -497,20 +538,7 @@ fn bound_inodes(table: &str, port: u16, state: &str) -> Vec<u64> {
 /// that keeps rsyslog's own messages in `rsyslogd.log`.
 fn config(dir: &Path, certs: &Certificates, udp: u16, tcp: u16, tls: u16) -> String {
     let d = dir.display();
-    let mut template = String::from("template(name=\"fields\" type=\"list\") {\n");
-    for (i, (name, property, date)) in FIELDS.iter().enumerate() {
-        let sep = if i == 0 { "{" } else { "," };
-        let date = if date.is_empty() {
-            String::new()
-        } else {
-            format!(" dateFormat=\"{date}\"")
-        };
-        let _ = writeln!(
-            template,
-            "  constant(value=\"{sep}\\\"{name}\\\":\\\"\")\n  property(name=\"{property}\" format=\"json\"{date})\n  constant(value=\"\\\"\")"
-        );
-    }
-    template.push_str("  constant(value=\"}\\n\")\n}\n");
+    let template = template();
     format!(
         r#"# Made by broker-tests (tests/src/rsyslog.rs): loopback listeners only, no imuxsock.
 global(
@@ -544,6 +572,55 @@ action(type="omfile" file="{d}/rsyslogd.log")
         ca = certs.ca.display(),
         cert = certs.cert.display(),
         key = certs.key.display(),
+    )
+}
+
+/// The output template: one JSON object per message with the properties of [`FIELDS`].
+fn template() -> String {
+    let mut template = String::from("template(name=\"fields\" type=\"list\") {\n");
+    for (i, (name, property, date)) in FIELDS.iter().enumerate() {
+        let sep = if i == 0 { "{" } else { "," };
+        let date = if date.is_empty() {
+            String::new()
+        } else {
+            format!(" dateFormat=\"{date}\"")
+        };
+        let _ = writeln!(
+            template,
+            "  constant(value=\"{sep}\\\"{name}\\\":\\\"\")\n  property(name=\"{property}\" format=\"json\"{date})\n  constant(value=\"\\\"\")"
+        );
+    }
+    template.push_str("  constant(value=\"}\\n\")\n}\n");
+    template
+}
+
+/// rsyslog.conf of a stock UDP listener: a plain `imudp` input on 127.0.0.1 with the kernel's
+/// default receive buffer and rsyslog's default main queue. The one setting beyond the stock
+/// config is the operator's `maxMessageSize` (what docs/reliability.md advises for UDP).
+fn stock_udp_config(dir: &Path, udp: u16) -> String {
+    let d = dir.display();
+    let template = template();
+    format!(
+        r#"# Made by broker-tests (tests/src/rsyslog.rs): a stock imudp listener, no imuxsock.
+global(
+  maxMessageSize="64k"
+  workDirectory="{d}/work"
+  processInternalMessages="on"
+  net.enableDNS="off"
+)
+
+module(load="imudp")
+
+{template}
+ruleset(name="received") {{
+  action(type="omfile" file="{d}/received.jsonl" template="fields")
+}}
+
+input(type="imudp" name="udp" address="127.0.0.1" port="{udp}" ruleset="received")
+
+# rsyslog's own messages (the default ruleset has nothing else).
+action(type="omfile" file="{d}/rsyslogd.log")
+"#
     )
 }
 

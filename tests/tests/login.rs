@@ -1,5 +1,6 @@
 //! Login: the challenge signed with the broker's key, a fresh login after a 401 or an expired
-//! session, and the session renewed before it runs out.
+//! session, the session renewed before it runs out, and the proxy variables (never for a
+//! loopback Api, as usual for any other).
 
 use std::time::{Duration, Instant};
 
@@ -174,4 +175,49 @@ fn a_session_is_renewed_before_it_expires() {
     );
     let pulls = requests_to(&sim, "/queues/alerts/next").len();
     assert!(pulls >= 4, "a pull every second: {requests:?}");
+}
+
+#[test]
+fn a_loopback_api_is_reached_directly_whatever_the_proxy_variables_say() {
+    let sim = simulator(Default::default());
+    let proxy = RecordingProxy::start();
+    let dir = BrokerDir::new();
+    dir.write_config(&sim.url(), &alerts_pipe(&dir));
+    // Setup with the credentials tool, then a run: every API call of both, through no proxy.
+    dir.write_setup(&sim, "setup-code-for-tests");
+    let mut setup = dir.command("procustodibus-broker-credentials");
+    proxy.set_in(&mut setup);
+    let out = run_with_timeout(setup, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", describe(&out));
+    let alerts = sim.enqueue_generated("alerts", 2).unwrap();
+    let mut run = dir.command("procustodibus-broker");
+    proxy.set_in(&mut run);
+    let out = run_with_timeout(run, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(dir.lines("alerts.jsonl"), expected_lines(&alerts));
+    assert_eq!(proxy.connections(), 0, "{}", describe(&out));
+}
+
+#[test]
+fn any_other_api_goes_through_the_proxy_unless_no_proxy_names_it() {
+    let proxy = RecordingProxy::start();
+    let dir = BrokerDir::new();
+    // A name that never resolves (RFC 6761): the broker can only try the proxy, which never
+    // answers, so each run fails after its `Timeout`.
+    dir.write_config("https://api.example.invalid", &alerts_pipe(&dir));
+    write_credentials(&dir.credentials(), [7; 32]);
+    let mut through = dir.command("procustodibus-broker");
+    proxy.set_in(&mut through);
+    let out = run_with_timeout(through, Duration::from_secs(60));
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(proxy.connections() > 0, "{}", describe(&out));
+
+    let mut direct = dir.command("procustodibus-broker");
+    proxy.set_in(&mut direct);
+    direct
+        .env("NO_PROXY", "example.invalid")
+        .env("no_proxy", "example.invalid");
+    let out = run_with_timeout(direct, Duration::from_secs(60));
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(proxy.connections(), 0, "{}", describe(&out));
 }

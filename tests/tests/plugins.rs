@@ -186,6 +186,24 @@ fn webhook_pipe(name: &str, from: &str, url: &str, extra: &str, ca: &std::path::
     )
 }
 
+/// A simulator, an HTTPS receiver with a test CA, and a broker with credentials and one pipe
+/// `Hook` that POSTs the alerts to the receiver's `path`, with the sink keys `extra`.
+fn hook_broker(path: &str, extra: &str) -> (broker_sim::Simulator, HttpsReceiver, BrokerDir) {
+    let sim = simulator(Default::default());
+    let receiver = HttpsReceiver::start();
+    let dir = BrokerDir::new();
+    let pipe = webhook_pipe(
+        "Hook",
+        "alerts",
+        &receiver.url(path),
+        extra,
+        &receiver.certs.ca,
+    );
+    dir.write_config(&sim.url(), &pipe);
+    give_credentials(&dir, &sim);
+    (sim, receiver, dir)
+}
+
 /// The `id` of a raw event.
 fn id_of(raw: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(raw).expect("event JSON");
@@ -279,20 +297,10 @@ fn webhook_delivers_every_event_batched_with_the_headers() {
 
 #[test]
 fn a_503_burst_is_retried_and_nothing_is_lost_or_duplicated() {
-    let sim = simulator(Default::default());
-    let receiver = HttpsReceiver::start();
-    let dir = BrokerDir::new();
-    dir.write_config(
-        &sim.url(),
-        &webhook_pipe(
-            "Hook",
-            "alerts",
-            &receiver.url("/hook"),
-            &format!("Header = Authorization: {TOKEN}\nBatch = 5\n"),
-            &receiver.certs.ca,
-        ),
+    let (sim, receiver, dir) = hook_broker(
+        "/hook",
+        &format!("Header = Authorization: {TOKEN}\nBatch = 5\n"),
     );
-    give_credentials(&dir, &sim);
     // The first request goes through, then the receiver is overloaded for three requests.
     receiver.script(&[200, 503, 503, 503]);
     let alerts = sim.enqueue_generated("alerts", 12).unwrap();
@@ -335,20 +343,10 @@ fn a_503_burst_is_retried_and_nothing_is_lost_or_duplicated() {
 
 #[test]
 fn a_400_is_permanent_and_only_the_refused_event_is_dead_lettered() {
-    let sim = simulator(Default::default());
-    let receiver = HttpsReceiver::start();
-    let dir = BrokerDir::new();
-    dir.write_config(
-        &sim.url(),
-        &webhook_pipe(
-            "Hook",
-            "alerts",
-            &receiver.url("/hook/8f3a-SECRET-PATH"),
-            &format!("Header = Authorization: {TOKEN}\nBatch = 3\n"),
-            &receiver.certs.ca,
-        ),
+    let (sim, receiver, dir) = hook_broker(
+        "/hook/8f3a-SECRET-PATH",
+        &format!("Header = Authorization: {TOKEN}\nBatch = 3\n"),
     );
-    give_credentials(&dir, &sim);
     let alerts = sim.enqueue_generated("alerts", 6).unwrap();
     let bad = id_of(&alerts[4]);
     receiver.refuse_containing(&format!("\"id\":\"{bad}\""), 400);
@@ -403,20 +401,10 @@ fn a_400_is_permanent_and_only_the_refused_event_is_dead_lettered() {
 
 #[test]
 fn a_receiver_that_refuses_every_request_keeps_the_events_in_the_spool() {
-    let sim = simulator(Default::default());
-    let receiver = HttpsReceiver::start();
-    let dir = BrokerDir::new();
-    dir.write_config(
-        &sim.url(),
-        &webhook_pipe(
-            "Hook",
-            "alerts",
-            &receiver.url("/hook"),
-            &format!("Header = Authorization: {TOKEN}\nBatch = 4\n"),
-            &receiver.certs.ca,
-        ),
+    let (sim, receiver, dir) = hook_broker(
+        "/hook",
+        &format!("Header = Authorization: {TOKEN}\nBatch = 4\n"),
     );
-    give_credentials(&dir, &sim);
     // Splunk's answer to a wrong index ("Incorrect index"): 400 to every request, one event or
     // many.
     receiver.refuse_containing("", 400);
@@ -466,16 +454,11 @@ fn a_receiver_that_refuses_every_request_keeps_the_events_in_the_spool() {
 fn the_proxy_variables_are_not_used_for_a_loopback_url() {
     let sim = simulator(Default::default());
     let receiver = HttpsReceiver::plain();
-    // A "proxy" that records connections (the kernel accepts them into its backlog).
-    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-    proxy.set_nonblocking(true).expect("non-blocking proxy");
-    let proxy_url = format!("http://{}", proxy.local_addr().expect("proxy address"));
+    let proxy = RecordingProxy::start();
     let dir = BrokerDir::new();
-    // The API by name, which NO_PROXY names so the broker's own API calls (not this test's
-    // subject) go direct; the webhook Url by address, which NO_PROXY does not cover.
-    let api = sim.url().replace("127.0.0.1", "localhost");
+    // The simulator's API is loopback too: no call of this run may reach the proxy.
     dir.write_config(
-        &api,
+        &sim.url(),
         &format!(
             "[Pipe.Local]\nFrom = alerts\nTo = webhook\nUrl = {}\nTimeout = 5\n",
             receiver.url("/hook")
@@ -485,20 +468,11 @@ fn the_proxy_variables_are_not_used_for_a_loopback_url() {
     let alerts = sim.enqueue_generated("alerts", 3).unwrap();
 
     let mut command = dir.command(CUSTOM);
-    for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
-        command.env(name, &proxy_url);
-        command.env(name.to_ascii_lowercase(), &proxy_url);
-    }
-    command
-        .env("NO_PROXY", "localhost")
-        .env("no_proxy", "localhost");
+    proxy.set_in(&mut command);
     let run = run_with_timeout(command, Duration::from_secs(60));
     assert!(run.status.success(), "{}", describe(&run));
     assert_eq!(receiver.taken_lines("/hook"), expected_lines(&alerts));
-    match proxy.accept() {
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-        other => panic!("the proxy got a connection: {other:?}\n{}", describe(&run)),
-    }
+    assert_eq!(proxy.connections(), 0, "{}", describe(&run));
 }
 
 #[test]
@@ -574,20 +548,7 @@ fn a_token_echoed_in_any_form_never_reaches_the_log_or_the_dead_letter_file() {
 
 #[test]
 fn retry_after_on_a_503_is_honoured_as_seconds_and_as_a_date() {
-    let sim = simulator(Default::default());
-    let receiver = HttpsReceiver::start();
-    let dir = BrokerDir::new();
-    dir.write_config(
-        &sim.url(),
-        &webhook_pipe(
-            "Hook",
-            "alerts",
-            &receiver.url("/hook"),
-            "",
-            &receiver.certs.ca,
-        ),
-    );
-    give_credentials(&dir, &sim);
+    let (sim, receiver, dir) = hook_broker("/hook", "");
     receiver.retry_after("2");
     receiver.script(&[503]);
     let mut alerts = sim.enqueue_generated("alerts", 3).unwrap();

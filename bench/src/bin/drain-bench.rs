@@ -19,6 +19,9 @@
 //!   (buffered, one fsync at the end).
 //! - spool cost: the broker's `Pipeline` in this process (`start` and `Running::drain`, a file
 //!   sink), with a durable `Spool::open` in a temporary directory and with `Spool::in_memory`.
+//! - status cost: the same pipeline with the durable spool, started as a `--loop` daemon starts
+//!   it (`start_with_status`: the status board records every pull and delivery and writes
+//!   `status.json` after every round).
 //!
 //! All of it is repeated `--runs` times (default 3), interleaved; each figure is the middle run.
 //! Then a table of the figures, the ratios and the targets with PASS or MISS.
@@ -42,6 +45,7 @@ use broker_bench::workload::{per_queue, LinesDigest, Workload};
 use broker_bench::{temp_dir, temp_root};
 use broker_core::pipeline::Pipeline;
 use broker_core::spool::Spool;
+use broker_core::status::StatusBoard;
 use broker_core::{EventType, Source};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
@@ -69,6 +73,16 @@ const TARGET_SHARE_OF_A: f64 = 0.5;
 const TARGET_RSS_BYTES: u64 = 30_000_000;
 /// The durable spool may cost at most this share of the in-memory rate.
 const TARGET_SPOOL_COST: f64 = 0.30;
+/// The status board and file may cost at most this share of the durable pipeline's rate.
+const TARGET_STATUS_COST: f64 = 0.03;
+
+/// The spool of a pipeline measurement, and whether the status board records it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spooled {
+    Durable,
+    DurableWithStatus,
+    InMemory,
+}
 
 /// What the options ask for.
 struct Options {
@@ -110,6 +124,7 @@ struct Samples {
     source: Vec<Result<Timed, String>>,
     end_to_end: Vec<Result<EndToEnd, String>>,
     durable: Vec<Result<Timed, String>>,
+    status: Vec<Result<Timed, String>>,
     memory: Vec<Result<Timed, String>>,
 }
 
@@ -121,6 +136,7 @@ struct Figures {
     source: Result<Timed, String>,
     end_to_end: Result<EndToEnd, String>,
     durable: Result<Timed, String>,
+    status: Result<Timed, String>,
     memory: Result<Timed, String>,
     /// The end-to-end rate of every run that succeeded, in run order.
     e2e_rates: Vec<f64>,
@@ -163,6 +179,7 @@ impl Figures {
         note(&mut failures, max, "baseline A2", &s.source);
         note(&mut failures, max, "end to end", &s.end_to_end);
         note(&mut failures, max, "durable spool", &s.durable);
+        note(&mut failures, max, "durable spool with status", &s.status);
         note(&mut failures, max, "in-memory spool", &s.memory);
         let e2e_ok: Vec<&EndToEnd> = s
             .end_to_end
@@ -175,6 +192,7 @@ impl Figures {
             source: middle(&s.source, |t| t.seconds),
             end_to_end: middle(&s.end_to_end, |e| e.timed.seconds),
             durable: middle(&s.durable, |t| t.seconds),
+            status: middle(&s.status, |t| t.seconds),
             memory: middle(&s.memory, |t| t.seconds),
             e2e_rates: e2e_ok
                 .iter()
@@ -254,11 +272,33 @@ fn main() {
                 .push(end_to_end(&options, &sim, &workload, max, &expected));
             step("pipeline with the durable spool");
             s.durable.push(pipeline(
-                &options, &runtime, &sim, &workload, max, true, &expected,
+                &options,
+                &runtime,
+                &sim,
+                &workload,
+                max,
+                Spooled::Durable,
+                &expected,
+            ));
+            step("pipeline with the durable spool and the status board");
+            s.status.push(pipeline(
+                &options,
+                &runtime,
+                &sim,
+                &workload,
+                max,
+                Spooled::DurableWithStatus,
+                &expected,
             ));
             step("pipeline with the in-memory spool");
             s.memory.push(pipeline(
-                &options, &runtime, &sim, &workload, max, false, &expected,
+                &options,
+                &runtime,
+                &sim,
+                &workload,
+                max,
+                Spooled::InMemory,
+                &expected,
             ));
         }
     }
@@ -558,7 +598,7 @@ fn pipeline(
     sim: &BenchSim,
     workload: &Workload,
     max: u32,
-    durable: bool,
+    spooled: Spooled,
     expected: &LinesDigest,
 ) -> Result<Timed, String> {
     fill(sim, workload);
@@ -569,7 +609,7 @@ fn pipeline(
     let source = sim.api_source();
     let cpu = self_cpu_seconds();
     let start = Instant::now();
-    let spool = if durable {
+    let spool = if spooled != Spooled::InMemory {
         Spool::open(&spool_dir, config.spool_max, &config.pipes).map_err(|e| e.to_string())?
     } else {
         Spool::in_memory(config.spool_max, &config.pipes)
@@ -577,7 +617,13 @@ fn pipeline(
     let spool = Arc::new(spool);
     let pipeline = Pipeline::new(&config.pipes).map_err(|e| e.to_string())?;
     let seconds = runtime.block_on(async {
-        let running = pipeline.start(spool.clone());
+        let running = if spooled == Spooled::DurableWithStatus {
+            let every = Duration::from_secs(1);
+            let status = StatusBoard::new(spool.clone(), &config, every);
+            pipeline.start_with_status(spool.clone(), status)
+        } else {
+            pipeline.start(spool.clone())
+        };
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);
         let result = async {
             loop {
@@ -664,6 +710,10 @@ fn print_table(events: usize, baseline: &Baseline, all: &[Figures]) {
         cells(&|f| show(rate_of(&f.durable))),
     );
     t.row(
+        "pipeline in process, durable spool and status board (start_with_status)",
+        cells(&|f| show(rate_of(&f.status))),
+    );
+    t.row(
         "pipeline in process, in-memory spool (Spool::in_memory)",
         cells(&|f| show(rate_of(&f.memory))),
     );
@@ -725,6 +775,10 @@ fn print_table(events: usize, baseline: &Baseline, all: &[Figures]) {
         cells(&|f| fixed(f.durable.as_ref().ok().map(|t| t.cpu), 2)),
     );
     t.row(
+        "pipeline, durable spool and status board",
+        cells(&|f| fixed(f.status.as_ref().ok().map(|t| t.cpu), 2)),
+    );
+    t.row(
         "pipeline, in-memory spool",
         cells(&|f| fixed(f.memory.as_ref().ok().map(|t| t.cpu), 2)),
     );
@@ -748,6 +802,10 @@ fn print_table(events: usize, baseline: &Baseline, all: &[Figures]) {
     t.row(
         "durable / in-memory spool",
         cells(&|f| over(rate_of(&f.durable), rate_of(&f.memory))),
+    );
+    t.row(
+        "durable with status board / durable",
+        cells(&|f| over(rate_of(&f.status), rate_of(&f.durable))),
     );
     t.section("targets");
     let judge = |ok: Option<bool>| ok.map_or("failed".to_string(), |ok| verdict(ok).to_string());
@@ -789,6 +847,20 @@ fn print_table(events: usize, baseline: &Baseline, all: &[Figures]) {
                 rate_of(&f.durable)
                     .zip(rate_of(&f.memory))
                     .map(|(d, m)| d >= (1.0 - TARGET_SPOOL_COST) * m),
+            )
+        }),
+    );
+    t.row(
+        &format!(
+            "status cost <= {:.0}% (with status >= {:.2} x durable)",
+            TARGET_STATUS_COST * 100.0,
+            1.0 - TARGET_STATUS_COST
+        ),
+        cells(&|f| {
+            judge(
+                rate_of(&f.status)
+                    .zip(rate_of(&f.durable))
+                    .map(|(s, d)| s >= (1.0 - TARGET_STATUS_COST) * d),
             )
         }),
     );

@@ -1,4 +1,7 @@
 //! [`ApiClient`]: one method per API call of docs/protocol.md, each with a connect and a total timeout.
+//!
+//! A loopback API (`http://127.0.0.1:PORT`, [`crate::loopback`]) is reached directly; any other
+//! API honours the proxy variables (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, ...).
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -29,15 +32,19 @@ impl ApiClient {
     /// `timeout` to connect and `timeout` in all.
     pub fn new(base: &str, broker: &str, timeout: Duration) -> Result<Self, ApiError> {
         crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout)
             .timeout(timeout)
-            .user_agent(concat!("procustodibus-broker/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::Transport {
-                call: base.to_string(),
-                reason: format!("cannot set up the HTTP client: {}", reason(&e)),
-            })?;
+            .user_agent(concat!("procustodibus-broker/", env!("CARGO_PKG_VERSION")));
+        if crate::loopback::is_loopback_url(base) {
+            // A local API (the simulator) is reached directly, whatever HTTP_PROXY and the like
+            // say; any other API uses them, and NO_PROXY, as the existing broker does.
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| ApiError::Transport {
+            call: base.to_string(),
+            reason: format!("cannot set up the HTTP client: {}", reason(&e)),
+        })?;
         Ok(ApiClient {
             http,
             base: base.trim_end_matches('/').to_string(),

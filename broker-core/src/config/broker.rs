@@ -48,6 +48,9 @@ pub struct BrokerConfig {
     pub spool: Option<PathBuf>,
     /// The bound on the spool's size in bytes (`SpoolMax =`).
     pub spool_max: u64,
+    /// How long, in seconds, a pipe may fail before `--status` calls the broker unhealthy
+    /// (`StatusGrace =`).
+    pub status_grace: u64,
     /// The pipes, in file order.
     pub pipes: Vec<PipeConfig>,
     /// Things worth a warning in the log once logging is set up (each names file and line).
@@ -71,7 +74,7 @@ pub struct PipeConfig {
 
 /// The keys of `[Broker]`, as `camel_case` shows them (`spool_max` -> `SpoolMax`) and, without
 /// the underscores, as `canonical_key` compares them.
-const BROKER_KEYS: [&str; 8] = [
+const BROKER_KEYS: [&str; 9] = [
     "broker",
     "api",
     "credentials",
@@ -80,6 +83,7 @@ const BROKER_KEYS: [&str; 8] = [
     "logging",
     "spool",
     "spool_max",
+    "status_grace",
 ];
 
 impl BrokerConfig {
@@ -196,7 +200,7 @@ impl BrokerConfig {
                         format!("Api {:?} is not an http:// or https:// URL", e.value),
                     ));
                 }
-                if url.starts_with("http://") && !is_loopback_url(&url) {
+                if url.starts_with("http://") && !crate::loopback::is_loopback_url(&url) {
                     return Err(ConfigError::at(
                         path,
                         e.line,
@@ -250,6 +254,19 @@ impl BrokerConfig {
             })?,
             None => crate::spool::DEFAULT_MAX_BYTES,
         };
+        let status_grace = match get("statusgrace") {
+            Some(e) => e.value.parse::<u64>().map_err(|_| {
+                ConfigError::at(
+                    path,
+                    e.line,
+                    format!(
+                        "StatusGrace {:?} is not a whole number of seconds (0 or more)",
+                        e.value
+                    ),
+                )
+            })?,
+            None => crate::status::DEFAULT_GRACE_SECS,
+        };
         if let Some(e) = get("logging") {
             warnings.push(format!(
                 "{} line {}: Logging = {} is a Python logging config, which this broker does not read; use -v, -vv or --verbosity",
@@ -274,6 +291,7 @@ impl BrokerConfig {
             inline_setup,
             spool,
             spool_max,
+            status_grace,
             pipes,
             warnings,
         })
@@ -326,23 +344,6 @@ impl BrokerConfig {
         }
         Ok(self.inline_credentials.clone())
     }
-}
-
-/// Whether the host of an `http://` URL is a loopback address: 127.0.0.0/8, `::1` or
-/// `localhost`.
-fn is_loopback_url(url: &str) -> bool {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host_port.split(':').next().unwrap_or(""),
-    };
-    if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost.") {
-        return true;
-    }
-    host.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads a config file as text, with a one-line error naming it.
@@ -576,6 +577,22 @@ mod tests {
     }
 
     #[test]
+    fn status_grace_is_a_whole_number_of_seconds() {
+        let parse = |text: &str| BrokerConfig::parse(text, Path::new("b.conf"));
+        let c = parse("[Broker]\nBroker = b\n").unwrap();
+        assert_eq!(c.status_grace, 300);
+        let c = parse("[Broker]\nBroker = b\nStatusGrace = 0\n").unwrap();
+        assert_eq!(c.status_grace, 0);
+        for bad in ["-1", "1.5", "soon", ""] {
+            let e = parse(&format!("[Broker]\nBroker = b\nStatusGrace = {bad}\n")).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("b.conf line 3: StatusGrace {bad:?} is not a whole number of seconds (0 or more)")
+            );
+        }
+    }
+
+    #[test]
     fn the_unknown_key_warning_lists_every_key() {
         let c = BrokerConfig::parse(
             "[Broker]\nBroker = b\nSpool_Max = 1M\nToken s3cret\n",
@@ -585,7 +602,7 @@ mod tests {
         assert_eq!(c.spool_max, 1 << 20);
         assert_eq!(
             c.warnings,
-            vec!["b.conf line 4: ignoring unknown key Token... in [Broker] (known: Broker, Api, Credentials, Setup, Timeout, Logging, Spool, SpoolMax)"]
+            vec!["b.conf line 4: ignoring unknown key Token... in [Broker] (known: Broker, Api, Credentials, Setup, Timeout, Logging, Spool, SpoolMax, StatusGrace)"]
         );
     }
 

@@ -14,8 +14,9 @@ use crate::spool::{Spool, SpoolError};
 pub(crate) enum Outcome {
     /// Nothing was waiting for the pipe.
     Idle,
-    /// Events went out (or to the dead-letter file): go on at once.
-    Progress,
+    /// Events went out (or to the dead-letter file): go on at once. Holds how many the sink
+    /// took (an event sent to the dead-letter file is not counted).
+    Progress(usize),
     /// The sink (or the spool) failed in a way worth retrying later; the line to log.
     Retry(String),
     /// As `Retry`, and the sink asked to wait at least this long (`SinkError::retry_after`).
@@ -36,7 +37,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// Reads the next batch of pipe `index` (up to its `Max` per queue) and hands it to its sink:
 /// moves the pipe's position past what the sink took, and sends an event the sink rejects
 /// for good to the dead-letter file.
-pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<Spool>) -> Outcome {
+async fn attempt_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<Spool>) -> Outcome {
     let name = pipe.config.name.clone();
     let max = pipe.config.max as usize;
     let batch = match blocking(spool, move |s| s.read(index, max)).await {
@@ -55,10 +56,10 @@ pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<
         tracing::info!("pipe {name}: delivered {done} events");
     }
     let Some(failure) = failure else {
-        return Outcome::Progress;
+        return Outcome::Progress(done);
     };
     if done == batch.len() {
-        return Outcome::Progress;
+        return Outcome::Progress(done);
     }
     if failure.kind == SinkErrorKind::Retry {
         let line = format!("pipe {name}: {failure}");
@@ -75,7 +76,7 @@ pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<
             let id = rejected.id().unwrap_or_else(|| "(without id)".to_string());
             tracing::error!("pipe {name}: event {id} written to {place}: {failure}");
             match advance(spool, index, std::slice::from_ref(&rejected)).await {
-                Ok(()) => Outcome::Progress,
+                Ok(()) => Outcome::Progress(done),
                 Err(e) => Outcome::Retry(format!("pipe {name}: {e}")),
             }
         }
@@ -91,6 +92,24 @@ async fn advance(spool: &Arc<Spool>, index: usize, events: &[Event]) -> Result<(
     blocking(spool, move |s| s.advance(index, &events)).await
 }
 
+/// Delivers the next batch of pipe `index` (see [`attempt_batch`]) and records the outcome on
+/// the pipe's status board, if it has one, writing the status file when the pipe starts or
+/// stops failing.
+pub(crate) async fn deliver_batch(index: usize, pipe: &mut PipeRun, spool: &Arc<Spool>) -> Outcome {
+    let outcome = attempt_batch(index, pipe, spool).await;
+    if let Some(status) = &pipe.status {
+        let changed = match &outcome {
+            Outcome::Idle => false,
+            Outcome::Retry(line) => status.delivered(index, Err(line)),
+            _ => status.delivered(index, Ok(())),
+        };
+        if changed {
+            status.publish().await;
+        }
+    }
+    outcome
+}
+
 /// Delivers everything pipe `index` has in the spool, stopping at the first failure worth
 /// retrying or when `stop` turns true (the rest stays in the spool for the next run).
 pub(crate) async fn deliver_once(
@@ -104,7 +123,7 @@ pub(crate) async fn deliver_once(
     while !*stop.borrow() {
         match deliver_batch(index, pipe, spool).await {
             Outcome::Idle => break,
-            Outcome::Progress => {}
+            Outcome::Progress(_) => {}
             Outcome::Retry(line) | Outcome::RetryAfter(line, _) => {
                 tracing::error!("{line}");
                 report.failures.push(line);

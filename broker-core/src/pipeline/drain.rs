@@ -1,7 +1,7 @@
 //! Pulling queues into the spool: once each (a run without `--loop`), or until each returns
 //! less than a full batch (a `--loop` round), all queues at the same time.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use crate::backoff::Backoff;
 use crate::event::{Event, EventType};
 use crate::source::Source;
 use crate::spool::{Spool, SpoolError};
+use crate::status::StatusBoard;
 
 /// What the pulls share.
 #[derive(Clone)]
@@ -20,8 +21,19 @@ pub(crate) struct Puller {
     pub(crate) source: Arc<dyn Source>,
     pub(crate) spool: Arc<Spool>,
     pub(crate) stop: watch::Receiver<bool>,
+    /// Where each pull's outcome is recorded (a `--loop` run).
+    pub(crate) status: Option<Arc<StatusBoard>>,
     /// Whether pulling is paused because the spool is full (so that is logged once).
     pub(crate) paused: Arc<AtomicBool>,
+    /// Bumped whenever a pull ends or a wait goes round (see `Running::pull_progress`).
+    pub(crate) progress: Arc<AtomicU64>,
+}
+
+impl Puller {
+    /// Notes that the pulls moved on.
+    fn moved(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Pulls each queue once, concurrently; a full spool skips the pull.
@@ -35,7 +47,9 @@ pub(crate) async fn pull_each_once(
         source,
         spool: spool.clone(),
         stop: stop.clone(),
+        status: None,
         paused: Arc::new(AtomicBool::new(false)),
+        progress: Arc::new(AtomicU64::new(0)),
     };
     pull_all(puller, queues, false).await
 }
@@ -64,16 +78,19 @@ pub(crate) async fn pull_all(
 async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> PollReport {
     let mut report = PollReport::default();
     loop {
-        if *p.stop.borrow() || !room(&mut p, repeat).await {
+        if *p.stop.borrow() || !room(&mut p, queue, repeat).await {
             break;
         }
-        match p.source.pull(queue, max).await {
+        let pulled = p.source.pull(queue, max).await;
+        p.moved();
+        match pulled {
             Err(e) => {
                 let line = match e.unread_answer {
                     Some(answer) => keep_unread_answer(&p.spool, queue, answer, e.message).await,
                     None => format!("cannot pull {queue}: {e}"),
                 };
                 tracing::error!("{line}");
+                record(&p, queue, Err(&line));
                 report.failures.push(line);
                 break;
             }
@@ -81,7 +98,13 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
                 let n = events.len();
                 tracing::debug!("pulled {n} {queue} events");
                 report.pulled += n;
-                if let Err(line) = spool_events(&mut p, queue, events).await {
+                let spooled = spool_events(&mut p, queue, events).await;
+                record(
+                    &p,
+                    queue,
+                    spooled.as_ref().map(|_| ()).map_err(|l| l.as_str()),
+                );
+                if let Err(line) = spooled {
                     report.failures.push(line);
                     break;
                 }
@@ -94,13 +117,26 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
     report
 }
 
-/// Whether there is room in the spool to pull into; when it is full, logs that once, and
-/// (with `wait`) waits for room or a stop.
-async fn room(p: &mut Puller, wait: bool) -> bool {
+/// Records the outcome of a pull of `queue` (and its spooling) on the status board, if any.
+fn record(p: &Puller, queue: EventType, outcome: Result<(), &str>) {
+    if let Some(status) = &p.status {
+        status.pulled(queue, outcome);
+    }
+}
+
+/// Whether there is room in the spool to pull `queue` into; when it is full, logs that once,
+/// and (with `wait`) waits for room or a stop.
+async fn room(p: &mut Puller, queue: EventType, wait: bool) -> bool {
     let mut freed = p.spool.watch_freed();
     loop {
         freed.borrow_and_update();
-        if !p.spool.is_full() {
+        let full = p.spool.is_full();
+        if let Some(status) = &p.status {
+            if status.paused(queue, full) {
+                status.publish().await;
+            }
+        }
+        if !full {
             if p.paused.swap(false, Ordering::SeqCst) {
                 tracing::info!("spool has room again: pulling resumed");
             }
@@ -121,6 +157,7 @@ async fn room(p: &mut Puller, wait: bool) -> bool {
             _ = p.stop.changed() => return false,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        p.moved();
     }
 }
 
@@ -159,6 +196,7 @@ async fn spool_events(
             _ = tokio::time::sleep(delay) => {}
             _ = p.stop.changed() => {}
         }
+        p.moved();
     }
 }
 

@@ -27,6 +27,7 @@ use crate::registry;
 use crate::sink::Sink;
 use crate::source::Source;
 use crate::spool::Spool;
+use crate::status::StatusBoard;
 pub use worker::Running;
 
 /// The pipes with their built sinks.
@@ -39,6 +40,8 @@ pub struct Pipeline {
 pub(crate) struct PipeRun {
     pub(crate) config: PipeConfig,
     pub(crate) sink: Box<dyn Sink>,
+    /// Where each delivery's outcome is recorded (a `--loop` run).
+    pub(crate) status: Option<Arc<StatusBoard>>,
 }
 
 /// What one poll did.
@@ -91,6 +94,7 @@ impl Pipeline {
             runs.push(PipeRun {
                 config: pipe.clone(),
                 sink: (plugin.build)(&pipe.settings)?,
+                status: None,
             });
         }
         Ok(Pipeline {
@@ -136,6 +140,16 @@ impl Pipeline {
     /// until [`Running::shutdown`].
     pub fn start(self, spool: Arc<Spool>) -> Running {
         worker::start(self.pipes, self.queues, spool)
+    }
+
+    /// [`Pipeline::start`] that records every pull and delivery on `status` and writes the
+    /// status file now, after every round and when a pipe starts or stops failing.
+    pub fn start_with_status(mut self, spool: Arc<Spool>, status: Arc<StatusBoard>) -> Running {
+        status.write();
+        for pipe in &mut self.pipes {
+            pipe.status = Some(status.clone());
+        }
+        self.start(spool).with_status(status)
     }
 
     /// Delivers `events` to the pipe named `name` only (for `--test-pipe`).

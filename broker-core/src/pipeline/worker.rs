@@ -1,7 +1,7 @@
 //! `--loop` mode: one task per pipe delivers what reaches the spool, retrying a failing sink
 //! with backoff while the other pipes go on.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::event::EventType;
 use crate::source::Source;
 use crate::spool::Spool;
+use crate::status::StatusBoard;
 
 /// What the delivery tasks can be told.
 enum Command {
@@ -24,11 +25,17 @@ enum Command {
 /// The delivery tasks of a started pipeline.
 pub struct Running {
     tasks: Vec<JoinHandle<()>>,
+    /// Where each round's pulls are recorded, and published after the round.
+    status: Option<Arc<StatusBoard>>,
     commands: Vec<mpsc::UnboundedSender<Command>>,
     stop: watch::Sender<bool>,
     spool: Arc<Spool>,
     queues: Vec<(EventType, u32)>,
     paused: Arc<AtomicBool>,
+    /// Events the sinks took since the start (see [`Running::delivered`]).
+    delivered: Arc<AtomicU64>,
+    /// Moves as the pulls of a round move on (see [`Running::pull_progress`]).
+    pull_progress: Arc<AtomicU64>,
 }
 
 pub(crate) fn start(
@@ -39,6 +46,7 @@ pub(crate) fn start(
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut commands = Vec::new();
+    let delivered = Arc::new(AtomicU64::new(0));
     for (index, pipe) in pipes.into_iter().enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
         commands.push(tx);
@@ -48,19 +56,29 @@ pub(crate) fn start(
             spool.clone(),
             rx,
             stopped.clone(),
+            delivered.clone(),
         )));
     }
     Running {
         tasks,
+        status: None,
         commands,
         stop,
         spool,
         queues,
         paused: Arc::new(AtomicBool::new(false)),
+        delivered,
+        pull_progress: Arc::new(AtomicU64::new(0)),
     }
 }
 
 impl Running {
+    /// Records each round's pulls on `status` and writes the status file after each round.
+    pub(crate) fn with_status(mut self, status: Arc<StatusBoard>) -> Running {
+        self.status = Some(status);
+        self
+    }
+
     /// The spool the pipes deliver from.
     pub fn spool(&self) -> &Arc<Spool> {
         &self.spool
@@ -74,9 +92,35 @@ impl Running {
             source,
             spool: self.spool.clone(),
             stop: stop.clone(),
+            status: self.status.clone(),
             paused: self.paused.clone(),
+            progress: self.pull_progress.clone(),
         };
-        pull_all(puller, &self.queues, true).await
+        let report = pull_all(puller, &self.queues, true).await;
+        if let Some(status) = &self.status {
+            status.publish().await;
+        }
+        report
+    }
+
+    /// Events the sinks took since the pipes started, summed over pipes (events sent to the
+    /// dead-letter file are not counted).
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Events waiting in the spool, summed over pipes (an event two pipes still need counts
+    /// twice).
+    pub fn backlog(&self) -> u64 {
+        (0..self.tasks.len()).map(|i| self.spool.pending(i)).sum()
+    }
+
+    /// A count that moves whenever a pull of a [`Running::drain`] ends (answered or failed)
+    /// and whenever a wait inside a drain goes round (for room in a full spool, before retrying
+    /// a spool write); it stands still while a pull is in flight. A watchdog fed only while it
+    /// moves catches a drain stuck on one pull.
+    pub fn pull_progress(&self) -> u64 {
+        self.pull_progress.load(Ordering::Relaxed)
     }
 
     /// Tells every sink to reopen (after log rotation).
@@ -106,6 +150,7 @@ async fn work(
     spool: Arc<Spool>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     mut stop: watch::Receiver<bool>,
+    delivered: Arc<AtomicU64>,
 ) {
     let mut appended = spool.watch_appended();
     let mut backoff = Backoff::for_sink();
@@ -118,7 +163,8 @@ async fn work(
         }
         appended.borrow_and_update();
         let wait = match deliver_batch(index, &mut pipe, &spool).await {
-            Outcome::Progress => {
+            Outcome::Progress(n) => {
+                delivered.fetch_add(n as u64, Ordering::Relaxed);
                 backoff.reset();
                 continue;
             }

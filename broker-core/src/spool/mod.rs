@@ -1,11 +1,12 @@
 //! The spool: a durable local buffer of everything pulled and not yet delivered by every pipe.
 //!
-//! Each queue has an append-only log of segment files ([`queue`]); each pipe has, for each queue
-//! it reads, the sequence number of the next event it has not delivered ([`positions`]). Events
+//! Each queue has an append-only log of segment files (`queue.rs`); each pipe has, for each queue
+//! it reads, the sequence number of the next event it has not delivered (`positions.rs`). Events
 //! are flushed to the disk before any pipe can read them, a position moves only when the pipe's
 //! sink said `Ok`, and a segment is deleted once every pipe reading its queue is past it. See
 //! `docs/reliability.md` for the operator's view.
 
+mod census;
 mod dead_letter;
 mod lock;
 mod positions;
@@ -23,7 +24,9 @@ use tokio::sync::watch;
 
 use crate::config::PipeConfig;
 use crate::event::{Event, EventType};
+pub use census::census;
 pub use dead_letter::FILE_NAME as DEAD_LETTER_FILE;
+pub use lock::{lock_holder, LockHolder};
 use positions::Positions;
 use queue::QueueLog;
 
@@ -51,6 +54,8 @@ pub struct Spool {
     positions_file: Mutex<Option<std::fs::File>>,
     appended: watch::Sender<u64>,
     freed: watch::Sender<u64>,
+    /// Events each pipe sent to the dead-letter file since the spool was opened.
+    dead_lettered: Vec<AtomicU64>,
     _lock: Option<lock::DirLock>,
 }
 
@@ -159,6 +164,7 @@ impl Spool {
                 .map(|(q, l)| (q, Mutex::new(l)))
                 .collect(),
             bytes: AtomicU64::new(bytes),
+            dead_lettered: cursors.pipes.iter().map(|_| AtomicU64::new(0)).collect(),
             cursors: Mutex::new(cursors),
             positions_file: Mutex::new(None),
             appended: watch::channel(0).0,
@@ -287,6 +293,22 @@ impl Spool {
             .sum()
     }
 
+    /// How many events pipe `pipe` has not delivered, and their bytes in the spool.
+    pub fn backlog(&self, pipe: usize) -> (u64, u64) {
+        let cursors = lock(&self.cursors);
+        let Some(next) = cursors.next.get(pipe) else {
+            return (0, 0);
+        };
+        next.iter()
+            .filter_map(|(q, n)| self.queues.get(q).map(|l| (lock(l), *n)))
+            .fold((0, 0), |(events, bytes), (log, n)| {
+                (
+                    events + log.end().saturating_sub(n),
+                    bytes + log.bytes_from(n),
+                )
+            })
+    }
+
     /// Marks `delivered`, a front part of what [`Spool::read`] last returned for `pipe`, as
     /// delivered: moves the pipe's positions, saves them, and reclaims space no pipe needs.
     pub fn advance(&self, pipe: usize, delivered: &[Event]) -> Result<(), SpoolError> {
@@ -331,7 +353,7 @@ impl Spool {
             .map(|(n, _)| n.clone())
             .unwrap_or_default();
         let line = dead_letter::line(&name, event, reason);
-        match &self.dir {
+        let place = match &self.dir {
             Some(dir) => {
                 let path = dir.join(DEAD_LETTER_FILE);
                 dead_letter::append(&path, &line).map_err(|e| {
@@ -340,13 +362,24 @@ impl Spool {
                         path.display()
                     ))
                 })?;
-                Ok(path.display().to_string())
+                path.display().to_string()
             }
             None => {
                 tracing::error!("dead letter: {line}");
-                Ok("the log".to_string())
+                "the log".to_string()
             }
+        };
+        if let Some(count) = self.dead_lettered.get(pipe) {
+            count.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(place)
+    }
+
+    /// How many events pipe `pipe` sent to the dead-letter file since the spool was opened.
+    pub fn dead_lettered(&self, pipe: usize) -> u64 {
+        self.dead_lettered
+            .get(pipe)
+            .map_or(0, |count| count.load(Ordering::Relaxed))
     }
 
     /// Appends `events`, pulled from `queue` but never spooled (the broker is stopping and the

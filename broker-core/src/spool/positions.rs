@@ -24,8 +24,13 @@ pub(crate) fn read(path: &Path) -> Result<Option<Positions>, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
+    parse(&text, path).map(Some)
+}
+
+/// The positions in `text`, the content of the file at `path` (named in errors).
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Positions, String> {
     let mut positions = Positions::new();
-    let body = text.strip_suffix('\n').unwrap_or(&text);
+    let body = text.strip_suffix('\n').unwrap_or(text);
     let (body, last) = match body.rfind('\n') {
         Some(at) => (&text[..at + 1], &body[at + 1..]),
         None => ("", body),
@@ -68,7 +73,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Positions>, String> {
             .or_default()
             .insert(queue, next);
     }
-    Ok(Some(positions))
+    Ok(positions)
 }
 
 /// The last line of a whole positions file of the first version.

@@ -145,6 +145,11 @@ impl QueueLog {
         self.bytes
     }
 
+    /// Bytes of the records from sequence number `from` on.
+    pub(crate) fn bytes_from(&self, from: u64) -> u64 {
+        self.segments.iter().map(|s| s.len_from(from)).sum()
+    }
+
     /// Writes `events` at the end of the log, not yet flushed nor visible to readers: flush
     /// the [`Written`] files (without this log's lock), then [`QueueLog::publish`] its end.
     pub(crate) fn write(&mut self, events: &[Event]) -> Written {

@@ -128,6 +128,16 @@ impl Segment {
         self.len
     }
 
+    /// Bytes of the records from sequence number `from` to the end of the segment.
+    pub(crate) fn len_from(&self, from: u64) -> u64 {
+        let index = from.saturating_sub(self.first);
+        match self.offsets.get(index as usize) {
+            Some(offset) => self.len - u64::from(*offset),
+            None if from > self.first => 0,
+            None => self.len,
+        }
+    }
+
     /// Appends already encoded records (`sizes` gives each one's size). Not yet durable: see
     /// [`Segment::sync`]. On failure nothing is appended.
     pub(crate) fn append(&mut self, bytes: &[u8], sizes: &[usize]) -> io::Result<()> {

@@ -391,3 +391,53 @@ fn a_torn_positions_file_replays_rather_than_skips() {
     let spool = Spool::open(dir.path(), DEFAULT_MAX_BYTES, &config).unwrap();
     assert_eq!(spool.read(1, 10).unwrap().len(), 3);
 }
+
+#[test]
+fn backlog_counts_each_pipes_undelivered_events_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), DEFAULT_MAX_BYTES, &pipes(TWO)).unwrap();
+    assert_eq!(spool.backlog(1), (0, 0));
+    spool
+        .append(EventType::Alerts, &events(EventType::Alerts, 0..3))
+        .unwrap();
+    let all = spool.bytes();
+    assert_eq!(spool.backlog(1), (3, all));
+    let b = spool.read(1, 1).unwrap();
+    spool.advance(1, &b).unwrap();
+    let (events_left, bytes_left) = spool.backlog(1);
+    assert_eq!(events_left, 2);
+    assert!(bytes_left > 0 && bytes_left < all, "{bytes_left} of {all}");
+    let b = spool.read(1, 10).unwrap();
+    spool.advance(1, &b).unwrap();
+    assert_eq!(spool.backlog(1), (0, 0), "A still holds the segment");
+    assert_eq!(spool.backlog(0), (3, all));
+    assert_eq!(spool.backlog(9), (0, 0));
+}
+
+#[test]
+fn the_lock_holder_is_this_process_while_the_spool_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(lock_holder(dir.path()), LockHolder::Nobody);
+    let spool = Spool::open(dir.path(), DEFAULT_MAX_BYTES, &pipes(TWO)).unwrap();
+    assert_eq!(
+        lock_holder(dir.path()),
+        LockHolder::Process(std::process::id())
+    );
+    drop(spool);
+    assert_eq!(lock_holder(dir.path()), LockHolder::Nobody);
+}
+
+#[test]
+fn dead_letters_are_counted_per_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), DEFAULT_MAX_BYTES, &pipes(TWO)).unwrap();
+    let event = &events(EventType::Alerts, 0..1)[0];
+    spool.dead_letter(1, event, "too big").unwrap();
+    spool.dead_letter(1, event, "too big").unwrap();
+    assert_eq!((spool.dead_lettered(0), spool.dead_lettered(1)), (0, 2));
+    // One that cannot be written is not counted.
+    std::fs::remove_file(dir.path().join(DEAD_LETTER_FILE)).unwrap();
+    std::fs::create_dir(dir.path().join(DEAD_LETTER_FILE)).unwrap();
+    assert!(spool.dead_letter(0, event, "too big").is_err());
+    assert_eq!(spool.dead_lettered(0), 0);
+}

@@ -140,20 +140,7 @@ impl WebhookConfig {
     /// Whether the Url's host is this machine (`localhost`, `127.0.0.0/8`, `[::1]`): such a
     /// receiver is reached directly, never through a proxy.
     pub fn is_loopback(&self) -> bool {
-        is_loopback(&self.url)
-    }
-}
-
-/// Whether `url`'s host is `localhost`, `127.0.0.0/8` or `[::1]`.
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        // `localhost` only: a name under it may resolve anywhere (glibc asks DNS).
-        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+        broker_core::loopback::is_loopback_url(self.url.as_str())
     }
 }
 
@@ -174,7 +161,7 @@ fn url(settings: &PipeSettings) -> Result<Url, ConfigError> {
         .map_err(|e| settings.error("Url", format!("not an absolute URL ({e})")))?;
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(&url) => {}
+        "http" if broker_core::loopback::is_loopback_url(url.as_str()) => {}
         "http" => {
             return Err(settings.error(
                 "Url",

@@ -51,6 +51,22 @@ pub struct BrokerArgs {
     #[arg(long = "list-sinks", conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config"])]
     pub list_sinks: bool,
 
+    /// Print a summary of the spool's dead-letter file (per pipe and reason: counts, oldest and
+    /// newest) and exit.
+    #[arg(long = "dead-letter", conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config", "list_sinks", "status"])]
+    pub dead_letter: bool,
+
+    /// Put the dead letters of every pipe (or of the pipe PIPE, case-insensitive) back in the
+    /// spool for their pipes, remove them from the dead-letter file, and exit; the running
+    /// daemon (or the next run) delivers them.
+    #[arg(
+        long = "redeliver-dead-letter",
+        value_name = "PIPE",
+        num_args = 0..=1,
+        conflicts_with_all = ["loop_seconds", "test", "test_pipe", "check_config", "list_sinks", "dead_letter", "status"]
+    )]
+    pub redeliver_dead_letter: Option<Option<String>>,
+
     #[command(flatten)]
     pub log: LogArgs,
 }

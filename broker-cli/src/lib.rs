@@ -2,12 +2,14 @@
 //!
 //! A thin layer over [`broker_core`]: flags ([`args`]), log format ([`logging`]), the one-shot
 //! and looping runs ([`run`]), the `--test` report ([`report`]), `--test-pipe`
-//! ([`test_pipe`]) and `--check-config` ([`check_config`]); as root, every mode first refuses a
+//! ([`test_pipe`]), `--check-config` ([`check_config`]), `--dead-letter` and
+//! `--redeliver-dead-letter` ([`dead_letter`]); as root, every mode first refuses a
 //! configuration another user can change ([`root_guard`]); systemd notifications ([`notify`]).
 //! A custom build is its sink crates plus one call to [`main`].
 
 pub mod args;
 pub mod check_config;
+pub mod dead_letter;
 pub mod logging;
 pub mod notify;
 pub mod plugins;
@@ -53,6 +55,12 @@ pub fn main() -> ExitCode {
         }
         if args.check_config {
             return check_config::run(&config);
+        }
+        if args.dead_letter {
+            return dead_letter::summary(&config);
+        }
+        if let Some(pipe) = &args.redeliver_dead_letter {
+            return dead_letter::redeliver(&config, pipe.as_deref());
         }
         if let Some(name) = &args.test_pipe {
             return test_pipe::run(&config, name).await;

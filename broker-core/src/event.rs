@@ -78,6 +78,9 @@ pub struct Event {
     line: Arc<str>,
     /// Its sequence number in the spool's log of its queue, once read from the spool.
     spool_seq: Option<u64>,
+    /// Whether it was read from the spool's redeliveries (put back from the dead-letter file)
+    /// rather than from its queue's log.
+    redelivered: bool,
 }
 
 /// Two events are equal when they come from the same queue with the same line (wherever they
@@ -97,6 +100,7 @@ impl Event {
             event_type,
             line: encode_shared(json)?,
             spool_seq: None,
+            redelivered: false,
         })
     }
 
@@ -126,6 +130,7 @@ impl Event {
             event_type,
             line: line.into(),
             spool_seq: None,
+            redelivered: false,
         }
     }
 
@@ -138,6 +143,17 @@ impl Event {
     /// Its sequence number in the spool, if it was read from the spool.
     pub(crate) fn spool_seq(&self) -> Option<u64> {
         self.spool_seq
+    }
+
+    /// The event as read from the spool's redeliveries (see [`crate::spool::redeliveries`]).
+    pub(crate) fn into_redelivered(mut self) -> Self {
+        self.redelivered = true;
+        self
+    }
+
+    /// Whether it was read from the spool's redeliveries rather than its queue's log.
+    pub(crate) fn is_redelivered(&self) -> bool {
+        self.redelivered
     }
 
     /// The queue this event came from.

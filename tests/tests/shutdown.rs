@@ -311,11 +311,13 @@ fn every_service_manager_waits_for_a_pull_in_flight_before_it_kills() {
         "retry=\"TERM/",
     );
     assert!(openrc > LONGEST_STOP_SECS, "openrc: TERM/{openrc}");
-    // sysvinit polls every 0.1 s.
-    let tries = number_after(
-        &packaging_file("packaging/sysvinit/procustodibus-broker"),
-        "while kill -0 \"$pid\" 2>/dev/null && [ \"$tries\" -lt ",
+    // sysvinit waits with `wait_exit TRIES PID`, which polls every 0.1 s.
+    let sysvinit = packaging_file("packaging/sysvinit/procustodibus-broker");
+    assert!(
+        sysvinit.contains("sleep 0.1"),
+        "sysvinit: wait_exit no longer polls every 0.1 s"
     );
+    let tries = number_after(&sysvinit, "wait_exit ");
     assert!(tries / 10.0 > LONGEST_STOP_SECS, "sysvinit: {tries} tries");
 }
 

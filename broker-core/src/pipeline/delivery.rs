@@ -34,6 +34,14 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(SpoolError(format!("spool task failed: {e}"))))
 }
 
+/// Loads the dead letters put back for the pipes (see [`Spool::import_redeliveries`]); a
+/// failure is logged and tried again next time.
+pub(crate) async fn import_redeliveries(spool: &Arc<Spool>) {
+    if let Err(e) = blocking(spool, |s| s.import_redeliveries()).await {
+        tracing::error!("{e} (tried again next round)");
+    }
+}
+
 /// Reads the next batch of pipe `index` (up to its `Max` per queue) and hands it to its sink:
 /// moves the pipe's position past what the sink took, and sends an event the sink rejects
 /// for good to the dead-letter file.

@@ -126,6 +126,7 @@ impl Pipeline {
         stop: watch::Receiver<bool>,
     ) -> PollReport {
         let mut report = PollReport::default();
+        delivery::import_redeliveries(&spool).await;
         let pulls = drain::pull_each_once(source, &self.queues, &spool, &stop).await;
         report.merge(pulls);
         for (index, pipe) in self.pipes.iter_mut().enumerate() {

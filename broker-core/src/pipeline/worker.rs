@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::delivery::{deliver_batch, Outcome};
+use super::delivery::{self, deliver_batch, Outcome};
 use super::drain::{pull_all, Puller};
 use super::{PipeRun, PollReport};
 use crate::backoff::Backoff;
@@ -84,10 +84,12 @@ impl Running {
         &self.spool
     }
 
-    /// One round of pulls: every queue concurrently, each until it returns less than a full
+    /// One round: loads the dead letters put back since the last round (see
+    /// [`Spool::import_redeliveries`]), then pulls every queue concurrently, each until it returns less than a full
     /// batch, into the spool (pausing while the spool is full). Stops pulling when `stop`
     /// turns true; a pull already under way is finished and spooled.
     pub async fn drain(&self, source: Arc<dyn Source>, stop: &watch::Receiver<bool>) -> PollReport {
+        delivery::import_redeliveries(&self.spool).await;
         let puller = Puller {
             source,
             spool: self.spool.clone(),

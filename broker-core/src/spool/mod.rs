@@ -12,6 +12,8 @@ mod lock;
 mod positions;
 mod queue;
 mod record;
+pub mod redeliver;
+pub mod redeliveries;
 mod segment;
 
 use std::collections::BTreeMap;
@@ -29,6 +31,7 @@ pub use dead_letter::FILE_NAME as DEAD_LETTER_FILE;
 pub use lock::{lock_holder, LockHolder};
 use positions::Positions;
 use queue::QueueLog;
+use redeliveries::Redeliveries;
 
 /// The default bound on the spool's size: 256 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
@@ -52,6 +55,8 @@ pub struct Spool {
     cursors: Mutex<Cursors>,
     /// The open positions file, rewritten in place after each delivery.
     positions_file: Mutex<Option<std::fs::File>>,
+    /// Dead letters put back for the pipes, delivered once a pipe's queues are done.
+    redeliveries: Mutex<Redeliveries>,
     appended: watch::Sender<u64>,
     freed: watch::Sender<u64>,
     /// Events each pipe sent to the dead-letter file since the spool was opened.
@@ -125,6 +130,7 @@ impl Spool {
             }
         };
         let cursors = recover_cursors(&mut queues, saved.as_ref(), pipes);
+        redeliver::finish_interrupted(dir)?;
         let spool = Spool::assemble(
             Some(dir.to_path_buf()),
             Some(dir_lock),
@@ -133,6 +139,7 @@ impl Spool {
             cursors,
         );
         spool.save_and_reclaim_all()?;
+        spool.import_redeliveries()?;
         Ok(spool)
     }
 
@@ -155,7 +162,9 @@ impl Spool {
         cursors: Cursors,
     ) -> Spool {
         let bytes = queues.values().map(QueueLog::bytes).sum();
+        let names: Vec<String> = cursors.pipes.iter().map(|(n, _)| n.clone()).collect();
         Spool {
+            redeliveries: Mutex::new(Redeliveries::new(dir.as_deref(), &names)),
             dir,
             max_bytes,
             appending: queues.keys().map(|q| (*q, Mutex::new(()))).collect(),
@@ -275,22 +284,49 @@ impl Spool {
             self.save(&cursors)?;
             self.reclaim_after_moving(&cursors, skipped.iter().map(|(q, _)| *q));
         }
+        if events.is_empty() {
+            // The pipe's queues are done: its redeliveries, if any.
+            events = lock(&self.redeliveries).take(pipe, max_per_queue);
+        }
         Ok(events)
+    }
+
+    /// Loads the dead letters put back for the pipes since the last call (by
+    /// `--redeliver-dead-letter`, see [`redeliver`]), logs how many each pipe got, and wakes
+    /// the pipes; returns how many events were loaded.
+    pub fn import_redeliveries(&self) -> Result<usize, SpoolError> {
+        let imported = lock(&self.redeliveries)
+            .import()
+            .map_err(|e| SpoolError(format!("{}: cannot load redeliveries: {e}", self.name())))?;
+        let names = lock(&self.cursors).pipes.clone();
+        let mut total = 0;
+        for (index, count) in imported {
+            let name = names.get(index).map_or("", |(n, _)| n.as_str());
+            tracing::info!("pipe {name}: {count} dead letters to redeliver");
+            total += count;
+        }
+        if total > 0 {
+            self.appended.send_modify(|n| *n += 1);
+        }
+        Ok(total)
     }
 
     /// How many events pipe `pipe` has not delivered.
     pub fn pending(&self, pipe: usize) -> u64 {
+        let redeliveries = lock(&self.redeliveries).pending(pipe);
         let cursors = lock(&self.cursors);
         let Some(next) = cursors.next.get(pipe) else {
             return 0;
         };
-        next.iter()
+        let spooled: u64 = next
+            .iter()
             .map(|(q, n)| {
                 self.queues
                     .get(q)
                     .map_or(0, |l| lock(l).end().saturating_sub(*n))
             })
-            .sum()
+            .sum();
+        spooled + redeliveries
     }
 
     /// How many events pipe `pipe` has not delivered, and their bytes in the spool.
@@ -312,9 +348,18 @@ impl Spool {
     /// Marks `delivered`, a front part of what [`Spool::read`] last returned for `pipe`, as
     /// delivered: moves the pipe's positions, saves them, and reclaims space no pipe needs.
     pub fn advance(&self, pipe: usize, delivered: &[Event]) -> Result<(), SpoolError> {
-        if delivered.is_empty() {
+        let redelivered = delivered.iter().filter(|e| e.is_redelivered()).count();
+        if redelivered > 0 {
+            lock(&self.redeliveries)
+                .advance(pipe, redelivered)
+                .map_err(|e| {
+                    SpoolError(format!("{}: cannot update redeliveries: {e}", self.name()))
+                })?;
+        }
+        if redelivered == delivered.len() {
             return Ok(());
         }
+        let delivered = delivered.iter().filter(|e| !e.is_redelivered());
         let was_full = self.is_full();
         let mut cursors = lock(&self.cursors);
         let mut queues = std::collections::BTreeSet::new();

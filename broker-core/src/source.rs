@@ -23,6 +23,10 @@ pub struct SourceError {
     /// The kind of failure, a short word for metrics (`transport`, `status`, `unauthorized`,
     /// `malformed` for the API; `source` when the source does not say).
     pub class: &'static str,
+    /// The raw answer of a pull that took events off the queue but could not be read whole
+    /// (not decodable, or cut short): the drain writes it to the dead-letter file, since it is
+    /// the only copy of those events.
+    pub unread_answer: Option<bytes::Bytes>,
 }
 
 impl SourceError {
@@ -31,6 +35,16 @@ impl SourceError {
         SourceError {
             message: message.into(),
             class: "source",
+            unread_answer: None,
+        }
+    }
+
+    /// A failed pull whose `answer` holds events already taken off the queue.
+    pub fn with_unread_answer(message: impl Into<String>, answer: bytes::Bytes) -> Self {
+        SourceError {
+            message: message.into(),
+            class: "source",
+            unread_answer: Some(answer),
         }
     }
 

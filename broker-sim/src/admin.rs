@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::event_type::EventType;
-use crate::faults::Fault;
+use crate::faults::{Breakage, Fault};
 use crate::response::{self, quote, Body};
 use crate::state::{Health, State};
 
@@ -194,6 +194,10 @@ struct FaultBody {
     count: Option<u32>,
     #[serde(default)]
     path: Option<String>,
+    #[serde(default)]
+    bytes: Option<usize>,
+    #[serde(default)]
+    extra: Option<u32>,
 }
 
 fn inject(state: &mut State, body: &[u8]) -> AdminResult {
@@ -227,9 +231,25 @@ fn inject(state: &mut State, body: &[u8]) -> AdminResult {
         "drop" => Fault::Drop,
         "malformed" => Fault::MalformedJson,
         "unauthorized" => Fault::Unauthorized,
+        "bad_utf8_answer" => Fault::BrokenAnswer(Breakage::BadUtf8),
+        "deep_nesting_answer" => Fault::BrokenAnswer(Breakage::DeepNesting),
+        "truncated_answer" => Fault::BrokenAnswer(Breakage::Truncated),
+        "cut_off_answer" => Fault::BrokenAnswer(Breakage::CutOff),
+        "huge_answer" => {
+            let bytes = request
+                .bytes
+                .ok_or_else(|| bad_request("a huge_answer fault needs \"bytes\": a size"))?;
+            Fault::BrokenAnswer(Breakage::Padded(bytes))
+        }
+        "oversized_answer" => {
+            let extra = request.extra.ok_or_else(|| {
+                bad_request("an oversized_answer fault needs \"extra\": events more than max")
+            })?;
+            Fault::OversizedAnswer(extra)
+        }
         other => {
             return Err(bad_request(format!(
-                "unknown fault kind {other:?}: use status, delay, slow_answer, stall, drop, malformed or unauthorized"
+                "unknown fault kind {other:?}: use status, delay, slow_answer, stall, drop, malformed, unauthorized, bad_utf8_answer, deep_nesting_answer, truncated_answer, cut_off_answer, huge_answer or oversized_answer"
             )))
         }
     };

@@ -24,10 +24,18 @@ pub(crate) struct ApiRequest<'a> {
 
 /// Answer one API request.
 pub(crate) fn handle(state: &mut State, request: &ApiRequest<'_>) -> Response<Body> {
+    match answer(state, request) {
+        Ok(body) => response::json(200, body),
+        Err(err) => response::error(err.status, &err.detail),
+    }
+}
+
+/// Handle one API request: the body of its 200 answer, or the refusal.
+pub(crate) fn answer(state: &mut State, request: &ApiRequest<'_>) -> Result<String, ApiError> {
     let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
     let method = request.method;
     let now = Instant::now();
-    let result = match segments.as_slice() {
+    match segments.as_slice() {
         ["health"] => only(method, &Method::GET).and_then(|()| state.health_body()),
         ["users", broker, "credentials", "signature"] => only(method, &Method::POST)
             .and_then(|()| state.setup(broker, request.authorization, request.body, Utc::now())),
@@ -43,10 +51,6 @@ pub(crate) fn handle(state: &mut State, request: &ApiRequest<'_>) -> Response<Bo
             Err(_) => Err(not_found()),
         },
         _ => Err(not_found()),
-    };
-    match result {
-        Ok(body) => response::json(200, body),
-        Err(err) => response::error(err.status, &err.detail),
     }
 }
 

@@ -8,11 +8,14 @@
 //! Every fault except [`Fault::Delay`] and [`Fault::SlowAnswer`] answers (or hangs up) without handling the request, and
 //! a delayed request is handled only if its client is still connected when the delay is over.
 //! So a failed, malformed, dropped, stalled or timed-out pull leaves the queue as it was, and
-//! only a pull answered with 200 and its events removes them. The one exception is
+//! only a pull answered with 200 and its events removes them. The exceptions are
 //! [`Fault::SlowAnswer`], which models the window a broker must not lose: the API has already
-//! committed the dequeue and its answer is still on the way.
+//! committed the dequeue and its answer is still on the way, and [`Fault::BrokenAnswer`], whose
+//! answer after the dequeue cannot be read.
 
 use std::time::Duration;
+
+pub use crate::broken::Breakage;
 
 /// One kind of misbehaviour.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,13 @@ pub enum Fault {
     MalformedJson,
     /// Answer 401 with a JSON:API error body, as for an expired session.
     Unauthorized,
+    /// Handle the request at once (a pull takes its events off the queue), then answer 200
+    /// with its body broken this way: like [`Fault::SlowAnswer`], the events are gone from the
+    /// queue, and the broker must keep the body that holds them.
+    BrokenAnswer(Breakage),
+    /// Handle a pull as if its `max` were this many more (within the simulator's cap): an
+    /// answer with more events than the broker asked for.
+    OversizedAnswer(u32),
 }
 
 /// A fault waiting for its requests.

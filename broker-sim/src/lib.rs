@@ -20,7 +20,15 @@
 //! delay was over removes nothing either (it is logged with status 499). So a broker that
 //! retries every failed pull can, and must, deliver every event exactly once. The exception,
 //! on purpose, is `Fault::SlowAnswer`: it takes the events off the queue first and answers
-//! late, the window in which a broker told to stop must still spool what it pulled.
+//! late, the window in which a broker told to stop must still spool what it pulled; and
+//! `Fault::BrokenAnswer`, which takes them and then answers a body that cannot be read.
+//!
+//! ## Answer styles
+//!
+//! [`SimOptions::answer_style`] (the binary's `--answer-style`) chooses how answers are written:
+//! [`AnswerStyle::Plain`], just the documented members, or [`AnswerStyle::Tolerant`], the same
+//! facts with extra members, `null` and other types in members a client does not use, optional
+//! members left out and extra `data` elements, as docs/protocol.md says a client must accept.
 //!
 //! ## Admin routes
 //!
@@ -34,7 +42,7 @@
 //! | `POST /_admin/enqueue/{type}` | body: one raw JSON event, or a JSON array of events; each kept byte-for-byte; answers `{"enqueued":N,"queue_len":M}` |
 //! | `POST /_admin/generate/{type}?n=N` | enqueue N (default 1) generated events; answers `{"generated":N,"events":[...]}` |
 //! | `GET /_admin/queues` | `{"alerts":N,"endpoint_stats":N,"log_authn":N,"log_changes":N}` |
-//! | `POST /_admin/fault` `{"kind":"status","status":503,"count":2,"path":"/queues"}` | inject a fault; kinds `status` (with `status`), `delay` (with `ms`), `slow_answer` (with `ms`: takes the events off the queue, then answers that late), `stall` (with `ms`), `drop`, `malformed`, `unauthorized`; `count` defaults to 1, `path` (a prefix) to every API path |
+//! | `POST /_admin/fault` `{"kind":"status","status":503,"count":2,"path":"/queues"}` | inject a fault; kinds `status` (with `status`), `delay` (with `ms`), `slow_answer` (with `ms`: takes the events off the queue, then answers that late), `stall` (with `ms`), `drop`, `malformed`, `unauthorized`, and after the dequeue `bad_utf8_answer`, `deep_nesting_answer`, `truncated_answer`, `cut_off_answer` (half the body, then the connection closes), `huge_answer` (with `bytes`: padded to that size), `oversized_answer` (with `extra`: that many events more than `max`); `count` defaults to 1, `path` (a prefix) to every API path |
 //! | `POST /_admin/clear-faults` | forget pending faults |
 //! | `POST /_admin/expire-sessions` | expire every session token |
 //! | `POST /_admin/health` `[{"healthy":true,"error":""}]` or `{"status":503}` | set what `/health` answers |
@@ -64,6 +72,7 @@
 mod admin;
 mod api;
 mod auth;
+mod broken;
 mod error;
 mod event_type;
 mod faults;
@@ -77,11 +86,12 @@ mod rng;
 mod server;
 mod simulator;
 mod state;
+mod tolerant;
 
 pub use error::SimError;
 pub use event_type::EventType;
-pub use faults::Fault;
+pub use faults::{Breakage, Fault};
 pub use generator::EventGenerator;
-pub use options::SimOptions;
+pub use options::{AnswerStyle, SimOptions};
 pub use records::{RequestRecord, SetupRecord};
 pub use simulator::Simulator;

@@ -16,6 +16,8 @@ pub struct SimOptions {
     pub challenge_lifetime: Duration,
     /// Most events one pull answers, whatever `max` asks for (default 1000).
     pub max_cap: u32,
+    /// How the API's answers are written (default [`AnswerStyle::Plain`]).
+    pub answer_style: AnswerStyle,
     /// Seed of the deterministic event generator (default 1).
     pub seed: u64,
     /// One generated event in this many is about 10 KB (default 200; 0 for none).
@@ -29,8 +31,36 @@ impl Default for SimOptions {
             session_lifetime: Duration::from_secs(3600),
             challenge_lifetime: Duration::from_secs(300),
             max_cap: 1000,
+            answer_style: AnswerStyle::Plain,
             seed: 1,
             large_every: crate::generator::LARGE_EVERY,
+        }
+    }
+}
+
+/// How the simulator writes its answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AnswerStyle {
+    /// Just the members the API documents, in order.
+    #[default]
+    Plain,
+    /// The same facts with everything a client must tolerate around the fields it needs:
+    /// extra members, `null` or values of other types in members it does not use, optional
+    /// members left out, extra `data` elements that are not resources, and an unhealthy health
+    /// entry's error as an object.
+    Tolerant,
+}
+
+impl std::str::FromStr for AnswerStyle {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "plain" => Ok(AnswerStyle::Plain),
+            "tolerant" => Ok(AnswerStyle::Tolerant),
+            other => Err(format!(
+                "unknown answer style {other:?}: use plain or tolerant"
+            )),
         }
     }
 }

@@ -240,6 +240,18 @@ async fn handle(
             tokio::time::sleep(delay).await;
             response
         }
+        Some(Fault::BrokenAnswer(breakage)) => match api::answer(&mut lock(&state), &api_request) {
+            Ok(body) => breakage.response(body.as_bytes()),
+            Err(err) => response::error(err.status, &err.detail),
+        },
+        Some(Fault::OversizedAnswer(extra)) => {
+            let asked = max.map(|m| format!(r#"{{"max":{}}}"#, m.saturating_add(extra)));
+            let request = ApiRequest {
+                body: asked.as_ref().map_or(api_request.body, |b| b.as_bytes()),
+                ..api_request
+            };
+            api::handle(&mut lock(&state), &request)
+        }
         Some(Fault::Stall(delay)) => {
             tokio::time::sleep(delay).await;
             response::error(504, "simulated gateway timeout: nothing was handled")

@@ -17,10 +17,11 @@ use crate::auth::CustosAuth;
 use crate::event_type::EventType;
 use crate::faults::FaultQueue;
 use crate::generator::EventGenerator;
-use crate::options::SimOptions;
+use crate::options::{AnswerStyle, SimOptions};
 use crate::random;
 use crate::records::{RequestRecord, SetupRecord};
 use crate::response::quote;
+use crate::tolerant;
 
 /// A refusal of the API: the status to answer and the JSON:API error detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +140,11 @@ impl State {
             pull_gate: tokio::sync::watch::Sender::new(false),
             held_pulls: 0,
         }
+    }
+
+    /// Whether answers are written in [`AnswerStyle::Tolerant`].
+    fn tolerant(&self) -> bool {
+        self.options.answer_style == AnswerStyle::Tolerant
     }
 
     /// Add a broker, or rename an existing one (its keys stay).
@@ -286,12 +292,16 @@ impl State {
             description: description.clone(),
             keep_others,
         });
+        let created = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        if self.tolerant() {
+            return Ok(tolerant::setup(&credential_id, &description, &created));
+        }
         Ok(format!(
             r#"{{"data":[{{"type":"credentials","id":{},"attributes":{{"type":"signature","description":{},"public_key":{},"created":{}}}}}]}}"#,
             quote(&credential_id),
             quote(&description),
             quote(&request.secret),
-            quote(&now.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            quote(&created),
         ))
     }
 
@@ -300,11 +310,15 @@ impl State {
         self.challenges.retain(|_, c| c.expires > now);
         let id = random::hex_id(16).map_err(ApiError::random_failed)?;
         let value = random::token(32).map_err(ApiError::random_failed)?;
-        let body = format!(
-            r#"{{"data":[{{"type":"challenges","id":{},"attributes":{{"value":{}}}}}]}}"#,
-            quote(&id),
-            quote(&value)
-        );
+        let body = if self.tolerant() {
+            tolerant::challenge(&id, &value)
+        } else {
+            format!(
+                r#"{{"data":[{{"type":"challenges","id":{},"attributes":{{"value":{}}}}}]}}"#,
+                quote(&id),
+                quote(&value)
+            )
+        };
         self.challenges.insert(
             id,
             Challenge {
@@ -371,6 +385,9 @@ impl State {
             },
         );
         self.logins += 1;
+        if self.tolerant() {
+            return Ok(tolerant::login(&token, lifetime.as_secs()));
+        }
         Ok(format!(
             r#"{{"data":[{{"type":"sessions","attributes":{{"token":{}}},"meta":{{"expiration_timeout":{}}}}}]}}"#,
             quote(&token),
@@ -420,6 +437,9 @@ impl State {
             .map(|b| b.name.clone())
             .unwrap_or_default();
         self.hello_versions.push(version.to_string());
+        if self.tolerant() {
+            return Ok(tolerant::hello(&broker_id, &name));
+        }
         Ok(format!(
             r#"{{"data":[{{"type":"brokers","id":{},"attributes":{{"name":{}}}}}]}}"#,
             quote(&broker_id),
@@ -441,6 +461,7 @@ impl State {
             ApiError::bad_request("body must be a JSON object with \"max\": a positive integer")
         })?;
         let count = max.min(self.options.max_cap) as usize;
+        let tolerant = self.tolerant();
         let queue = &mut self.queues[event_type.index()];
         let count = count.min(queue.len());
         self.served[event_type.index()] += count;
@@ -452,6 +473,10 @@ impl State {
             out.push_str(&raw);
         }
         out.push_str("]}");
+        if tolerant {
+            // The events alone, without `{"data":[` and `]}`.
+            return Ok(tolerant::pull(&out[9..out.len() - 2]));
+        }
         Ok(out)
     }
 
@@ -459,6 +484,7 @@ impl State {
     pub(crate) fn health_body(&self) -> Result<String, ApiError> {
         match &self.health {
             Health::Status(status) => Err(ApiError::new(*status, "unhealthy (simulated)")),
+            Health::Entries(entries) if self.tolerant() => Ok(tolerant::health(entries)),
             Health::Entries(entries) => {
                 let items: Vec<String> = entries
                     .iter()

@@ -52,9 +52,9 @@ fn install_ok(stage: &Stage) -> (u32, u32) {
     stage.user(DAEMON_USER).expect("the daemon user")
 }
 
-/// Runs install.sh (`--install`, no `--yes`) on the stage with `answers` on its standard input.
-fn install_answering(stage: &Stage, answers: &str) -> Output {
-    let mut child = Command::new(repo_file("packaging/install.sh"))
+/// Starts install.sh (`--install`, no `--yes`) on the stage with piped standard streams.
+fn spawn_install(stage: &Stage) -> std::process::Child {
+    Command::new(repo_file("packaging/install.sh"))
         .args(install_args(false))
         .arg("--root")
         .arg(stage.root())
@@ -62,7 +62,12 @@ fn install_answering(stage: &Stage, answers: &str) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn install.sh");
+        .expect("spawn install.sh")
+}
+
+/// Runs install.sh (`--install`, no `--yes`) on the stage with `answers` on its standard input.
+fn install_answering(stage: &Stage, answers: &str) -> Output {
+    let mut child = spawn_install(stage);
     let mut stdin = child.stdin.take().expect("stdin");
     // The installer may stop before reading every answer.
     let _ = stdin.write_all(answers.as_bytes());
@@ -159,15 +164,7 @@ fn a_setup_file_swapped_for_a_link_during_fix_group_changes_nothing() {
     stage.write("/etc/root-only", "secret\n", 0o600);
     let victim = stage.path("/etc/root-only");
 
-    let mut child = Command::new(repo_file("packaging/install.sh"))
-        .args(install_args(false))
-        .arg("--root")
-        .arg(stage.root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn install.sh");
+    let mut child = spawn_install(&stage);
     let mut child_out = child.stdout.take().expect("stdout");
     let mut seen = Vec::new();
     let mut byte = [0u8; 1];

@@ -16,6 +16,10 @@ use super::error::ApiError;
 use crate::config::Credentials;
 use crate::event::{Event, EventType};
 
+/// The largest answer the broker reads: a longer one is cut here and refused (for a pull, the
+/// part read goes to the dead-letter file; see docs/reliability.md, "API answers").
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
+
 /// The HTTP client of one broker id.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
@@ -128,7 +132,12 @@ impl ApiClient {
                 None,
             )
             .await?;
-        answer::hello_name(&call, &body)
+        let name = answer::hello_name(&call, &body)?;
+        Ok(if name.is_empty() {
+            self.broker.clone()
+        } else {
+            name
+        })
     }
 
     /// `POST /queues/{type}/next`: takes up to `max` events off the queue.
@@ -141,14 +150,19 @@ impl ApiClient {
         let path = format!("/queues/{queue}/next");
         let body = serde_json::json!({ "max": max });
         let (call, body) = self
-            .send(
+            .send_keeping_cut_answer(
                 reqwest::Method::POST,
                 &path,
                 Some(self.session_header(session)),
                 Some(body),
             )
             .await?;
-        answer::pull_events(&call, queue, &body)
+        // The events are gone from the API's queue now: an answer that cannot be decoded
+        // comes back whole in the error, for the dead-letter file.
+        answer::pull_events(&call, queue, &body).map_err(|e| match e {
+            ApiError::Malformed { call, reason } => ApiError::Unreadable { call, reason, body },
+            other => other,
+        })
     }
 
     fn session_header(&self, session: &Session) -> String {
@@ -159,8 +173,28 @@ impl ApiClient {
         )
     }
 
-    /// Sends one request; returns `METHOD URL` and the body of a 2xx answer.
+    /// Sends one request; returns `METHOD URL` and the body of a 2xx answer. A 2xx answer that
+    /// cannot be read whole is [`ApiError::Malformed`]: its bytes (which may hold a session
+    /// token) are dropped.
     async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<String>,
+        json: Option<serde_json::Value>,
+    ) -> Result<(String, bytes::Bytes), ApiError> {
+        self.send_keeping_cut_answer(method, path, authorization, json)
+            .await
+            .map_err(|e| match e {
+                ApiError::Unreadable { call, reason, .. } => ApiError::Malformed { call, reason },
+                other => other,
+            })
+    }
+
+    /// Like [`ApiClient::send`], but a 2xx answer that cannot be read whole is
+    /// [`ApiError::Unreadable`] with the bytes that arrived: only for pulls, whose answers hold
+    /// events already gone from the API's queue and never a secret.
+    async fn send_keeping_cut_answer(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -182,11 +216,18 @@ impl ApiClient {
         };
         let response = request.send().await.map_err(|e| transport(e, &call))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| transport(e, &call))?;
+        let body = read_body(response, MAX_ANSWER_BYTES).await;
         if status.is_success() {
-            return Ok((call, body));
+            return match body {
+                Ok(body) => Ok((call, body)),
+                Err(cut) => Err(ApiError::Unreadable {
+                    call,
+                    reason: cut.reason,
+                    body: cut.partial,
+                }),
+            };
         }
-        let detail = answer::error_detail(&body);
+        let detail = answer::error_detail(&body.unwrap_or_else(|cut| cut.partial));
         if status == reqwest::StatusCode::UNAUTHORIZED {
             Err(ApiError::Unauthorized { call, detail })
         } else {
@@ -195,6 +236,51 @@ impl ApiClient {
                 status: status.as_u16(),
                 detail,
             })
+        }
+    }
+}
+
+/// An answer body that could not be read whole: why, and the bytes that did arrive.
+struct CutAnswer {
+    reason: String,
+    partial: bytes::Bytes,
+}
+
+/// Reads the body of `response`, at most `limit` bytes of it.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, CutAnswer> {
+    let expected = response.content_length().unwrap_or(0);
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(limit).min(limit));
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    return Err(CutAnswer {
+                        reason: format!(
+                            "answer larger than {} MiB: only its first {} MiB were read",
+                            limit >> 20,
+                            limit >> 20
+                        ),
+                        partial: body.into(),
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.into()),
+            Err(e) => {
+                return Err(CutAnswer {
+                    reason: format!(
+                        "answer cut short after {} bytes: {}",
+                        body.len(),
+                        reason(&e)
+                    ),
+                    partial: body.into(),
+                })
+            }
         }
     }
 }

@@ -30,6 +30,21 @@ pub enum ApiError {
         /// What the network layer said.
         reason: String,
     },
+    /// A 2xx pull answer that could not be read whole (larger than [`MAX_ANSWER_BYTES`], cut
+    /// short) or not decoded: `body` holds the bytes that arrived (events already gone from the
+    /// API's queue), never shown in the message. Other calls never give it (their answers may
+    /// hold a secret): they fail with [`ApiError::Malformed`].
+    ///
+    /// [`MAX_ANSWER_BYTES`]: super::client::MAX_ANSWER_BYTES
+    #[error("{call}: malformed answer: {reason}")]
+    Unreadable {
+        /// `METHOD URL`.
+        call: String,
+        /// What was wrong with it.
+        reason: String,
+        /// The bytes of the answer that arrived.
+        body: bytes::Bytes,
+    },
     /// An answer that is not what the API documents.
     #[error("{call}: malformed answer: {reason}")]
     Malformed {
@@ -50,13 +65,13 @@ fn detail_suffix(detail: &str) -> String {
 
 impl ApiError {
     /// The kind of failure in one word, for metrics: `unauthorized`, `status`, `transport` or
-    /// `malformed`.
+    /// `malformed` (an answer not as documented, or one that could not be read whole).
     pub fn class(&self) -> &'static str {
         match self {
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::Status { .. } => "status",
             ApiError::Transport { .. } => "transport",
-            ApiError::Malformed { .. } => "malformed",
+            ApiError::Malformed { .. } | ApiError::Unreadable { .. } => "malformed",
         }
     }
 

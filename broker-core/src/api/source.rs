@@ -103,9 +103,16 @@ impl ApiSource {
 #[async_trait]
 impl Source for ApiSource {
     async fn pull(&self, queue: EventType, max: u32) -> Result<Vec<Event>, SourceError> {
-        self.pull_queue(queue, max)
-            .await
-            .map_err(|e| SourceError::new(e.to_string()).with_class(e.class()))
+        self.pull_queue(queue, max).await.map_err(|e| {
+            let class = e.class();
+            match e {
+                ApiError::Unreadable { ref body, .. } => {
+                    SourceError::with_unread_answer(e.to_string(), body.clone())
+                }
+                other => SourceError::new(other.to_string()),
+            }
+            .with_class(class)
+        })
     }
 }
 

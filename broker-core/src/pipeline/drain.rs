@@ -85,7 +85,10 @@ async fn pull_queue(mut p: Puller, queue: EventType, max: u32, repeat: bool) -> 
         p.moved();
         match pulled {
             Err(e) => {
-                let line = format!("cannot pull {queue}: {e}");
+                let line = match e.unread_answer {
+                    Some(answer) => keep_unread_answer(&p.spool, queue, answer, e.message).await,
+                    None => format!("cannot pull {queue}: {e}"),
+                };
                 tracing::error!("{line}");
                 record(&p, queue, 0, Err((e.class, &line)));
                 report.failures.push(line);
@@ -236,4 +239,31 @@ async fn set_aside(
     };
     tracing::error!("{line}");
     line
+}
+
+/// Writes the raw `answer` of a pull of `queue` that could not be read (`error` says why) to
+/// the dead-letter file: the API has already taken its events off the queue, so it is their
+/// only copy. If even that fails, its dead-letter line goes to the log. Returns the failure
+/// line.
+async fn keep_unread_answer(
+    spool: &Arc<Spool>,
+    queue: EventType,
+    answer: bytes::Bytes,
+    error: String,
+) -> String {
+    let n = answer.len();
+    let spool = spool.clone();
+    let reason = error.clone();
+    let written =
+        tokio::task::spawn_blocking(move || spool.dead_letter_answer(queue, &answer, &reason))
+            .await
+            .unwrap_or_else(|e| Err(SpoolError(format!("spool task failed: {e}"))));
+    match written {
+        Ok(place) => format!(
+            "cannot pull {queue}: {error}; the answer ({n} bytes, holding events already taken off the API's queue) was written to {place}"
+        ),
+        Err(e) => format!(
+            "cannot pull {queue}: {error}; the answer ({n} bytes, holding events already taken off the API's queue) cannot be set aside ({e}): its dead-letter line is in this log"
+        ),
+    }
 }

@@ -1,8 +1,10 @@
-//! The dead-letter file: events a sink rejected for good, one JSON object per line.
+//! The dead-letter file: events a sink rejected for good, and bytes that hold events but cannot
+//! be read as them (a damaged spool record, an unreadable pull answer), one JSON object per line.
 //!
 //! Each dead letter is exactly one line and keeps its payload whole: an event's line is kept as
 //! JSON (compacted, should it hold white space), or as a string if it is not JSON; the bytes of a
-//! damaged spool record as a string, and exactly in `event_base64` when they are not UTF-8.
+//! damaged spool record or an unreadable pull answer as a string, and exactly in `event_base64`
+//! when they are not UTF-8.
 
 use std::io::Write;
 use std::path::Path;
@@ -55,9 +57,10 @@ pub(crate) fn line(pipe: &str, event: &Event, reason: &str) -> String {
     serde_json::to_string(&letter).unwrap_or_default()
 }
 
-/// The dead-letter line for the bytes of a damaged spool record of `queue` (no newline): the
-/// bytes go in `event` as a JSON string (invalid UTF-8 replaced) and, when they are not UTF-8,
-/// exactly in `event_base64`; `pipe` is empty.
+/// The dead-letter line for bytes of `queue` that hold events but cannot be read as them (a
+/// damaged spool record, an unreadable pull answer), no newline: the bytes go in `event` as a
+/// JSON string (invalid UTF-8 replaced) and, when they are not UTF-8, exactly in
+/// `event_base64`; `pipe` is empty.
 pub(crate) fn damaged_line(queue: EventType, bytes: &[u8], reason: &str) -> String {
     let text = String::from_utf8_lossy(bytes);
     let exact = std::str::from_utf8(bytes)

@@ -441,10 +441,40 @@ impl Spool {
             .iter()
             .map(|e| dead_letter::line("", e, &reason))
             .collect();
+        self.append_dead_letters(&lines)
+    }
+
+    /// Appends the raw `answer` of a pull of `queue` that cannot be read (see
+    /// docs/reliability.md, "API answers"), with `reason`, to the dead-letter file as one line,
+    /// and returns where it went (for an in-memory spool, the log). The events in it are gone
+    /// from the API's queue: this line is the only copy, so when the file cannot be written the
+    /// line goes to the log instead, in ASCII with every other character escaped (the log
+    /// escapes control characters its own way, which would change the JSON).
+    pub fn dead_letter_answer(
+        &self,
+        queue: EventType,
+        answer: &[u8],
+        reason: &str,
+    ) -> Result<String, SpoolError> {
+        let line = dead_letter::damaged_line(queue, answer, reason);
+        self.append_dead_letters(std::slice::from_ref(&line))
+            .inspect_err(|_| {
+                let ascii = crate::encode::encode_python_compact(&line).unwrap_or(line);
+                tracing::error!("dead letter not written: {ascii}");
+            })
+    }
+
+    /// Appends `lines` to the dead-letter file in one write, or logs them for an in-memory
+    /// spool; returns where they went.
+    fn append_dead_letters(&self, lines: &[String]) -> Result<String, SpoolError> {
         match &self.dir {
             Some(dir) => {
                 let path = dir.join(DEAD_LETTER_FILE);
-                dead_letter::append(&path, &lines.join("\n")).map_err(|e| {
+                let text = match lines {
+                    [one] => std::borrow::Cow::Borrowed(one.as_str()),
+                    _ => std::borrow::Cow::Owned(lines.join("\n")),
+                };
+                dead_letter::append(&path, &text).map_err(|e| {
                     SpoolError(format!(
                         "cannot write the dead letters to {}: {e}",
                         path.display()
@@ -453,7 +483,7 @@ impl Spool {
                 Ok(path.display().to_string())
             }
             None => {
-                for line in &lines {
+                for line in lines {
                     tracing::error!("dead letter: {line}");
                 }
                 Ok("the log".to_string())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use broker_sim::{EventType, SimOptions, Simulator};
+use broker_sim::{AnswerStyle, EventType, SimOptions, Simulator};
 use chrono::{SecondsFormat, Utc};
 use clap::Parser;
 
@@ -41,6 +41,10 @@ struct Args {
     /// Session lifetime in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     session_lifetime: u64,
+    /// How answers are written: `plain`, or `tolerant` (extra members, nulls and other types in
+    /// members a client does not use, extra data elements)
+    #[arg(long, value_name = "STYLE", default_value = "plain")]
+    answer_style: AnswerStyle,
     /// Log every API request to standard error
     #[arg(short, long)]
     verbose: bool,
@@ -76,6 +80,7 @@ async fn run(args: Args) -> Result<(), String> {
         port: args.port,
         seed: args.seed,
         session_lifetime: Duration::from_secs(args.session_lifetime),
+        answer_style: args.answer_style,
         ..SimOptions::default()
     };
     let sim = Simulator::start(options).await.map_err(|e| e.to_string())?;

@@ -26,6 +26,65 @@ fn health_error_accepts_any_json() {
 }
 
 #[test]
+fn only_the_first_resource_is_read() {
+    let body = br#"{"data":[{"id":"c1","type":null,"attributes":{"value":"v","x":[]}},null,7],"meta":null}"#;
+    let read = challenge(CALL, body).unwrap();
+    assert_eq!((read.id.as_str(), read.value.as_str()), ("c1", "v"));
+    let body = br#"{"data":[{"attributes":{"token":"t"},"meta":{"expiration_timeout":60}},7]}"#;
+    assert_eq!(
+        session(CALL, body).unwrap().lifetime,
+        Duration::from_secs(60)
+    );
+    for needed in [
+        &br#"{"data":[]}"#[..],
+        br#"{"data":null}"#,
+        br#"{}"#,
+        br#"{"data":[{"id":"c1"}]}"#,
+        br#"{"data":[null,{"id":"c1","attributes":{"value":"v"}}]}"#,
+    ] {
+        assert!(
+            challenge(CALL, needed).is_err(),
+            "{}",
+            String::from_utf8_lossy(needed)
+        );
+    }
+}
+
+#[test]
+fn health_is_true_only_for_true_and_names_of_any_type_are_shown() {
+    let body = br#"[{"healthy":true},{"healthy":null,"error":5},{"error":"x"},{"healthy":"yes"}]"#;
+    let healthy: Vec<bool> = health(CALL, body)
+        .unwrap()
+        .iter()
+        .map(|e| e.healthy)
+        .collect();
+    assert_eq!(healthy, [true, false, false, false]);
+    let hello = |body: &[u8]| hello_name(CALL, body).unwrap();
+    assert_eq!(hello(br#"{"data":[{"attributes":{"name":null}},{}]}"#), "");
+    assert_eq!(hello(br#"{"data":[{"attributes":{}}]}"#), "");
+    assert_eq!(
+        hello(br#"{"data":[{"attributes":{"name":["a"]}}]}"#),
+        r#"["a"]"#
+    );
+}
+
+#[test]
+fn error_details_of_any_type_are_shown() {
+    let body =
+        br#"{"errors":[{"detail":{"code":3}},null,{"detail":null,"title":"Gone"},{"title":7}]}"#;
+    assert_eq!(error_detail(body), r#"{"code":3}; Gone; 7"#);
+}
+
+#[test]
+fn a_pull_answer_that_is_not_utf8_says_so() {
+    let e = pull_events(CALL, EventType::Alerts, b"{\"data\":[\"\xff\"]}").unwrap_err();
+    assert!(
+        e.to_string().ends_with("not valid UTF-8 (at byte 10)"),
+        "{e}"
+    );
+}
+
+#[test]
 fn error_detail_is_one_short_line() {
     let body = br#"{"errors":[{"detail":"bad\r\nsignature"},{"title":"t"},{}]}"#;
     assert_eq!(error_detail(body), r"bad\r\nsignature; t");
@@ -115,8 +174,8 @@ fn answer_like() -> impl Strategy<Value = Value> {
 /// (which it may do: that is lenient, not wrong).
 type Oracle<T> = Option<Result<T, ()>>;
 
-/// What the first item of `data` gives, if `value` is an object with a `data` list whose every
-/// item `read` takes (serde reads them all).
+/// What the first item of `data` gives, if `value` is an object with a `data` list whose first
+/// item `read` takes (the other items are not read: anything passes there).
 fn first_item<T>(value: &Value, read: impl Fn(&Map<String, Value>) -> Oracle<T>) -> Oracle<T> {
     let Value::Object(top) = value else {
         return if value.is_array() {
@@ -128,15 +187,11 @@ fn first_item<T>(value: &Value, read: impl Fn(&Map<String, Value>) -> Oracle<T>)
     let Some(Value::Array(data)) = top.get("data") else {
         return Some(Err(()));
     };
-    let mut readings = data.iter().map(|item| match item {
-        Value::Object(item) => read(item),
-        Value::Array(_) => None,
+    match data.first() {
+        Some(Value::Object(item)) => read(item),
+        Some(Value::Array(_)) => None,
         _ => Some(Err(())),
-    });
-    let first = readings.next().unwrap_or(Some(Err(())));
-    readings.fold(first, |so_far, next| {
-        both(so_far, next).map(|r| r.map(|(a, _)| a))
-    })
+    }
 }
 
 /// The string at `object[outer][inner]` (`outer` empty: `object[inner]`).
@@ -196,9 +251,20 @@ fn expected_challenge(value: &Value) -> Oracle<Challenge> {
     })
 }
 
+/// Display text of any JSON value, as the readers show it.
+fn shown(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => one_line(s),
+        Some(other) => other.to_string(),
+    }
+}
+
 fn expected_hello(value: &Value) -> Oracle<String> {
-    first_item(value, |item| {
-        text_at(item, "attributes", "name").map(|r| r.map(|name| one_line(&name)))
+    first_item(value, |item| match item.get("attributes") {
+        Some(Value::Object(attributes)) => Some(Ok(shown(attributes.get("name")))),
+        Some(Value::Array(_)) => None,
+        _ => Some(Err(())),
     })
 }
 
@@ -215,17 +281,10 @@ fn expected_health(value: &Value) -> Oracle<Vec<HealthEntry>> {
                 Some(Err(()))
             };
         };
-        let Some(Value::Bool(healthy)) = entry.get("healthy") else {
-            return Some(Err(()));
-        };
-        let error = match entry.get("error") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => one_line(s),
-            Some(other) => other.to_string(),
-        };
+        // Only `true` is healthy; a missing or other `healthy` is not, and never an error.
         out.push(HealthEntry {
-            healthy: *healthy,
-            error,
+            healthy: entry.get("healthy") == Some(&Value::Bool(true)),
+            error: shown(entry.get("error")),
         });
     }
     Some(Ok(out))

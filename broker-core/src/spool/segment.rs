@@ -271,6 +271,28 @@ fn damaged_extent(bytes: &[u8], at: usize) -> (usize, bool) {
     (next_intact, false)
 }
 
+/// How many record headers chain back from `stop` inside the damaged record at `at`: a header
+/// at `p` whose length ends exactly at `stop` (or at the previous such header) is one more
+/// record the damaged length field swallowed.
+fn inner_headers(bytes: &[u8], at: usize, stop: usize) -> usize {
+    let ends_at = |p: usize, end: usize| {
+        bytes.get(p..p + 4).is_some_and(|len| {
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            len > 0 && p.saturating_add(record::HEADER).saturating_add(len) == end
+        })
+    };
+    let mut count = 0;
+    let mut end = stop;
+    while let Some(p) = (at + record::HEADER..end.saturating_sub(record::HEADER))
+        .rev()
+        .find(|&p| ends_at(p, end))
+    {
+        count += 1;
+        end = p;
+    }
+    count
+}
+
 /// Indexes the records of a segment starting at sequence number `first` (see
 /// [`Segment::open`]). Never panics, whatever the bytes.
 pub(crate) fn scan(bytes: &[u8], first: u64, expected_end: Option<u64>) -> Scan {
@@ -282,6 +304,9 @@ pub(crate) fn scan(bytes: &[u8], first: u64, expected_end: Option<u64>) -> Scan 
     // Where the holes of the first damage whose record count is unknown were put: numbers the
     // damage hid go there, so that a record after it is never numbered below its place.
     let mut unknown_count_at = None;
+    // Where the first damage of any kind is: with the end known, numbers hidden by a damage
+    // whose count looked certain go there (a record after it may then replay, never skip).
+    let mut first_damage_at = None;
     while at < bytes.len() {
         if let Decoded::Record(_, size) = record::decode(&bytes[at..]) {
             offsets.push(at as u32);
@@ -303,8 +328,11 @@ pub(crate) fn scan(bytes: &[u8], first: u64, expected_end: Option<u64>) -> Scan 
         // records: count as many as could fit (the smallest event is `{}`), so that positions
         // saved past them err towards delivering twice, never towards skipping.
         // In a segment followed by another, the next one's name gives the count (below).
+        // A trusted length may still span a second damaged record whose own header lies
+        // inside: each inner header whose length ends where the next one starts counts too.
+        first_damage_at.get_or_insert(offsets.len());
         let count = if exact {
-            1
+            1 + inner_headers(bytes, at, stop)
         } else {
             unknown_count_at.get_or_insert(offsets.len());
             match expected_end {
@@ -332,7 +360,7 @@ pub(crate) fn scan(bytes: &[u8], first: u64, expected_end: Option<u64>) -> Scan 
         at = stop;
     }
     // The next segment says where this one ends: numbers the damage hid are holes.
-    if let (Some(expected), Some(index)) = (expected_end, unknown_count_at) {
+    if let (Some(expected), Some(index)) = (expected_end, unknown_count_at.or(first_damage_at)) {
         let end = first + offsets.len() as u64;
         if expected > end {
             let missing = (expected - end) as usize;

@@ -108,8 +108,9 @@ fn send_queue(fd: RawFd) -> Option<usize> {
     (result == 0).then(|| usize::try_from(bytes).unwrap_or(0))
 }
 
-/// The bytes in a socket's send buffer, not yet acknowledged (FreeBSD's `FIONWRITE`). Not tested
-/// here: the project builds and tests on Linux only.
+/// The bytes in a socket's send buffer, not yet acknowledged (FreeBSD's `FIONWRITE`). Checked
+/// with `cargo check` and `cargo clippy --target x86_64-unknown-freebsd`; never run (the tests
+/// run on Linux only).
 #[cfg(target_os = "freebsd")]
 fn send_queue(fd: RawFd) -> Option<usize> {
     let mut bytes: libc::c_int = 0;

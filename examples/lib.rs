@@ -2,11 +2,110 @@
 //! `cargo run --example NAME`:
 //!
 //! - `quickstart`: the broker's main job against the simulator.
-//! - `stdout_sink`: the smallest sink plugin, in a whole daemon (`-- --config broker.conf`).
+//! - `stdout_sink`: the smallest sink plugin, in a whole daemon (`-- --config broker.conf`); with
+//!   no arguments, one round against the embedded simulator ([`run_demo`]).
 //! - `embed`: a pipeline in process, from a config string and an in-memory source.
 //!
 //! Beside them, two crates: `webhook-sink` (a sink crate) and `custom-broker` (the stock daemon
 //! plus that sink). The guide `docs/writing-a-sink.md` is compiled here as doctests.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use broker_core::config::BrokerConfig;
+use broker_sim::{SimOptions, Simulator};
+
+/// The broker id the demos register with the simulator.
+const DEMO_BROKER: &str = "demo1";
+/// The setup code the demos give the simulator and the broker.
+const DEMO_SETUP_CODE: &str = "demo-setup-code";
+/// The queues the demos fill, three events each.
+pub const DEMO_QUEUES: [&str; 4] = ["alerts", "endpoint_stats", "log_authn", "log_changes"];
+
+/// True when a program was started with no arguments and no `PROCUSTODIBUS_CONF`: no config is
+/// given, so an example runs a demo against the embedded simulator instead of the daemon.
+pub fn no_config_given() -> bool {
+    std::env::args_os().len() <= 1 && std::env::var_os("PROCUSTODIBUS_CONF").is_none()
+}
+
+/// The embedded API simulator with a broker, its setup code and three events in each of
+/// [`DEMO_QUEUES`], and a fresh directory for the broker's files.
+pub struct Demo {
+    /// The simulator the broker talks to.
+    pub sim: Simulator,
+    /// The directory of the config, setup, credentials and spool.
+    pub dir: PathBuf,
+}
+
+impl Demo {
+    /// Starts the simulator and makes the directory `procustodibus-NAME-PID` in the temp dir.
+    pub async fn start(name: &str) -> Result<Demo, Box<dyn Error>> {
+        let sim = Simulator::start(SimOptions::default()).await?;
+        sim.add_broker(DEMO_BROKER, "Demo Broker");
+        let expires = chrono::Utc::now() + chrono::Duration::days(3);
+        sim.add_setup_code(DEMO_BROKER, DEMO_SETUP_CODE, expires);
+        for queue in DEMO_QUEUES {
+            sim.enqueue_generated(queue, 3)?;
+        }
+        let dir = std::env::temp_dir().join(format!("procustodibus-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("broker-setup.conf"),
+            format!(
+                "[Broker.Setup]\nCode = {DEMO_SETUP_CODE}\nExpires = {}\n",
+                expires.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        )?;
+        println!(
+            "simulator at {}; broker files in {}",
+            sim.url(),
+            dir.display()
+        );
+        Ok(Demo { sim, dir })
+    }
+
+    /// Writes `broker.conf` with `pipes` (`[Pipe.NAME]` sections) and runs the broker once: setup,
+    /// then one pull and delivery. Returns the broker's exit code.
+    pub async fn run_once(&self, pipes: &str) -> Result<ExitCode, Box<dyn Error>> {
+        let config_path = self.dir.join("broker.conf");
+        std::fs::write(
+            &config_path,
+            format!(
+                "[Broker]\nBroker = {DEMO_BROKER}\nApi = {}\nSpool = {}\n\n{pipes}",
+                self.sim.url(),
+                self.dir.join("spool").display()
+            ),
+        )?;
+        let config = BrokerConfig::load(&config_path)?;
+        Ok(broker_cli::run::run(&config, None).await)
+    }
+}
+
+/// What an example started with no config does: runs the stock sinks and the program's own
+/// (`pipes`, `[Pipe.NAME]` sections) once against a fresh [`Demo`], logging at info.
+pub fn run_demo(name: &str, pipes: &str) -> ExitCode {
+    broker_cli::plugins::link();
+    broker_cli::logging::init(broker_cli::logging::Level::INFO);
+    let demo = async {
+        let demo = Demo::start(name).await?;
+        demo.run_once(pipes).await
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{name} demo failed: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(demo) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{name} demo failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// The code blocks of `docs/writing-a-sink.md`, compiled and run by `cargo test` as doctests.
 #[cfg(doctest)]

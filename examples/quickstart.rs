@@ -1,4 +1,5 @@
-//! The broker's main job on an embedded default: start the API simulator, write a config with a
+//! The broker's main job on an embedded default: start the API simulator (`broker_examples::Demo`,
+//! shared with the other examples' no-argument runs), write a config with a
 //! file pipe and a syslog pipe to a local UDP receiver, run setup, pull once, and print what
 //! landed.
 //!
@@ -7,10 +8,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use broker_core::config::BrokerConfig;
-use broker_sim::{SimOptions, Simulator};
-
-const BROKER: &str = "quickstart1";
+use broker_examples::{Demo, DEMO_QUEUES};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -30,46 +28,18 @@ fn tracing_level() -> broker_cli::logging::Level {
 }
 
 async fn quickstart() -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let sim = Simulator::start(SimOptions::default()).await?;
-    sim.add_broker(BROKER, "Quickstart Broker");
-    let expires = chrono::Utc::now() + chrono::Duration::days(3);
-    sim.add_setup_code(BROKER, "quickstart-setup-code", expires);
-    for queue in ["alerts", "endpoint_stats", "log_authn", "log_changes"] {
-        sim.enqueue_generated(queue, 3)?;
-    }
+    let demo = Demo::start("quickstart").await?;
     let syslog = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
-
-    let dir = std::env::temp_dir().join(format!("procustodibus-quickstart-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let jsonl = dir.join("all.jsonl");
-    let config_path = dir.join("broker.conf");
-    std::fs::write(
-        &config_path,
-        format!(
-            "[Broker]\nBroker = {BROKER}\nApi = {}\nSpool = {}\n\n\
-             [Pipe.AllToFile]\nFrom = alerts, endpoint_stats, log_authn, log_changes\nMax = 100\nTo = file\nFile = {}\n\n\
+    let jsonl = demo.dir.join("all.jsonl");
+    let code = demo
+        .run_once(&format!(
+            "[Pipe.AllToFile]\nFrom = {}\nMax = 100\nTo = file\nFile = {}\n\n\
              [Pipe.AlertsToSyslog]\nFrom = alerts\nTo = syslog\nSocket = {}\nFacility = local0\nPriority = info\n",
-            sim.url(),
-            dir.join("spool").display(),
+            DEMO_QUEUES.join(", "),
             jsonl.display(),
             syslog.local_addr()?
-        ),
-    )?;
-    std::fs::write(
-        dir.join("broker-setup.conf"),
-        format!(
-            "[Broker.Setup]\nCode = quickstart-setup-code\nExpires = {}\n",
-            expires.format("%Y-%m-%dT%H:%M:%SZ")
-        ),
-    )?;
-    println!(
-        "simulator at {}; broker files in {}",
-        sim.url(),
-        dir.display()
-    );
-
-    let config = BrokerConfig::load(&config_path)?;
-    let code = broker_cli::run::run(&config, None).await;
+        ))
+        .await?;
 
     println!("\n--- {} ---", jsonl.display());
     print!("{}", std::fs::read_to_string(&jsonl).unwrap_or_default());
@@ -86,7 +56,7 @@ async fn quickstart() -> Result<ExitCode, Box<dyn std::error::Error>> {
             String::from_utf8_lossy(&buf[..n]).replace('\0', "\\0")
         );
     }
-    let credentials = dir.join("broker-credentials.conf");
+    let credentials = demo.dir.join("broker-credentials.conf");
     println!(
         "\n--- {} (written by setup, mode 0600; private key not shown) ---",
         credentials.display()

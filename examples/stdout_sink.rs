@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --example stdout_sink -- --config broker.conf     # [Pipe.Screen] To = stdout
+//! cargo run --example stdout_sink                             # a demo: see `main`
 //! ```
 
 use std::io::Write;
@@ -57,7 +58,15 @@ inventory::submit! {
 }
 
 /// The stock daemon: same flags and config, plus the sink above (it is in this binary's own
-/// crate, so the linker keeps it; a sink in another crate needs `that_crate::link()`).
+/// crate, so the linker keeps it; a sink in another crate needs `that_crate::link()`). With no
+/// arguments and no `PROCUSTODIBUS_CONF`, a demo instead: one round against the embedded API
+/// simulator, with the sink printing two queues' events.
 fn main() -> std::process::ExitCode {
+    if broker_examples::no_config_given() {
+        return broker_examples::run_demo(
+            "stdout_sink",
+            "[Pipe.Screen]\nFrom = alerts, log_changes\nTo = stdout\nPrefix = event:\n",
+        );
+    }
     broker_cli::main()
 }

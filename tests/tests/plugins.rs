@@ -672,6 +672,60 @@ fn the_stdout_sink_example_prints_the_events_it_got() {
     assert_eq!(sink_names(&text), ["file", "stdout", "syslog"], "{text}");
 }
 
+/// Runs an example with no arguments and no config anywhere, in an empty directory.
+fn run_example_alone(name: &str) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(example(name));
+    command
+        .current_dir(dir.path())
+        .env_remove("PROCUSTODIBUS_CONF")
+        .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")
+        .stdin(Stdio::null());
+    run_with_timeout(command, Duration::from_secs(60))
+}
+
+#[test]
+fn the_stdout_sink_example_with_no_arguments_runs_a_demo_on_the_simulator() {
+    let run = run_example_alone("stdout_sink");
+    assert!(run.status.success(), "{}", describe(&run));
+    let text = stdout(&run);
+    // Three generated events in each of the two queues of the demo's pipe, printed by the sink.
+    let printed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event:"))
+        .collect();
+    assert_eq!(printed.len(), 6, "{}", describe(&run));
+    for queue in ["alerts", "log_changes"] {
+        let of_queue = printed
+            .iter()
+            .filter(|l| l.contains(&format!("\"type\":\"{queue}\"")))
+            .count();
+        assert_eq!(of_queue, 3, "{queue}: {}", describe(&run));
+    }
+}
+
+#[test]
+fn the_quickstart_example_delivers_to_its_file_and_syslog_pipes() {
+    let run = run_example_alone("quickstart");
+    assert!(run.status.success(), "{}", describe(&run));
+    let text = stdout(&run);
+    let section = |title: &str| -> Vec<String> {
+        text.split("\n--- ")
+            .find(|s| s.contains(title))
+            .map(|s| {
+                s.lines()
+                    .skip(1)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Three events of each of four queues in the file, the three alerts over syslog.
+    assert_eq!(section("all.jsonl ---").len(), 12, "{text}");
+    assert_eq!(section("syslog datagrams").len(), 3, "{text}");
+}
+
 #[test]
 fn the_embed_example_runs_a_pipeline_in_process() {
     let run = run_with_timeout(Command::new(example("embed")), Duration::from_secs(60));

@@ -7,7 +7,8 @@
 //! - `embed`: a pipeline in process, from a config string and an in-memory source.
 //!
 //! Beside them, two crates: `webhook-sink` (a sink crate) and `custom-broker` (the stock daemon
-//! plus that sink). The guide `docs/writing-a-sink.md` is compiled here as doctests.
+//! plus that sink; with no arguments, one round against the embedded simulator and a local HTTP
+//! receiver, [`run_http_demo`]). The guide `docs/writing-a-sink.md` is compiled here as doctests.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -85,12 +86,30 @@ impl Demo {
 /// What an example started with no config does: runs the stock sinks and the program's own
 /// (`pipes`, `[Pipe.NAME]` sections) once against a fresh [`Demo`], logging at info.
 pub fn run_demo(name: &str, pipes: &str) -> ExitCode {
-    broker_cli::plugins::link();
-    broker_cli::logging::init(broker_cli::logging::Level::INFO);
-    let demo = async {
+    run_in_runtime(name, async {
         let demo = Demo::start(name).await?;
         demo.run_once(pipes).await
-    };
+    })
+}
+
+/// Like [`run_demo`] for a sink that POSTs over HTTP: starts a local receiver that answers 200 and
+/// prints each request body's lines after `received: `, and runs the pipes `pipes(url)` give.
+pub fn run_http_demo(name: &str, pipes: fn(&str) -> String) -> ExitCode {
+    run_in_runtime(name, async {
+        let url = start_http_receiver().await?;
+        let demo = Demo::start(name).await?;
+        demo.run_once(&pipes(&url)).await
+    })
+}
+
+/// Links the stock sinks, starts logging at info and runs `demo` to its end on a new runtime.
+fn run_in_runtime<F>(name: &str, demo: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<ExitCode, Box<dyn Error>>>,
+{
+    broker_cli::plugins::link();
+    broker_core::install_crypto_provider();
+    broker_cli::logging::init(broker_cli::logging::Level::INFO);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -105,6 +124,57 @@ pub fn run_demo(name: &str, pipes: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Listens on 127.0.0.1 and answers every HTTP request `200 OK` (closing the connection) after
+/// printing its body's lines; returns the receiver's `http://` URL.
+async fn start_http_receiver() -> Result<String, Box<dyn Error>> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/events", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer_http_request(stream));
+        }
+    });
+    Ok(url)
+}
+
+/// Reads one request (headers, then `Content-Length` bytes of body), prints the body's lines
+/// and answers `200 OK`.
+async fn answer_http_request(mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = Vec::new();
+    let mut buf = [0u8; 8192];
+    let header_end = loop {
+        if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        request.extend_from_slice(&buf[..n]);
+    };
+    let headers = String::from_utf8_lossy(&request[..header_end]).to_ascii_lowercase();
+    let length: usize = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while request.len() < header_end + length {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    for line in String::from_utf8_lossy(&request[header_end..]).lines() {
+        println!("received: {line}");
+    }
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await?;
+    stream.shutdown().await
 }
 
 /// The code blocks of `docs/writing-a-sink.md`, compiled and run by `cargo test` as doctests.

@@ -705,6 +705,30 @@ fn the_stdout_sink_example_with_no_arguments_runs_a_demo_on_the_simulator() {
 }
 
 #[test]
+fn the_custom_broker_with_no_arguments_posts_a_demo_round_to_a_local_receiver() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(binary(CUSTOM));
+    command
+        .current_dir(dir.path())
+        .env_remove("PROCUSTODIBUS_CONF")
+        .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")
+        .stdin(Stdio::null());
+    let run = run_with_timeout(command, Duration::from_secs(60));
+    assert!(run.status.success(), "{}", describe(&run));
+    let text = stdout(&run);
+    // The three generated alerts, each POSTed by the webhook sink and printed by the receiver.
+    let received: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("received: "))
+        .collect();
+    assert_eq!(received.len(), 3, "{text}");
+    assert!(
+        received.iter().all(|l| l.contains("\"type\":\"alerts\"")),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_quickstart_example_delivers_to_its_file_and_syslog_pipes() {
     let run = run_example_alone("quickstart");
     assert!(run.status.success(), "{}", describe(&run));

@@ -14,7 +14,7 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use broker_core::config::BrokerConfig;
+use broker_core::config::{find_config, BrokerConfig};
 use broker_sim::{SimOptions, Simulator};
 
 /// The broker id the demos register with the simulator.
@@ -24,10 +24,12 @@ const DEMO_SETUP_CODE: &str = "demo-setup-code";
 /// The queues the demos fill, three events each.
 pub const DEMO_QUEUES: [&str; 4] = ["alerts", "endpoint_stats", "log_authn", "log_changes"];
 
-/// True when a program was started with no arguments and no `PROCUSTODIBUS_CONF`: no config is
-/// given, so an example runs a demo against the embedded simulator instead of the daemon.
+/// True when a program was started with no arguments and the daemon would find no config (no
+/// `PROCUSTODIBUS_CONF`, no `broker.conf` on the search path): an example then runs a demo
+/// against the embedded simulator. Given a config in any of those ways, it is the daemon.
 pub fn no_config_given() -> bool {
-    std::env::args_os().len() <= 1 && std::env::var_os("PROCUSTODIBUS_CONF").is_none()
+    let env = std::env::var("PROCUSTODIBUS_CONF").ok();
+    std::env::args_os().len() <= 1 && find_config(None, env.as_deref()).is_err()
 }
 
 /// The embedded API simulator with a broker, its setup code and three events in each of

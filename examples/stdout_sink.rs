@@ -59,8 +59,8 @@ inventory::submit! {
 
 /// The stock daemon: same flags and config, plus the sink above (it is in this binary's own
 /// crate, so the linker keeps it; a sink in another crate needs `that_crate::link()`). With no
-/// arguments and no `PROCUSTODIBUS_CONF`, a demo instead: one round against the embedded API
-/// simulator, with the sink printing two queues' events.
+/// arguments and no config found (`PROCUSTODIBUS_CONF`, the search path), a demo instead: one
+/// round against the embedded API simulator, with the sink printing two queues' events.
 fn main() -> std::process::ExitCode {
     if broker_examples::no_config_given() {
         return broker_examples::run_demo(

@@ -9,6 +9,7 @@
 //! `cargo test --workspace` builds before it runs any test (or `cargo build -p broker-examples
 //! --examples`).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
@@ -637,6 +638,19 @@ fn the_server_certificate_is_always_verified() {
 
 #[test]
 fn the_stdout_sink_example_prints_the_events_it_got() {
+    stdout_sink_prints_the_events_of(|dir| vec![OsString::from("--config"), dir.config().into()]);
+}
+
+/// With no arguments but a `broker.conf` in its working directory (the search path), the example
+/// is the daemon on that config, not the demo.
+#[test]
+fn the_stdout_sink_example_with_a_config_on_the_search_path_is_the_daemon() {
+    stdout_sink_prints_the_events_of(|_| Vec::new());
+}
+
+/// Runs the `stdout_sink` example with `args` in the directory of a config for a simulator with
+/// five events, and checks that it printed them.
+fn stdout_sink_prints_the_events_of(args: fn(&BrokerDir) -> Vec<OsString>) {
     let sim = simulator(Default::default());
     let dir = BrokerDir::new();
     dir.write_config(
@@ -648,8 +662,7 @@ fn the_stdout_sink_example_prints_the_events_it_got() {
     let changes = sim.enqueue_generated("log_changes", 2).unwrap();
     let mut command = Command::new(example("stdout_sink"));
     command
-        .arg("--config")
-        .arg(dir.config())
+        .args(args(&dir))
         .current_dir(dir.dir.path())
         .env_remove("PROCUSTODIBUS_CONF")
         .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")

@@ -1,7 +1,8 @@
 //! `custom-broker`: the stock daemon (same flags, config and behaviour) with one more sink,
 //! `webhook`. Naming the sink crate keeps the linker from dropping it and its registration.
-//! With no arguments and no `PROCUSTODIBUS_CONF`, a demo instead: one round against the embedded
-//! API simulator, the sink POSTing the alerts to a local receiver that prints them.
+//! With no arguments and no config found (`PROCUSTODIBUS_CONF`, the search path), a demo
+//! instead: one round against the embedded API simulator, the sink POSTing the alerts to a local
+//! receiver that prints them.
 
 fn main() -> std::process::ExitCode {
     webhook_sink::link();

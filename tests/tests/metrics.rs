@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use broker_sim::Fault;
+use broker_sim::{Fault, Simulator};
 use broker_tests::*;
 
 /// A port on 127.0.0.1 that nothing listens on: bound by the OS, then closed.
@@ -403,8 +403,9 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn the_real_prometheus_server_scrapes_the_broker() {
+/// A simulator and a set-up broker directory whose config serves metrics on a free port and
+/// has one file pipe `F` (alerts to `f.jsonl`).
+fn metrics_file_broker() -> (Simulator, BrokerDir, u16) {
     let sim = simulator(Default::default());
     let dir = BrokerDir::new();
     let port = free_port();
@@ -414,6 +415,12 @@ fn the_real_prometheus_server_scrapes_the_broker() {
         &file_pipe("F", "alerts", None, &dir.path("f.jsonl")),
     );
     dir.set_up(&sim);
+    (sim, dir, port)
+}
+
+#[test]
+fn the_real_prometheus_server_scrapes_the_broker() {
+    let (sim, dir, port) = metrics_file_broker();
     sim.enqueue_generated("alerts", 5).unwrap();
     let mut broker = dir.spawn("procustodibus-broker", &["--loop", "1"]);
     assert!(wait_until(Duration::from_secs(20), || dir
@@ -508,15 +515,7 @@ fn the_readme_scrape_config_and_alert_rules_pass_promtool() {
 
 #[test]
 fn silent_clients_are_dropped_and_cannot_starve_the_endpoints() {
-    let sim = simulator(Default::default());
-    let dir = BrokerDir::new();
-    let port = free_port();
-    dir.write_config_with(
-        &sim.url(),
-        &format!("Metrics = 127.0.0.1:{port}\n"),
-        &file_pipe("F", "alerts", None, &dir.path("f.jsonl")),
-    );
-    dir.set_up(&sim);
+    let (_sim, dir, port) = metrics_file_broker();
     let mut broker = dir.spawn("procustodibus-broker", &["--loop", "1"]);
     assert!(wait_until(Duration::from_secs(20), || http(
         port, "GET", "/healthz"

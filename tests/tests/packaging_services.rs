@@ -7,7 +7,7 @@
 //! documented path working, and does not shadow the .deb's unit; the release is reproducible.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use broker_tests::packaging::*;
@@ -302,6 +302,17 @@ fn new_files(stage: &Stage) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Runs `install.sh --install --yes` on the stage with `service` as its service tool.
+fn install_with_service(stage: &Stage, service: &FakeService) -> Output {
+    output(
+        Command::new(repo_file("packaging/install.sh"))
+            .args(["--install", "--yes", "--binary", &broker_binary(), "--root"])
+            .arg(stage.root())
+            .env("INSTALL_SH_SERVICE", service.tool())
+            .stdin(std::process::Stdio::null()),
+    )
+}
+
 /// A stand-in for the init system's service tool (install.sh's INSTALL_SH_SERVICE): `status`
 /// says whether its state file holds `running`, `stop` and `start` write it; every call is
 /// appended to its calls file. With `interrupt`, `stop` sends SIGINT to install.sh, as Ctrl-C
@@ -402,13 +413,7 @@ fn failed_install_deletes_its_temporary_files_and_starts_the_stopped_daemon_agai
 
     // Ctrl-C while the daemon stops: the daemon is started again too.
     let service = FakeService::running(true);
-    let out = output(
-        Command::new(repo_file("packaging/install.sh"))
-            .args(["--install", "--yes", "--binary", &broker_binary(), "--root"])
-            .arg(stage.root())
-            .env("INSTALL_SH_SERVICE", service.tool())
-            .stdin(std::process::Stdio::null()),
-    );
+    let out = install_with_service(&stage, &service);
     assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
     contains(
         &stdout(&out),
@@ -419,13 +424,7 @@ fn failed_install_deletes_its_temporary_files_and_starts_the_stopped_daemon_agai
 
     // A finished install restarts nothing on exit, and leaves no temporary file either.
     let service = FakeService::running(false);
-    let out = output(
-        Command::new(repo_file("packaging/install.sh"))
-            .args(["--install", "--yes", "--binary", &broker_binary(), "--root"])
-            .arg(stage.root())
-            .env("INSTALL_SH_SERVICE", service.tool())
-            .stdin(std::process::Stdio::null()),
-    );
+    let out = install_with_service(&stage, &service);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(!stdout(&out).contains("starting the daemon again"));
     assert_eq!(new_files(&stage), Vec::<PathBuf>::new());

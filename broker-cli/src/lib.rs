@@ -46,41 +46,56 @@ pub fn main() -> ExitCode {
     if args.status {
         // No log output: standard output is the status alone (JSON with --json).
         plugins::link();
-        return match load_config(args.config.as_deref()) {
+        return match load_config(args.config.as_deref(), Secrets::Unread) {
             Ok(config) => status::run(&config, args.json),
             Err(e) => fail(&e.to_string()),
         };
     }
-    with_config(&args.log, args.config.as_deref(), |config| async move {
-        if args.test {
-            return report::run(&config).await;
-        }
-        if args.check_config {
-            return check_config::run(&config);
-        }
-        if args.dead_letter {
-            return dead_letter::summary(&config);
-        }
-        if let Some(pipe) = &args.redeliver_dead_letter {
-            return dead_letter::redeliver(&config, pipe.as_deref());
-        }
-        if let Some(name) = &args.test_pipe {
-            return test_pipe::run(&config, name).await;
-        }
-        run::run(&config, args.loop_seconds).await
-    })
+    // The dead-letter summary only reads the spool, as --status does: it never opens the
+    // credentials or setup file, so a daemon-owned one (as setup leaves it) does not stop root.
+    let secrets = if args.dead_letter {
+        Secrets::Unread
+    } else {
+        Secrets::Read
+    };
+    with_config(
+        &args.log,
+        args.config.as_deref(),
+        secrets,
+        |config| async move {
+            if args.test {
+                return report::run(&config).await;
+            }
+            if args.check_config {
+                return check_config::run(&config);
+            }
+            if args.dead_letter {
+                return dead_letter::summary(&config);
+            }
+            if let Some(pipe) = &args.redeliver_dead_letter {
+                return dead_letter::redeliver(&config, pipe.as_deref());
+            }
+            if let Some(name) = &args.test_pipe {
+                return test_pipe::run(&config, name).await;
+            }
+            run::run(&config, args.loop_seconds).await
+        },
+    )
 }
 
 /// Runs `procustodibus-broker-credentials` (setup only) and returns its exit status.
 pub fn credentials_main() -> ExitCode {
     let args = CredentialsArgs::parse();
-    with_config(&args.log, args.config.as_deref(), |config| async move {
-        run::setup_only(&config).await
-    })
+    with_config(
+        &args.log,
+        args.config.as_deref(),
+        Secrets::Read,
+        |config| async move { run::setup_only(&config).await },
+    )
 }
 
 /// Starts logging and the runtime, loads broker.conf, and runs `body` with it.
-fn with_config<F, Fut>(log: &LogArgs, config: Option<&Path>, body: F) -> ExitCode
+fn with_config<F, Fut>(log: &LogArgs, config: Option<&Path>, secrets: Secrets, body: F) -> ExitCode
 where
     F: FnOnce(BrokerConfig) -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
@@ -89,7 +104,7 @@ where
     if let Err(code) = start_logging(log) {
         return code;
     }
-    let config = match load_config(config) {
+    let config = match load_config(config, secrets) {
         Ok(config) => config,
         Err(e) => return fail(&e.to_string()),
     };
@@ -107,15 +122,29 @@ fn start_logging(args: &LogArgs) -> Result<(), ExitCode> {
     }
 }
 
+/// Whether a mode opens the credentials and setup files (and so whether, as root, they must be
+/// root's alone).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    /// The mode reads them, or setup writes them: a run, `--test`, `--test-pipe`,
+    /// `--check-config`, the credentials tool.
+    Read,
+    /// The mode only reads the spool (`--status`, `--dead-letter`).
+    Unread,
+}
+
 /// Finds and loads broker.conf, logging its warnings; as root, first refuses a configuration
-/// another user can change ([`root_guard`]).
-fn load_config(explicit: Option<&Path>) -> Result<BrokerConfig, ConfigError> {
+/// another user can change ([`root_guard`]): broker.conf always, the credentials and setup files
+/// when the mode opens them.
+fn load_config(explicit: Option<&Path>, secrets: Secrets) -> Result<BrokerConfig, ConfigError> {
     let env = std::env::var(CONF_ENV).ok();
     let path = find_config(explicit, env.as_deref())?;
     root_guard::check(&[&path]).map_err(ConfigError::other)?;
     let config = BrokerConfig::load(&path)?;
-    root_guard::check(&[&config.credentials_path, &config.setup_path])
-        .map_err(ConfigError::other)?;
+    if secrets == Secrets::Read {
+        root_guard::check(&[&config.credentials_path, &config.setup_path])
+            .map_err(ConfigError::other)?;
+    }
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

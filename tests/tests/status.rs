@@ -248,15 +248,15 @@ fn status_works_as_the_daemon_user_and_as_root() {
         &file_pipe("File", "alerts", None, &out_dir.join("f.jsonl")),
     );
     dir.set_up(&sim);
-    // As installed: the config root's (so root may read it), the credentials readable by the
-    // daemon's group, the spool and the output directory the daemon user's.
+    // As installed: the config root's (so root may read it), the credentials the daemon's (as
+    // setup writes them), the spool and the output directory the daemon user's.
     use std::os::unix::fs::PermissionsExt;
     let mode = |path: &std::path::Path, mode: u32| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
     };
     mode(dir.dir.path(), 0o755);
-    std::os::unix::fs::chown(dir.credentials(), Some(0), Some(NOBODY)).unwrap();
-    mode(&dir.credentials(), 0o640);
+    std::os::unix::fs::chown(dir.credentials(), Some(NOBODY), Some(NOBODY)).unwrap();
+    mode(&dir.credentials(), 0o600);
     for owned in [dir.spool(), out_dir] {
         std::fs::create_dir(&owned).unwrap();
         chown_recursive(&owned, NOBODY, NOBODY);
@@ -282,6 +282,9 @@ fn status_works_as_the_daemon_user_and_as_root() {
     assert!(healthy, "{}", describe(&out));
     assert_eq!(last_line(&out), "HEALTHY");
     let out = status(&dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "as root: {}", describe(&out));
+    // The dead-letter summary only reads the spool too: root runs it as installed.
+    let out = dir.run("procustodibus-broker", &["--dead-letter"]);
     assert_eq!(out.status.code(), Some(0), "as root: {}", describe(&out));
 
     // The status file is the daemon user's, readable by its group, and nothing else.

@@ -3,7 +3,6 @@
 //! the binary at hand has (a custom build adds its own sink crates before calling
 //! [`crate::main`]).
 
-use broker_core::config::camel_case;
 use broker_sinks as _;
 
 /// Makes sure the stock sink crates are linked in.
@@ -16,7 +15,7 @@ pub fn link() {
 pub fn list_sinks() -> String {
     let plugins = broker_core::registry::all();
     let shown = |key: &broker_core::registry::SinkKey| {
-        let name = camel_case(key.name);
+        let name = key.shown();
         if key.repeatable {
             format!("{name} (repeatable)")
         } else {
@@ -42,6 +41,7 @@ pub fn list_sinks() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use broker_core::config::camel_case;
 
     #[test]
     fn lists_the_stock_sinks_with_their_keys() {

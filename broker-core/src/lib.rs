@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod config;
 pub mod encode;
 pub mod event;
+pub mod keyword;
 pub mod loopback;
 pub mod pipeline;
 pub mod registry;

@@ -38,10 +38,16 @@ use crate::os_error::reason;
 /// The mode of a file the sink creates (before the umask): owner read/write, group read.
 const CREATE_MODE: u32 = 0o640;
 
+/// The keys of a file pipe, as messages and `--list-sinks` show them.
+pub const KEYS: &[SinkKey] = &[SinkKey::one(
+    "File",
+    "path of the file that gets one JSON line per event (required)",
+)];
+
 inventory::submit! {
     SinkPlugin {
         name: "file",
-        keys: &[SinkKey::one("file", "path of the file that gets one JSON line per event (required)")],
+        keys: KEYS,
         build: build_file_sink,
     }
 }

@@ -469,10 +469,9 @@ fn parse_pipe(
     let mut settings = Vec::new();
     for entry in rest {
         let key = canonical_key(&entry.key);
-        let Some(known) = plugin.keys.iter().find(|k| canonical_key(k.name) == key) else {
-            let mut expected: Vec<&str> = vec!["From", "Max", "To"];
-            let shown: Vec<String> = plugin.keys.iter().map(|k| camel_case(k.name)).collect();
-            expected.extend(shown.iter().map(String::as_str));
+        let Some(known) = plugin.keys.iter().find(|k| k.matches(&entry.key)) else {
+            let mut expected: Vec<String> = vec!["From".into(), "Max".into(), "To".into()];
+            expected.extend(plugin.keys.iter().map(|k| k.shown()));
             return Err(ConfigError::at(
                 path,
                 entry.line,

@@ -58,26 +58,52 @@ use transport::stream::{Stream, Unconfirmed, SETTLE};
 use transport::tls::TlsClient;
 use transport::{Connection, TIMEOUT};
 
+/// The keys of a syslog pipe (see [`config`]), as messages and `--list-sinks` show them.
+pub const KEYS: &[SinkKey] = &[
+    SinkKey::one(
+        "Socket",
+        "host[:port] or path of a local socket (default localhost)",
+    ),
+    SinkKey::one("Protocol", "udp, tcp, tls or unix (default from Socket)"),
+    SinkKey::one("Format", "legacy, rfc3164 or rfc5424 (default legacy)"),
+    SinkKey::one(
+        "Framing",
+        "octet, lf or nul on a stream (default octet; nul for legacy on unix)",
+    ),
+    SinkKey::one("Facility", "syslog facility name (default local0)"),
+    SinkKey::one("Priority", "syslog priority name (default info)"),
+    SinkKey::one("Tag", "tag before each message (default procustodibus)"),
+    SinkKey::one(
+        "Hostname",
+        "host name in RFC 3164/5424 messages (default this system's)",
+    ),
+    SinkKey::one(
+        "MaxSize",
+        "largest message in bytes (default 65507 over udp, else none)",
+    ),
+    SinkKey::one(
+        "Rate",
+        "udp: datagrams per second at most (default 2000; 0 no pacing)",
+    ),
+    SinkKey::one(
+        "CA",
+        "tls: PEM file of the CAs to trust (default the system's roots)",
+    ),
+    SinkKey::one("Cert", "tls: PEM file of the client certificate chain"),
+    SinkKey::one(
+        "Key",
+        "tls: PEM file of the client certificate's private key",
+    ),
+    SinkKey::one(
+        "ServerName",
+        "tls: name to verify the server against (default the host)",
+    ),
+];
+
 inventory::submit! {
     SinkPlugin {
         name: "syslog",
-        keys: &[
-            SinkKey::one("socket", "host[:port] or path of a local socket (default localhost)"),
-            SinkKey::one("protocol", "udp, tcp, tls or unix (default from Socket)"),
-            SinkKey::one("format", "legacy, rfc3164 or rfc5424 (default legacy)"),
-            SinkKey::one("framing", "octet, lf or nul on a stream (default octet; nul for legacy on unix)"),
-            SinkKey::one("facility", "syslog facility name (default local0)"),
-            SinkKey::one("priority", "syslog priority name (default info)"),
-            SinkKey::one("tag", "tag before each message (default procustodibus)"),
-            SinkKey::one("hostname", "host name in RFC 3164/5424 messages (default this system's)"),
-            SinkKey::one("max_size", "largest message in bytes (default 65507 over udp, else none)"),
-            SinkKey::one("rate", "udp: datagrams per second at most (default 2000; 0 no pacing)"),
-            // `c_a`: shown as `CA` in messages; matched as `CA`, `ca`, `Ca`.
-            SinkKey::one("c_a", "tls: PEM file of the CAs to trust (default the system's roots)"),
-            SinkKey::one("cert", "tls: PEM file of the client certificate chain"),
-            SinkKey::one("key", "tls: PEM file of the client certificate's private key"),
-            SinkKey::one("server_name", "tls: name to verify the server against (default the host)"),
-        ],
+        keys: KEYS,
         build: build_syslog_sink,
     }
 }

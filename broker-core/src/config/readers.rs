@@ -163,6 +163,33 @@ impl<'a> Keys<'a> {
         Ok(self.parse(key)?.unwrap_or(default))
     }
 
+    /// `key`'s value as a number within `range`, counting `what` (`events`): an error says
+    /// `"x" is not a number of events from 1 to 10000`.
+    pub fn number<T>(
+        &self,
+        key: &str,
+        range: RangeInclusive<T>,
+        what: &str,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+    {
+        let Some(text) = self.value(key) else {
+            return Ok(None);
+        };
+        match text.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(self.error(
+                key,
+                format!(
+                    "{text:?} is not a number of {what} from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    }
+
     /// `key`'s value as a duration in seconds (see [`parse_seconds`]) within `range` (seconds).
     pub fn optional_seconds(
         &self,
@@ -429,6 +456,27 @@ mod tests {
             message(s.keys(KEYS).parse_or("Batch", 100u32)),
             "/etc/b.conf line 5: pipe P: Batch: invalid digit found in string"
         );
+    }
+
+    #[test]
+    fn numbers_within_a_range() {
+        let read = |pairs: &[(&str, &str)]| {
+            let s = settings(pairs);
+            let keys = s.keys(KEYS);
+            keys.number("Batch", 1..=10_000usize, "events")
+                .map_err(|e| e.message)
+        };
+        assert_eq!(read(&[("Batch", "500")]), Ok(Some(500)));
+        assert_eq!(read(&[]), Ok(None));
+        for bad in ["0", "10001", "-1", "1.5", "lots", ""] {
+            assert_eq!(
+                read(&[("Batch", bad)]).unwrap_err(),
+                format!(
+                    "/etc/b.conf line 5: pipe P: Batch: {bad:?} is not a number of events \
+                     from 1 to 10000"
+                )
+            );
+        }
     }
 
     #[test]

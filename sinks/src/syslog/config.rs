@@ -14,9 +14,8 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-use broker_core::config::{ConfigError, PipeSettings};
+use broker_core::config::{ConfigError, Keys, PipeSettings};
 
 use super::address::{host_port, Socket, DEFAULT_HOST};
 use super::format::{check_hostname, check_tag, system_hostname, Format, MessageSettings};
@@ -32,55 +31,17 @@ pub const UDP_MAX_SIZE: usize = 65507;
 /// The default `Socket` of `Protocol = unix`.
 pub const DEFAULT_LOCAL_SOCKET: &str = "/dev/log";
 
-/// How messages travel (the `Protocol` key).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// One datagram per message to `host:port`.
-    Udp,
-    /// A TCP connection to `host:port`, messages in frames.
-    Tcp,
-    /// A TLS connection to `host:port` (RFC 5425), messages in frames.
-    Tls,
-    /// A local socket: datagram if it is one, else stream.
-    Unix,
-}
-
-impl Protocol {
-    /// Every protocol's name, as the `Protocol` key takes it.
-    pub const NAMES: &'static [&'static str] = &["udp", "tcp", "tls", "unix"];
-
-    /// The protocol's name (`udp`, `tcp`, `tls`, `unix`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Udp => "udp",
-            Protocol::Tcp => "tcp",
-            Protocol::Tls => "tls",
-            Protocol::Unix => "unix",
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Protocol {
-    type Err = String;
-
-    /// `udp`, `tcp`, `tls` or `unix`, ignoring case.
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "udp" => Ok(Protocol::Udp),
-            "tcp" => Ok(Protocol::Tcp),
-            "tls" => Ok(Protocol::Tls),
-            "unix" => Ok(Protocol::Unix),
-            _ => Err(format!(
-                "unknown protocol {name:?} (expected one of: {})",
-                Protocol::NAMES.join(", ")
-            )),
-        }
+broker_core::keyword_enum! {
+    /// How messages travel (the `Protocol` key).
+    pub enum Protocol {
+        /// One datagram per message to `host:port`.
+        Udp = "udp",
+        /// A TCP connection to `host:port`, messages in frames.
+        Tcp = "tcp",
+        /// A TLS connection to `host:port` (RFC 5425), messages in frames.
+        Tls = "tls",
+        /// A local socket: datagram if it is one, else stream.
+        Unix = "unix",
     }
 }
 
@@ -172,56 +133,39 @@ pub struct SyslogConfig {
 /// receive buffer, and UDP loses what does not fit.
 pub const DEFAULT_RATE: u32 = 2000;
 
+/// The largest `Rate`.
+pub const MAX_RATE: u32 = 1_000_000;
+
+/// The largest `MaxSize`: far above what any syslog receiver takes in one message.
+pub const MAX_MAX_SIZE: usize = 256 << 20;
+
 /// The TLS-only keys, as written in messages.
 const TLS_KEYS: [&str; 4] = ["CA", "Cert", "Key", "ServerName"];
 
 impl SyslogConfig {
     /// Reads and checks a pipe's keys (all optional). Errors name the file, line, pipe and key.
     pub fn from_settings(settings: &PipeSettings) -> Result<Self, ConfigError> {
-        let protocol = match settings.value("Protocol") {
-            Some(name) => Some(name.parse().map_err(|e| settings.error("Protocol", e))?),
-            None => None,
-        };
-        let endpoint = endpoint(settings, protocol)?;
+        let keys = settings.keys(super::KEYS);
+        let endpoint = endpoint(&keys, keys.parse("Protocol")?)?;
         let protocol = endpoint.protocol();
-        let format: Format = match settings.value("Format") {
-            Some(name) => name.parse().map_err(|e| settings.error("Format", e))?,
-            None => Format::Legacy,
-        };
-        let framing = match settings.value("Framing") {
-            Some(_) if protocol == Protocol::Udp => {
-                return Err(settings.error(
-                    "Framing",
-                    "applies to streams only (tcp, tls or a local stream socket); over udp \
-                     each message is one datagram",
-                ))
-            }
-            Some(name) => Some(name.parse().map_err(|e| settings.error("Framing", e))?),
-            None => None,
-        };
-        let max_size = match settings.value("MaxSize") {
-            Some(text) => Some(parse_max_size(text).map_err(|e| settings.error("MaxSize", e))?),
-            None => None,
-        };
-        let rate = match settings.value("Rate") {
-            Some(text) => text.trim().parse().map_err(|_| {
-                settings.error(
-                    "Rate",
-                    format!("{text:?} is not a number of datagrams per second (0: no pacing)"),
-                )
-            })?,
-            None => DEFAULT_RATE,
-        };
-        let message = message_settings(settings, format)?;
-        let tls = tls_settings(settings, protocol)?;
+        let format: Format = keys.parse_or("Format", Format::Legacy)?;
+        if protocol == Protocol::Udp && keys.has("Framing") {
+            return Err(keys.error(
+                "Framing",
+                "applies to streams only (tcp, tls or a local stream socket); over udp each \
+                 message is one datagram",
+            ));
+        }
         Ok(SyslogConfig {
             endpoint,
             format,
-            framing,
-            max_size,
-            rate,
-            message,
-            tls,
+            framing: keys.parse("Framing")?,
+            max_size: keys.optional_size("MaxSize", 1..=MAX_MAX_SIZE)?,
+            rate: keys
+                .number("Rate", 0..=MAX_RATE, "datagrams per second")?
+                .unwrap_or(DEFAULT_RATE),
+            message: message_settings(&keys, format)?,
+            tls: tls_settings(&keys, protocol)?,
         })
     }
 
@@ -248,9 +192,9 @@ impl SyslogConfig {
 
 /// `Socket` and `Protocol` together: the protocol from `Socket`'s form unless given, and the
 /// default port of the protocol when `Socket` has none.
-fn endpoint(settings: &PipeSettings, protocol: Option<Protocol>) -> Result<Endpoint, ConfigError> {
-    let socket: Socket = match settings.value("Socket") {
-        Some(value) => value.parse().map_err(|e| settings.error("Socket", e))?,
+fn endpoint(keys: &Keys, protocol: Option<Protocol>) -> Result<Endpoint, ConfigError> {
+    let socket = match keys.parse::<Socket>("Socket")? {
+        Some(socket) => socket,
         None if protocol == Some(Protocol::Unix) => Socket::Local(DEFAULT_LOCAL_SOCKET.into()),
         None => Socket::Host {
             host: DEFAULT_HOST.to_string(),
@@ -259,11 +203,11 @@ fn endpoint(settings: &PipeSettings, protocol: Option<Protocol>) -> Result<Endpo
     };
     match (socket, protocol) {
         (Socket::Local(path), None | Some(Protocol::Unix)) => Ok(Endpoint::Local(path)),
-        (Socket::Local(_), Some(protocol)) => Err(settings.error(
+        (Socket::Local(_), Some(protocol)) => Err(keys.error(
             "Socket",
             format!("Protocol = {protocol} needs host:port, not the path of a local socket"),
         )),
-        (Socket::Host { .. }, Some(Protocol::Unix)) => Err(settings.error(
+        (Socket::Host { .. }, Some(Protocol::Unix)) => Err(keys.error(
             "Socket",
             "Protocol = unix needs the path of a local socket, such as /dev/log",
         )),
@@ -283,30 +227,19 @@ fn endpoint(settings: &PipeSettings, protocol: Option<Protocol>) -> Result<Endpo
 }
 
 /// `Facility`, `Priority`, `Tag` (checked for `format`) and `Hostname`.
-fn message_settings(
-    settings: &PipeSettings,
-    format: Format,
-) -> Result<MessageSettings, ConfigError> {
-    let facility = match settings.value("Facility") {
-        Some(name) => name.parse().map_err(|e| settings.error("Facility", e))?,
-        None => Facility::LOCAL0,
-    };
-    let priority = match settings.value("Priority") {
-        Some(name) => name.parse().map_err(|e| settings.error("Priority", e))?,
-        None => Priority::INFO,
-    };
-    let tag = settings.value("Tag").unwrap_or("procustodibus").to_string();
-    check_tag(&tag, format).map_err(|e| settings.error("Tag", e))?;
-    let hostname = match settings.value("Hostname") {
+fn message_settings(keys: &Keys, format: Format) -> Result<MessageSettings, ConfigError> {
+    let tag = keys.value("Tag").unwrap_or("procustodibus").to_string();
+    check_tag(&tag, format).map_err(|e| keys.error("Tag", e))?;
+    let hostname = match keys.value("Hostname") {
         Some(name) => {
-            check_hostname(name).map_err(|e| settings.error("Hostname", e))?;
+            check_hostname(name).map_err(|e| keys.error("Hostname", e))?;
             name.to_string()
         }
         None => system_hostname(),
     };
     Ok(MessageSettings {
-        facility,
-        priority,
+        facility: keys.parse_or("Facility", Facility::LOCAL0)?,
+        priority: keys.parse_or("Priority", Priority::INFO)?,
         tag,
         hostname,
         procid: std::process::id(),
@@ -314,65 +247,38 @@ fn message_settings(
 }
 
 /// `CA`, `Cert`, `Key` and `ServerName`: only with `Protocol = tls`; `Cert` and `Key` together.
-fn tls_settings(settings: &PipeSettings, protocol: Protocol) -> Result<TlsSettings, ConfigError> {
+fn tls_settings(keys: &Keys, protocol: Protocol) -> Result<TlsSettings, ConfigError> {
     if protocol != Protocol::Tls {
-        if let Some(key) = TLS_KEYS.iter().find(|k| settings.value(k).is_some()) {
-            return Err(settings.error(
+        if let Some(key) = TLS_KEYS.iter().find(|k| keys.has(k)) {
+            return Err(keys.error(
                 key,
                 format!("applies only to Protocol = tls (this pipe uses {protocol})"),
             ));
         }
         return Ok(TlsSettings::default());
     }
-    let path = |key: &str| -> Result<Option<PathBuf>, ConfigError> {
-        match settings.value(key) {
-            Some("") => Err(settings.error(key, "empty: give the path of a PEM file")),
-            Some(value) => Ok(Some(PathBuf::from(value))),
-            None => Ok(None),
-        }
-    };
     let tls = TlsSettings {
-        ca: path("CA")?,
-        cert: path("Cert")?,
-        key: path("Key")?,
-        server_name: settings.value("ServerName").map(str::to_string),
+        ca: keys.path("CA", "a PEM file")?,
+        cert: keys.path("Cert", "a PEM file")?,
+        key: keys.path("Key", "a PEM file")?,
+        server_name: keys.value("ServerName").map(str::to_string),
     };
     match (&tls.cert, &tls.key) {
         (Some(_), None) => {
-            return Err(settings.error("Cert", "needs Key, the certificate's private key"))
+            return Err(keys.error("Cert", "needs Key, the certificate's private key"))
         }
-        (None, Some(_)) => return Err(settings.error("Key", "needs Cert, the client certificate")),
+        (None, Some(_)) => return Err(keys.error("Key", "needs Cert, the client certificate")),
         _ => {}
     }
     if let Some(name) = &tls.server_name {
         if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
-            return Err(settings.error(
+            return Err(keys.error(
                 "ServerName",
                 format!("{name:?} is not a DNS name or IP address"),
             ));
         }
     }
     Ok(tls)
-}
-
-/// A positive number of bytes with an optional `K` or `M` suffix (powers of 1024, either case).
-fn parse_max_size(text: &str) -> Result<usize, String> {
-    let bad = || format!("{text:?} is not a size in bytes (like 8192, 64K or 1M)");
-    let text = text.trim();
-    let (digits, shift) = match text.chars().last() {
-        Some('k' | 'K') => (&text[..text.len() - 1], 10),
-        Some('m' | 'M') => (&text[..text.len() - 1], 20),
-        _ => (text, 0),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n: usize = digits.parse().map_err(|_| bad())?;
-    match n.checked_mul(1 << shift) {
-        Some(0) => Err("must be at least 1 byte".to_string()),
-        Some(bytes) => Ok(bytes),
-        None => Err(bad()),
-    }
 }
 
 #[cfg(test)]

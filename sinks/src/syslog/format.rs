@@ -14,9 +14,6 @@
 //! The JSON is the event's output line, which is printable ASCII only: it never holds a NUL or a
 //! newline, whatever the framing.
 
-use std::fmt;
-use std::str::FromStr;
-
 use broker_core::Event;
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 
@@ -62,31 +59,21 @@ impl Default for MessageSettings {
     }
 }
 
-/// How a message is laid out (the `Format` key).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Format {
-    /// The existing broker's format (Python's `SysLogHandler`): `<PRI>TAG: JSON`.
-    #[default]
-    Legacy,
-    /// BSD syslog: `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: JSON`.
-    Rfc3164,
-    /// The syslog protocol: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID - JSON`.
-    Rfc5424,
+broker_core::keyword_enum! {
+    /// How a message is laid out (the `Format` key).
+    #[derive(Default)]
+    pub enum Format {
+        /// The existing broker's format (Python's `SysLogHandler`): `<PRI>TAG: JSON`.
+        #[default]
+        Legacy = "legacy",
+        /// BSD syslog: `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: JSON`.
+        Rfc3164 = "rfc3164",
+        /// The syslog protocol: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID - JSON`.
+        Rfc5424 = "rfc5424",
+    }
 }
 
 impl Format {
-    /// Every format's name, as the `Format` key takes it.
-    pub const NAMES: &'static [&'static str] = &["legacy", "rfc3164", "rfc5424"];
-
-    /// The format's name (`legacy`, `rfc3164`, `rfc5424`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Legacy => "legacy",
-            Format::Rfc3164 => "rfc3164",
-            Format::Rfc5424 => "rfc5424",
-        }
-    }
-
     /// The bytes of one message for `event`, sent at `time`.
     pub fn encode(
         self,
@@ -144,29 +131,6 @@ impl Format {
             }
         }
         out.extend_from_slice(line.as_bytes());
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    /// `legacy`, `rfc3164` or `rfc5424`, ignoring case.
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "legacy" => Ok(Format::Legacy),
-            "rfc3164" => Ok(Format::Rfc3164),
-            "rfc5424" => Ok(Format::Rfc5424),
-            _ => Err(format!(
-                "unknown format {name:?} (expected one of: {})",
-                Format::NAMES.join(", ")
-            )),
-        }
     }
 }
 

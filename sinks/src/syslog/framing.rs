@@ -9,35 +9,21 @@
 //! A message never holds a newline or a NUL of its own (the JSON line is printable ASCII, and tags
 //! and host names are checked), so `lf` and `nul` frames are unambiguous.
 
-use std::fmt;
-use std::str::FromStr;
-
 use super::format::Format;
 
-/// How messages are framed on a stream (the `Framing` key).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// RFC 6587 octet counting: the message's length in decimal, a space, the message.
-    Octet,
-    /// The message and a newline (RFC 6587 non-transparent framing with LF).
-    Lf,
-    /// The message and a NUL byte.
-    Nul,
+broker_core::keyword_enum! {
+    /// How messages are framed on a stream (the `Framing` key).
+    pub enum Framing {
+        /// RFC 6587 octet counting: the message's length in decimal, a space, the message.
+        Octet = "octet",
+        /// The message and a newline (RFC 6587 non-transparent framing with LF).
+        Lf = "lf",
+        /// The message and a NUL byte.
+        Nul = "nul",
+    }
 }
 
 impl Framing {
-    /// Every framing's name, as the `Framing` key takes it.
-    pub const NAMES: &'static [&'static str] = &["octet", "lf", "nul"];
-
-    /// The framing's name (`octet`, `lf`, `nul`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Framing::Octet => "octet",
-            Framing::Lf => "lf",
-            Framing::Nul => "nul",
-        }
-    }
-
     /// The default on a local stream socket: `nul` for the legacy format (as the existing
     /// broker sends), `octet` for RFC 3164 and RFC 5424.
     pub fn local_stream_default(format: Format) -> Framing {
@@ -76,29 +62,6 @@ pub fn datagram(format: Format, message: &[u8]) -> Vec<u8> {
         out.push(0);
     }
     out
-}
-
-impl fmt::Display for Framing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Framing {
-    type Err = String;
-
-    /// `octet`, `lf` or `nul`, ignoring case.
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "octet" => Ok(Framing::Octet),
-            "lf" => Ok(Framing::Lf),
-            "nul" => Ok(Framing::Nul),
-            _ => Err(format!(
-                "unknown framing {name:?} (expected one of: {})",
-                Framing::NAMES.join(", ")
-            )),
-        }
-    }
 }
 
 /// Splits a stream of frames back into messages (for tests and receivers written in Rust). A

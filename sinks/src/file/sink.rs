@@ -1,0 +1,109 @@
+//! [`FileSink`]: what a delivery, a reopen and a close do with the file.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use broker_core::config::{ConfigError, PipeSettings};
+use broker_core::{Event, Sink, SinkError};
+
+use super::config::FileConfig;
+use super::open::{open_for_append, OpenFile};
+use super::write::{append_batch, encode_lines};
+use crate::os_error::reason;
+
+/// A sink that appends each event's JSON line, and a newline, to a file.
+#[derive(Debug)]
+pub struct FileSink {
+    path: PathBuf,
+    file: Option<OpenFile>,
+}
+
+impl FileSink {
+    /// A sink that appends to `path`. Nothing is opened until the first delivery.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileSink {
+            path: path.into(),
+            file: None,
+        }
+    }
+
+    /// Validates a pipe's settings ([`FileConfig`]): `File` must be present and not empty.
+    /// No I/O.
+    pub fn from_settings(settings: &PipeSettings) -> Result<Self, ConfigError> {
+        Ok(FileSink::new(FileConfig::from_settings(settings)?.path))
+    }
+
+    /// The path of the file this sink appends to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[async_trait]
+impl Sink for FileSink {
+    async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (buffer, ends) = encode_lines(events);
+        let path = self.path.clone();
+        let file = self.file.take();
+        let task = tokio::task::spawn_blocking(move || append_batch(&path, file, &buffer, &ends));
+        match task.await {
+            Ok((file, Ok(()))) => {
+                self.file = file;
+                Ok(())
+            }
+            // After any failure the handle is dropped: the next delivery opens the path again.
+            Ok((_, Err(failure))) => Err(SinkError::retry(failure.delivered, failure.message)),
+            Err(e) => Err(SinkError::retry(
+                0,
+                format!(
+                    "cannot write {}: writing task failed: {e}",
+                    self.path.display()
+                ),
+            )),
+        }
+    }
+
+    /// Closes the file and, if it was open, opens the file at the path again (after log
+    /// rotation). A sink that has not delivered yet stays closed until its first delivery.
+    async fn reopen(&mut self) -> Result<(), SinkError> {
+        if self.file.take().is_none() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let task = tokio::task::spawn_blocking(move || open_for_append(&path));
+        match task.await {
+            Ok(Ok(open)) => {
+                self.file = Some(open);
+                Ok(())
+            }
+            Ok(Err(message)) => Err(SinkError::retry(0, message)),
+            Err(e) => Err(SinkError::retry(
+                0,
+                format!(
+                    "cannot open {}: opening task failed: {e}",
+                    self.path.display()
+                ),
+            )),
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), SinkError> {
+        let Some(open) = self.file.take() else {
+            return Ok(());
+        };
+        if !open.regular {
+            return Ok(());
+        }
+        let task = tokio::task::spawn_blocking(move || open.file.sync_data());
+        let result = match task.await {
+            Ok(result) => result.map_err(|e| reason(&e)),
+            Err(e) => Err(format!("flushing task failed: {e}")),
+        };
+        result.map_err(|why| {
+            SinkError::retry(0, format!("cannot flush {}: {why}", self.path.display()))
+        })
+    }
+}

@@ -10,6 +10,7 @@ use chrono::Utc;
 use super::credentials::Credentials;
 use super::error::ConfigError;
 use super::ini::{canonical_key, parse_ini, parse_secret_ini, IniEntry, IniSection};
+use super::readers::{self, parse_seconds};
 use super::search::companion_path;
 use super::secret::{shown_key, CREDENTIALS_FORM, SETUP_FORM};
 use super::settings::{PipeSettings, Setting};
@@ -216,16 +217,15 @@ impl BrokerConfig {
             None => DEFAULT_API.to_string(),
         };
         let timeout = match get("timeout") {
-            Some(e) => match e.value.parse::<f64>() {
-                Ok(s) if s > 0.0 && s.is_finite() && s <= 86_400.0 => Duration::from_secs_f64(s),
-                _ => {
-                    return Err(ConfigError::at(
+            Some(e) => parse_seconds(&e.value)
+                .filter(|d| !d.is_zero() && *d <= Duration::from_secs(86_400))
+                .ok_or_else(|| {
+                    ConfigError::at(
                         path,
                         e.line,
                         format!("Timeout {:?} is not a number of seconds above 0", e.value),
-                    ))
-                }
-            },
+                    )
+                })?,
             None => Duration::from_secs(DEFAULT_TIMEOUT_SECS),
         };
         let credentials_path = get("credentials")
@@ -259,16 +259,19 @@ impl BrokerConfig {
             None => crate::spool::DEFAULT_MAX_BYTES,
         };
         let status_grace = match get("statusgrace") {
-            Some(e) => e.value.parse::<u64>().map_err(|_| {
-                ConfigError::at(
-                    path,
-                    e.line,
-                    format!(
-                        "StatusGrace {:?} is not a whole number of seconds (0 or more)",
-                        e.value
-                    ),
-                )
-            })?,
+            Some(e) => parse_seconds(&e.value)
+                .filter(|d| d.subsec_nanos() == 0)
+                .map(|d| d.as_secs())
+                .ok_or_else(|| {
+                    ConfigError::at(
+                        path,
+                        e.line,
+                        format!(
+                            "StatusGrace {:?} is not a whole number of seconds (0 or more)",
+                            e.value
+                        ),
+                    )
+                })?,
             None => crate::status::DEFAULT_GRACE_SECS,
         };
         let metrics = match get("metrics") {
@@ -541,21 +544,7 @@ pub fn camel_case(key: &str) -> String {
 /// `256M` -> 268435456: a whole number of bytes with an optional `K`, `M` or `G` suffix (powers
 /// of 1024, either case), at least 4K.
 pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let (digits, unit) = match text.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
-        _ => (text, 'B'),
-    };
-    let shift = match unit {
-        'B' => 0,
-        'K' => 10,
-        'M' => 20,
-        'G' => 30,
-        _ => return None,
-    };
-    let n: u64 = digits.trim().parse().ok()?;
-    let bytes = n.checked_mul(1u64 << shift)?;
-    (bytes >= 4096).then_some(bytes)
+    readers::parse_size(text).filter(|bytes| *bytes >= 4096)
 }
 
 #[cfg(test)]

@@ -294,46 +294,41 @@ impl<'a> Keys<'a> {
 /// A duration written in seconds: a number (`30`, `0.5`), or a number and a unit, `s`, `m` or
 /// `h` (`30s`, `5m`, `1h`), either case; not negative. `None` when it is not one.
 pub fn parse_seconds(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
-        _ => (text, 's'),
-    };
+    let (number, unit) = number_and_unit(text, 's', true)?;
     let scale = match unit {
         's' => 1.0,
         'm' => 60.0,
         'h' => 3600.0,
         _ => return None,
     };
-    let number = number.trim_end();
-    // Digits and one point only: no sign, exponent, `inf` or `NaN`.
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return None;
-    }
-    let seconds = number.parse::<f64>().ok()? * scale;
-    Duration::try_from_secs_f64(seconds).ok()
+    Duration::try_from_secs_f64(number.parse::<f64>().ok()? * scale).ok()
 }
 
 /// A size written in bytes: a whole number with an optional `K`, `M` or `G` suffix (powers of
 /// 1024, either case; `B` for bytes is accepted too). `None` when it is not one or overflows.
 pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let (digits, unit) = match text.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
-        _ => (text, 'B'),
-    };
+    let (digits, unit) = number_and_unit(text, 'b', false)?;
     let shift = match unit {
-        'B' => 0,
-        'K' => 10,
-        'M' => 20,
-        'G' => 30,
+        'b' => 0,
+        'k' => 10,
+        'm' => 20,
+        'g' => 30,
         _ => return None,
     };
-    let digits = digits.trim_end();
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
     digits.parse::<u64>().ok()?.checked_mul(1u64 << shift)
+}
+
+/// `text`, trimmed, split into its number and the letter of its unit (lower case; `default`
+/// without one). `None` when the number is empty or has characters other than digits (and
+/// points, with `point`): no sign, exponent, `inf` or `NaN`.
+fn number_and_unit(text: &str, default: char, point: bool) -> Option<(&str, char)> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (text[..i].trim_end(), c.to_ascii_lowercase()),
+        _ => (text, default),
+    };
+    let allowed = |b: u8| b.is_ascii_digit() || (point && b == b'.');
+    (!number.is_empty() && number.bytes().all(allowed)).then_some((number, unit))
 }
 
 /// `yes`/`no`, `true`/`false`, `on`/`off`, `1`/`0`, either case. `None` for anything else.
@@ -568,6 +563,24 @@ mod tests {
         assert_eq!(show_size(4096), "4K");
         assert_eq!(show_size(3 << 30), "3G");
         assert_eq!(show_size(1500), "1500 bytes");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_take_any_text_without_panicking(text in "\\PC{0,12}") {
+            let _ = (parse_seconds(&text), parse_size(&text), parse_boolean(&text));
+        }
+
+        #[test]
+        fn whole_numbers_read_back(n in 0u32..=u32::MAX, unit in 0usize..4) {
+            let (suffix, shift) = [("", 0), ("k", 10), ("M", 20), ("g", 30)][unit];
+            proptest::prop_assert_eq!(parse_size(&format!("{n}{suffix}")), Some(u64::from(n) << shift));
+            let seconds = [("", 1), ("s", 1), ("m", 60), ("H", 3600)][unit];
+            proptest::prop_assert_eq!(
+                parse_seconds(&format!("{n}{}", seconds.0)),
+                Some(Duration::from_secs(u64::from(n) * seconds.1))
+            );
+        }
     }
 
     #[test]

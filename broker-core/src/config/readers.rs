@@ -13,7 +13,7 @@
 //! let settings = PipeSettings::new("P", "/etc/b.conf", &[("file", "/tmp/x"), ("timeout", "5m")]);
 //! let keys = settings.keys(KEYS);
 //! assert_eq!(keys.required_path("File", "the file").unwrap().to_str(), Some("/tmp/x"));
-//! let timeout = keys.seconds("Timeout", 1.0..=3600.0, Duration::from_secs(30)).unwrap();
+//! let timeout = keys.seconds("Timeout", 1..=3600, Duration::from_secs(30)).unwrap();
 //! assert_eq!(timeout, Duration::from_secs(300));
 //! assert_eq!(keys.size("MaxSize", 1..=1 << 20, 64 << 10).unwrap(), 64 << 10);
 //! ```
@@ -190,33 +190,34 @@ impl<'a> Keys<'a> {
         }
     }
 
-    /// `key`'s value as a duration in seconds (see [`parse_seconds`]) within `range` (seconds).
-    pub fn optional_seconds(
+    /// `key`'s value as a duration in seconds (see [`parse_seconds`]) within `range`, in
+    /// seconds (`1..=3600`, or `0.001..=3600.0` for "above 0").
+    pub fn optional_seconds<T: Into<f64> + Copy>(
         &self,
         key: &str,
-        range: RangeInclusive<f64>,
+        range: RangeInclusive<T>,
     ) -> Result<Option<Duration>, ConfigError> {
         let Some(text) = self.value(key) else {
             return Ok(None);
         };
+        let (low, high): (f64, f64) = ((*range.start()).into(), (*range.end()).into());
         match parse_seconds(text) {
-            Some(d) if range.contains(&d.as_secs_f64()) => Ok(Some(d)),
+            Some(d) if (low..=high).contains(&d.as_secs_f64()) => Ok(Some(d)),
             _ => Err(self.error(
                 key,
                 format!(
-                    "{text:?} is not a number of seconds from {} to {} (like 30, 30s, 5m or 1h)",
-                    range.start(),
-                    range.end()
+                    "{text:?} is not a number of seconds from {low} to {high} (like 30, 30s, 5m \
+                     or 1h)"
                 ),
             )),
         }
     }
 
     /// Like [`Keys::optional_seconds`], with `default` when the key is missing.
-    pub fn seconds(
+    pub fn seconds<T: Into<f64> + Copy>(
         &self,
         key: &str,
-        range: RangeInclusive<f64>,
+        range: RangeInclusive<T>,
         default: Duration,
     ) -> Result<Duration, ConfigError> {
         Ok(self.optional_seconds(key, range)?.unwrap_or(default))
@@ -502,7 +503,7 @@ mod tests {
         let s = settings(&[]);
         let keys = s.keys(KEYS);
         assert_eq!(
-            keys.seconds("Timeout", 1.0..=2.0, Duration::from_secs(9)),
+            keys.seconds("Timeout", 1..=2, Duration::from_secs(9)),
             Ok(Duration::from_secs(9))
         );
         assert_eq!(keys.optional_seconds("Timeout", 1.0..=2.0), Ok(None));

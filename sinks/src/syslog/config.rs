@@ -8,8 +8,8 @@
 //! | `Framing` | `octet` on TCP and TLS; on a local stream socket `nul` (legacy) or `octet` |
 //! | `Facility`, `Priority`, `Tag` | `local0`, `info`, `procustodibus` |
 //! | `Hostname` | the system's short host name |
-//! | `MaxSize` | 65507 over UDP; no limit otherwise |
-//! | `Rate` | UDP only: datagrams per second, 2000 (`0`: no pacing) |
+//! | `MaxSize` | 65507 over UDP; no limit otherwise (`64K`, `1M`: at most 256M) |
+//! | `Rate` | UDP only: datagrams per second, 2000 (`0`: no pacing; at most 1000000) |
 //! | `CA`, `Cert`, `Key`, `ServerName` | TLS only: the system roots, no client certificate, the host |
 
 use std::fmt;
@@ -228,6 +228,8 @@ fn endpoint(keys: &Keys, protocol: Option<Protocol>) -> Result<Endpoint, ConfigE
 
 /// `Facility`, `Priority`, `Tag` (checked for `format`) and `Hostname`.
 fn message_settings(keys: &Keys, format: Format) -> Result<MessageSettings, ConfigError> {
+    let facility = keys.parse_or("Facility", Facility::LOCAL0)?;
+    let priority = keys.parse_or("Priority", Priority::INFO)?;
     let tag = keys.value("Tag").unwrap_or("procustodibus").to_string();
     check_tag(&tag, format).map_err(|e| keys.error("Tag", e))?;
     let hostname = match keys.value("Hostname") {
@@ -238,8 +240,8 @@ fn message_settings(keys: &Keys, format: Format) -> Result<MessageSettings, Conf
         None => system_hostname(),
     };
     Ok(MessageSettings {
-        facility: keys.parse_or("Facility", Facility::LOCAL0)?,
-        priority: keys.parse_or("Priority", Priority::INFO)?,
+        facility,
+        priority,
         tag,
         hostname,
         procid: std::process::id(),
@@ -379,6 +381,28 @@ mod tests {
         assert_eq!(
             config(&[("MaxSize", "0")]).unwrap_err(),
             "/etc/b.conf: pipe P: MaxSize: must be at least 1 byte"
+        );
+    }
+
+    #[test]
+    fn rate_and_max_size_have_limits() {
+        assert_eq!(config(&[]).unwrap().rate, DEFAULT_RATE);
+        assert_eq!(config(&[("Rate", "0")]).unwrap().rate, 0);
+        assert_eq!(config(&[("Rate", "1000000")]).unwrap().rate, MAX_RATE);
+        for bad in ["fast", "-1", "1000001"] {
+            assert_eq!(
+                config(&[("Rate", bad)]).unwrap_err(),
+                format!(
+                    "/etc/b.conf: pipe P: Rate: {bad:?} is not a number of datagrams per second \
+                     from 0 to 1000000"
+                )
+            );
+        }
+        let max = |text: &str| config(&[("Protocol", "tcp"), ("MaxSize", text)]);
+        assert_eq!(max("256M").unwrap().max_size(), Some(256 << 20));
+        assert_eq!(
+            max("257M").unwrap_err(),
+            "/etc/b.conf: pipe P: MaxSize: must be at most 256M"
         );
     }
 

@@ -43,16 +43,24 @@ impl Sink for StdoutSink {
     }
 }
 
+/// The keys a pipe with `To = stdout` may have, besides `From`, `Max` and `To`.
+const KEYS: &[SinkKey] = &[SinkKey::one(
+    "Prefix",
+    "text printed before each event's line (default none)",
+)];
+
 /// Checks a pipe's keys and builds the sink, without I/O (`--check-config` calls it too).
 fn build_stdout_sink(settings: &PipeSettings) -> Result<Box<dyn Sink>, BuildError> {
-    let prefix = settings.value("Prefix").unwrap_or_default().to_string();
-    Ok(Box::new(StdoutSink { prefix }))
+    let prefix = settings.keys(KEYS).value("Prefix").unwrap_or_default();
+    Ok(Box::new(StdoutSink {
+        prefix: prefix.to_string(),
+    }))
 }
 
 inventory::submit! {
     SinkPlugin {
         name: "stdout",
-        keys: &[SinkKey::one("prefix", "text printed before each event's line (default none)")],
+        keys: KEYS,
         build: build_stdout_sink,
     }
 }

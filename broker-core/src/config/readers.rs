@@ -20,8 +20,9 @@
 //!
 //! A key is matched as the config matches keys (`ServerName`, `servername`, `server_name`), and
 //! every error names the file, the line, the pipe and the key ([`PipeSettings::error`]). Reading
-//! a key that is not in the sink's [`SinkKey`] list is a bug: a debug build panics at once
-//! (a release build reads it as missing), so a typo in a key name cannot go unnoticed in tests.
+//! a key that is not in the sink's [`SinkKey`] list is a bug: a debug build panics at once, so a
+//! typo in a key name cannot go unnoticed in tests. (A release build reads it as any key; a
+//! loaded config never has it, since the loader refuses a key the sink did not declare.)
 //!
 //! The value parsers ([`parse_seconds`], [`parse_size`], [`parse_boolean`]) are public too, so
 //! every key of every file is read by one copy of each.

@@ -7,6 +7,7 @@
 //!
 //! - [`file`](mod@file): appends one JSON line per event to a file ([`FileSink`]).
 //! - [`syslog`]: sends one syslog message per event to a UDP or local socket ([`SyslogSink`]).
+//! - [`util`]: pieces shared by network sinks, in this crate and outside it (the HTTP layer).
 //!
 //! A binary must reference this crate (call [`link`] or write `use broker_sinks as _;`), or the
 //! linker may drop it together with its registrations.
@@ -15,6 +16,7 @@
 
 pub mod file;
 pub mod syslog;
+pub mod util;
 
 mod os_error;
 

@@ -245,13 +245,15 @@ fn item(
     }
     let doc = match serde_json::from_str::<Value>(doc_line) {
         Ok(doc @ Value::Object(_)) if !state.faults.unparsable.contains(id) => doc,
-        _ => return refuse(
-            400,
-            "mapper_parsing_exception",
-            format!(
+        _ => {
+            return refuse(
+                400,
+                "mapper_parsing_exception",
+                format!(
                 "failed to parse field [attributes] of type [object] in document with id '{id}'"
             ),
-        ),
+            )
+        }
     };
     if data_stream && doc.get("@timestamp").is_none() {
         return refuse(

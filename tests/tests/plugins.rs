@@ -89,7 +89,11 @@ fn list_sinks_shows_the_sinks_each_binary_has() {
     assert_eq!(stock.status.code(), Some(0), "{}", describe(&stock));
     assert_eq!(stderr(&stock), "");
     let text = stdout(&stock);
-    assert_eq!(sink_names(&text), ["file", "syslog"], "{text}");
+    assert_eq!(
+        sink_names(&text),
+        ["elasticsearch", "file", "syslog"],
+        "{text}"
+    );
     assert_eq!(
         sink_keys(&text, "file"),
         [(
@@ -115,7 +119,11 @@ fn list_sinks_shows_the_sinks_each_binary_has() {
     let custom = list_sinks(CUSTOM);
     assert_eq!(custom.status.code(), Some(0), "{}", describe(&custom));
     let text = stdout(&custom);
-    assert_eq!(sink_names(&text), ["file", "syslog", "webhook"], "{text}");
+    assert_eq!(
+        sink_names(&text),
+        ["elasticsearch", "file", "syslog", "webhook"],
+        "{text}"
+    );
     let webhook = sink_keys(&text, "webhook");
     let keys: Vec<&str> = webhook.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
@@ -135,7 +143,7 @@ fn list_sinks_shows_the_sinks_each_binary_has() {
     assert!(webhook.iter().all(|(_, help)| !help.is_empty()), "{text}");
     // The stock sinks are listed alike in both.
     let stock = stdout(&stock);
-    for sink in ["file", "syslog"] {
+    for sink in ["elasticsearch", "file", "syslog"] {
         assert_eq!(sink_keys(&text, sink), sink_keys(&stock, sink), "{sink}");
     }
 }
@@ -150,10 +158,10 @@ fn an_unknown_to_names_the_sinks_of_each_binary() {
     );
     give_credentials(&dir, &sim);
     for (binary_name, to, has) in [
-        (STOCK, "nosuch", "file, syslog"),
-        (CUSTOM, "nosuch", "file, syslog, webhook"),
+        (STOCK, "nosuch", "elasticsearch, file, syslog"),
+        (CUSTOM, "nosuch", "elasticsearch, file, syslog, webhook"),
         // The extra sink never leaks into the shipped daemon.
-        (STOCK, "webhook", "file, syslog"),
+        (STOCK, "webhook", "elasticsearch, file, syslog"),
     ] {
         dir.write_config(
             &sim.url(),

@@ -44,7 +44,7 @@ fn an_unknown_sink_is_refused_naming_exactly_the_stock_sinks() {
         );
         assert_eq!(
             sinks_listed(&err),
-            Some("file, syslog"),
+            Some("elasticsearch, file, syslog"),
             "{binary} {args:?}: {err}"
         );
     }

@@ -111,6 +111,19 @@ pub fn verdict(item: &Value) -> Verdict {
     }
 }
 
+/// The `TYPE: REASON` of an error answer to a whole request (`{"error":{"type":..,"reason":..},
+/// "status":N}`, or `{"error":"text"}`), on one line; `None` when the body is not one.
+pub fn request_error(body: &[u8]) -> Option<String> {
+    let answer: Value = serde_json::from_slice(body).ok()?;
+    let (kind, reason) = error_text(answer.get("error"));
+    let text = match (kind.is_empty(), reason.is_empty()) {
+        (true, true) => return None,
+        (false, false) => format!("{kind}: {reason}"),
+        _ => format!("{kind}{reason}"),
+    };
+    Some(one_line(&text))
+}
+
 /// The error's type and reason, and its cause's (`caused_by`) if it has one. An error given as a
 /// plain string is its reason.
 fn error_text(error: Option<&Value>) -> (String, String) {

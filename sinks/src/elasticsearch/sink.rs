@@ -28,7 +28,7 @@ use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 
-use super::answer::{verdicts, Verdict};
+use super::answer::{request_error, verdicts, Verdict};
 use super::body::push_entry;
 use super::config::ElasticConfig;
 use crate::util::http::answer::QUOTE_BYTES;
@@ -158,6 +158,11 @@ impl ElasticSink {
             let answer = Answer::read(response, limit).await;
             let summary = answer.summary(&self.config.secrets);
             self.last_answer = Some(summary.clone());
+            // An error answer in Elasticsearch's shape is quoted as its type and reason.
+            let summary = match request_error(&answer.body).filter(|_| !status.is_success()) {
+                Some(error) => format!("{status}: {}", self.config.secrets.mask(&error)),
+                None => summary,
+            };
             tracing::debug!("elasticsearch {origin}: {count} events: {status}");
             if status.is_server_error() {
                 failed.push(format!(

@@ -4,7 +4,7 @@ use broker_core::config::PipeSettings;
 use broker_core::{Event, EventType};
 use serde_json::json;
 
-use super::answer::{verdict, verdicts, Verdict};
+use super::answer::{request_error, verdict, verdicts, Verdict};
 use super::body::{fields, push_entry, Fields};
 use super::config::{ElasticConfig, DEFAULT_BATCH, DEFAULT_INDEX, DEFAULT_MAX_BYTES};
 
@@ -284,4 +284,19 @@ fn long_reasons_are_cut_on_one_line() {
     };
     assert!(why.starts_with("400 t: a b xxx"), "{why}");
     assert!(why.ends_with("...") && why.len() < 320, "{why}");
+}
+
+#[test]
+fn request_errors_are_quoted_by_type_and_reason() {
+    let body = json!({"error": {"root_cause": [], "type": "security_exception", "reason": "bad\nkey"}, "status": 401});
+    assert_eq!(
+        request_error(body.to_string().as_bytes()).as_deref(),
+        Some("security_exception: bad key")
+    );
+    assert_eq!(
+        request_error(br#"{"error":"no handler found","status":404}"#).as_deref(),
+        Some("no handler found")
+    );
+    assert_eq!(request_error(b"Request Entity Too Large"), None);
+    assert_eq!(request_error(br#"{"error":null}"#), None);
 }

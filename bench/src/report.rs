@@ -107,6 +107,12 @@ impl Table {
     }
 }
 
+/// The middle value of `values` (the median of an odd count), sorting them.
+pub fn middle(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

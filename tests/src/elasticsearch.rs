@@ -59,12 +59,15 @@ pub struct State {
     pub faults: Faults,
     /// Every stored document by index and `_id`.
     pub docs: HashMap<(String, String), Value>,
-    /// The `(index, _id)` of each document stored, in order (twice if replaced by `index`).
+    /// The `(index, _id)` of each document stored, in order (twice if replaced by `index`;
+    /// none with `discard_docs`).
     pub stored: Vec<(String, String)>,
     /// How many `create` actions were answered 409.
     pub conflicts: usize,
     /// How many items were answered 429.
     pub rejected_busy: usize,
+    /// Keep only the `_id`s, not the documents (`docs` values are `null`): for benchmarks.
+    pub discard_docs: bool,
     /// The next made-up `_id` for actions without one.
     next_auto_id: u64,
 }
@@ -272,8 +275,11 @@ fn item(
             format!("[{id}]: version conflict, document already exists (current version [1])"),
         );
     }
+    let doc = if state.discard_docs { Value::Null } else { doc };
     state.docs.insert(key.clone(), doc);
-    state.stored.push(key);
+    if !state.discard_docs {
+        state.stored.push(key);
+    }
     (if existed { 200 } else { 201 }, None)
 }
 
@@ -327,6 +333,11 @@ impl ElasticReceiver {
     /// The state, to read or to change the faults.
     pub fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    /// How many documents it holds, in every index.
+    pub fn doc_count(&self) -> usize {
+        self.state().docs.len()
     }
 
     /// The `_id`s stored in `index`, each once (a document is stored at most once per `_id`).

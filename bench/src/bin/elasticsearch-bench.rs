@@ -1,0 +1,176 @@
+//! `elasticsearch-bench`: how fast the `elasticsearch` sink stores events through `_bulk`, as a
+//! ratio to what the receiver takes on its own. Every figure comes from the same run.
+//!
+//! The receiver is the test crate's Elasticsearch `_bulk` receiver
+//! (`broker_tests::elasticsearch`, HTTPS on 127.0.0.1, keeping its index by `_id`); the
+//! simulator runs in this process. For `--events` generated events (default 100,000, a quarter
+//! per queue):
+//!
+//! - receiver: a plain client POSTs the very bodies the sink builds (`create` entries with the
+//!   event's id and `@timestamp`, `Batch = 1000` per request) one after the other
+//!   ([`broker_bench::post_rate`]).
+//! - end to end: the release binary `procustodibus-broker --loop 1` (next to this binary, or
+//!   `--broker PATH`) drains the simulator through one `elasticsearch` pipe from the four
+//!   queues, `Batch = 1000`, into the receiver; timed from its start until the receiver holds
+//!   every event ([`broker_bench::broker_run`]).
+//!
+//! Repeated `--runs` times (default 3), interleaved; each figure is the middle run.
+
+use std::time::Duration;
+
+use broker_bench::args::Args;
+use broker_bench::broker_run::run_until;
+use broker_bench::post_rate::{client, post_all};
+use broker_bench::report::{middle, rate, ratio, thousands, verdict};
+use broker_bench::sim::BenchSim;
+use broker_bench::workload::Workload;
+use broker_bench::{temp_dir, temp_root};
+use broker_sinks::elasticsearch::body::push_entry;
+use broker_tests::elasticsearch::{ElasticReceiver, Faults};
+use reqwest::header::{HeaderMap, HeaderValue};
+
+const USAGE: &str = "\
+elasticsearch-bench: the elasticsearch sink at Batch = 1000 into a local _bulk receiver, against
+the receiver's own rate
+
+usage: cargo run --release -p broker-bench --bin elasticsearch-bench -- [OPTIONS]
+  (build the broker first: cargo build --release -p broker-cli)
+
+options:
+  --events N      events per measurement, a quarter per queue (default 100000)
+  --runs N        measurements of each kind, interleaved; the middle one counts (default 3)
+  --broker PATH   the broker binary (default procustodibus-broker next to this binary)
+  --dir PATH      where to make temporary directories (default the system's)
+  --timeout S     give up on a run after S seconds (default 300)";
+
+/// Events per request.
+const BATCH: usize = 1000;
+/// The end-to-end target, events per second.
+const TARGET: f64 = 50_000.0;
+/// The index: the sink's default data stream.
+const INDEX: &str = "logs-procustodibus-default";
+
+/// A receiver that keeps the ids only (the documents would take gigabytes).
+fn receiver() -> ElasticReceiver {
+    let receiver = ElasticReceiver::start_tls(Faults::default());
+    receiver.state().discard_docs = true;
+    receiver
+}
+
+fn main() {
+    let args = Args::from_env(USAGE, &["events", "runs", "broker", "dir", "timeout"]);
+    let events = args.number("events", 100_000);
+    let runs = args.number("runs", 3).max(1);
+    let broker = args.path("broker").unwrap_or_else(|| {
+        std::env::current_exe()
+            .expect("own path")
+            .with_file_name("procustodibus-broker")
+    });
+    let root = temp_root(args.path("dir").as_deref());
+    let timeout = Duration::from_secs(args.number("timeout", 300) as u64);
+    if !broker.is_file() {
+        eprintln!(
+            "{} is missing: cargo build --release -p broker-cli (or give --broker)",
+            broker.display()
+        );
+        std::process::exit(2);
+    }
+
+    let sim = BenchSim::start();
+    let workload = Workload::generate(events, 7);
+    let encoded = workload.encode();
+    let bodies: Vec<Vec<u8>> = encoded
+        .chunks(BATCH)
+        .map(|chunk| {
+            let mut body = Vec::new();
+            for event in chunk {
+                push_entry(event, &mut body);
+            }
+            body
+        })
+        .collect();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+
+    let mut receiver_rates = Vec::new();
+    let mut end_to_end_rates = Vec::new();
+    for run in 1..=runs {
+        // The receiver's own rate.
+        let es = receiver();
+        let http = client(es.ca_path()).expect("a client");
+        let url = format!("{}/{INDEX}/_bulk", es.url());
+        let seconds = runtime
+            .block_on(post_all(&http, &url, &headers, &bodies))
+            .unwrap_or_else(|e| fail(&e));
+        if es.doc_count() != events {
+            fail(&format!(
+                "the receiver stored {} of {events}",
+                es.doc_count()
+            ));
+        }
+        receiver_rates.push(rate(events, seconds));
+        drop(es);
+
+        // End to end.
+        let es = receiver();
+        let dir = temp_dir(&root, "elasticsearch-bench-");
+        let pipe = format!(
+            "[Pipe.Es]\nFrom = alerts, endpoint_stats, log_authn, log_changes\nMax = 1000\n\
+             To = elasticsearch\nUrl = {}\nCA = {}\nBatch = {BATCH}\n",
+            es.url(),
+            es.ca_path().display(),
+        );
+        let config = sim.write_broker_files(
+            dir.path(),
+            &sim.config_with_pipes(&dir.path().join("spool"), &pipe),
+        );
+        workload.enqueue(&sim.sim);
+        let seconds = run_until(&broker, dir.path(), &config, timeout, || {
+            es.doc_count() >= events
+        })
+        .unwrap_or_else(|e| fail(&e));
+        if es.doc_count() != events {
+            fail(&format!(
+                "the receiver stored {} events, {events} expected",
+                es.doc_count()
+            ));
+        }
+        end_to_end_rates.push(rate(events, seconds));
+        println!(
+            "run {run}: receiver {} ev/s, end to end {} ev/s",
+            thousands(receiver_rates[run - 1]),
+            thousands(end_to_end_rates[run - 1])
+        );
+    }
+    let receiver = middle(&mut receiver_rates);
+    let end_to_end = middle(&mut end_to_end_rates);
+    println!();
+    println!("elasticsearch sink, {events} events, Batch = {BATCH}, middle of {runs} runs:");
+    println!(
+        "  receiver's own rate (raw client):        {:>12} ev/s",
+        thousands(receiver)
+    );
+    println!(
+        "  end to end (sim -> broker -> _bulk):     {:>12} ev/s",
+        thousands(end_to_end)
+    );
+    println!(
+        "  end to end / receiver:                   {:>12}",
+        ratio(end_to_end, receiver)
+    );
+    println!(
+        "  target end to end >= {} ev/s:          {:>12}",
+        thousands(TARGET),
+        verdict(end_to_end >= TARGET)
+    );
+}
+
+/// Prints `message` and exits 1.
+fn fail(message: &str) -> ! {
+    eprintln!("elasticsearch-bench: {message}");
+    std::process::exit(1);
+}

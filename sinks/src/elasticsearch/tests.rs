@@ -183,7 +183,7 @@ fn entries_are_a_create_with_the_id_and_the_line_with_a_timestamp() {
 
 #[test]
 fn fields_are_read_tolerantly() {
-    let f = |line: &str| fields(&event(line).line().to_string());
+    let f = |line: &str| fields(event(line).line());
     assert_eq!(f("[1]"), Fields::default());
     assert_eq!(
         f(r#"{"id": null, "attributes": {"created": 5}}"#),

@@ -1,13 +1,15 @@
-//! The `syslog` sink: sends one syslog message per event over UDP, TCP, TLS or a local socket.
+//! The `syslog` sink: sends one syslog message per event over UDP, TCP, TLS, RELP or a local
+//! socket.
 //!
 //! ```ini
 //! [Pipe.MyAlerts]
 //! From = alerts
 //! To = syslog
 //! Socket = /dev/log        # or host[:port]; default localhost (port 514, 6514 for tls)
-//! Protocol = udp           # udp | tcp | tls | unix; default from Socket (host: udp, path: unix)
+//! Protocol = udp           # udp | tcp | tls | unix | relp | relp-tls; default from Socket
 //! Format = legacy          # legacy | rfc3164 | rfc5424; default legacy
 //! Framing = octet          # octet | lf | nul, streams only; default octet (nul: legacy on unix)
+//! Window = 128             # relp: unanswered messages at most; default 128
 //! Facility = local0        # default local0
 //! Priority = info          # default info
 //! Tag = procustodibus      # default procustodibus (RFC 5424: APP-NAME)
@@ -34,7 +36,8 @@
 //! The parts: [`config`] (the keys), [`names`] (facility and priority tables),
 //! [`format`](mod@format) (the bytes of a message, pure), [`framing`] (frames on a stream),
 //! [`address`] (the `Socket` value), [`transport`] (the sockets) and [`kept`] (the last batch
-//! of a stream, kept in case its connection closes right after it).
+//! of a stream, kept in case its connection closes right after it); [`relp`] delivers over RELP
+//! instead, where the receiver answers for each message (port 2514 by default).
 
 pub mod address;
 pub mod config;
@@ -42,6 +45,7 @@ pub mod format;
 pub mod framing;
 pub mod kept;
 pub mod names;
+pub mod relp;
 pub mod transport;
 
 use std::time::{Duration, Instant};
@@ -54,6 +58,7 @@ use broker_core::{Event, Sink, SinkError, SinkPlugin};
 use crate::os_error::reason;
 use config::{Endpoint, SyslogConfig};
 use kept::Kept;
+use relp::RelpDelivery;
 use transport::stream::{Stream, Unconfirmed, SETTLE};
 use transport::tls::TlsClient;
 use transport::{Connection, TIMEOUT};
@@ -64,7 +69,10 @@ pub const KEYS: &[SinkKey] = &[
         "Socket",
         "host[:port] or path of a local socket (default localhost)",
     ),
-    SinkKey::one("Protocol", "udp, tcp, tls or unix (default from Socket)"),
+    SinkKey::one(
+        "Protocol",
+        "udp, tcp, tls, unix, relp or relp-tls (default from Socket)",
+    ),
     SinkKey::one("Format", "legacy, rfc3164 or rfc5424 (default legacy)"),
     SinkKey::one(
         "Framing",
@@ -84,6 +92,10 @@ pub const KEYS: &[SinkKey] = &[
     SinkKey::one(
         "Rate",
         "udp: datagrams per second at most (default 2000; 0 no pacing)",
+    ),
+    SinkKey::one(
+        "Window",
+        "relp: messages sent and not yet answered at most (default 128)",
     ),
     SinkKey::one(
         "CA",
@@ -124,6 +136,7 @@ pub struct SyslogSink {
     stall: Duration,
     settle: Duration,
     kept: Kept,
+    relp: RelpDelivery,
 }
 
 /// How long a UDP socket is kept before the host name is resolved again (a SIEM that moved to
@@ -142,6 +155,7 @@ impl SyslogSink {
             stall: TIMEOUT,
             settle: SETTLE,
             kept: Kept::new(SETTLE),
+            relp: RelpDelivery::default(),
         }
     }
 
@@ -176,6 +190,7 @@ impl SyslogSink {
         match self.config.endpoint {
             Endpoint::Tcp { .. } => " over TCP",
             Endpoint::Tls { .. } => " over TLS",
+            Endpoint::Relp { .. } => relp::over(&self.config.endpoint),
             Endpoint::Udp { .. } | Endpoint::Local(_) => "",
         }
     }
@@ -306,11 +321,55 @@ impl SyslogSink {
     }
 }
 
+impl SyslogSink {
+    /// Delivers over RELP: every message answered `200` by the receiver ([`relp`]); everything
+    /// before the first message over `MaxSize` goes, and that one is set aside.
+    async fn deliver_relp(&mut self, events: &[Event]) -> Result<(), SinkError> {
+        let time = chrono::Local::now().fixed_offset();
+        let max = self.config.max_size();
+        let mut messages = Vec::with_capacity(events.len());
+        for event in events {
+            let message = self
+                .config
+                .format
+                .encode(&self.config.message, event, &time);
+            if max.is_some_and(|max| message.len() > max) {
+                break;
+            }
+            messages.push(message);
+        }
+        let fit = messages.len();
+        self.relp
+            .send(
+                &self.config,
+                &mut self.tls,
+                self.stall,
+                &events[..fit],
+                &messages,
+            )
+            .await?;
+        match events.get(fit) {
+            Some(event) => {
+                let size = self
+                    .config
+                    .format
+                    .encode(&self.config.message, event, &time)
+                    .len();
+                Err(self.too_large(fit, event, size, max))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 #[async_trait]
 impl Sink for SyslogSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
         if events.is_empty() {
             return Ok(());
+        }
+        if self.config.endpoint.protocol().is_relp() {
+            return self.deliver_relp(events).await;
         }
         // Taken out while sending: after an error worth retrying (or a cancelled delivery) it
         // stays dropped, so the next delivery connects afresh (a restarted receiver, a socket
@@ -378,6 +437,7 @@ impl Sink for SyslogSink {
 
     async fn reopen(&mut self) -> Result<(), SinkError> {
         self.connection = None;
+        self.relp.forget();
         self.tls.forget();
         Ok(())
     }
@@ -386,6 +446,7 @@ impl Sink for SyslogSink {
         if let Some(Connection::Stream(mut stream)) = self.connection.take() {
             stream.shutdown().await;
         }
+        self.relp.close().await;
         Ok(())
     }
 }

@@ -5,8 +5,10 @@
 //! bytes. A datagram transport ([`Connection::Udp`], [`Connection::UnixDatagram`]) sends one
 //! message per datagram; a stream ([`Connection::Stream`]) sends framed messages and confirms
 //! them ([`stream`]). The parts: [`udp`], [`unix`], [`tcp`], [`tls`] (connecting) and
-//! [`stream`] (writing and confirming on any stream).
+//! [`stream`] (writing and confirming on any stream); [`relp`] carries messages in RELP sessions
+//! over TCP or TLS, acknowledged one by one (the sink drives it apart from [`Connection`]).
 
+pub mod relp;
 pub mod stream;
 pub mod tcp;
 pub mod tls;
@@ -56,6 +58,9 @@ impl Connection {
                     config.stream_framing(),
                 )))
             }
+            Endpoint::Relp { .. } => Err(format!(
+                "{endpoint}: RELP runs in sessions of its own, not on a plain connection"
+            )),
             Endpoint::Tls { host, port } => {
                 let stream = tls
                     .connect(host, *port, &config.tls)

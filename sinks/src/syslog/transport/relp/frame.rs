@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn a_frame_may_arrive_in_any_pieces() {
-        let bytes = b"12 rsp 23 500 queue full, try later\n";
+        let bytes = b"12 rsp 25 500 queue full, try later\n";
         let mut parser = Parser::default();
         let mut frames = Vec::new();
         for byte in bytes {
@@ -357,7 +357,7 @@ mod tests {
         assert!(error(b"1 rsp 6 200 OKX\n").contains("'X' after 6 bytes of data"));
         assert!(error(b"1 r-p 0\n").contains("'-' where a command was due"));
         assert!(error(b"1 rsp 999999 ").contains("more than 65536 bytes"));
-        assert!(error(b"1 rsp 0 \n").contains("' ' where a data length was due"));
+        assert!(error(b"1 rsp 0 \n").contains("byte 0x20 where a data length was due"));
         assert!(error(b"1 rsp 5\n").contains("byte 0x0a where a data length was due"));
         let mut parser = Parser::default();
         let mut frames = Vec::new();

@@ -1,0 +1,172 @@
+//! `relp-bench`: the syslog sink over RELP against plain TCP, into the same real rsyslog, in one
+//! run.
+//!
+//! One rsyslogd ([`Rsyslog::start_relp`] of the test crate: `imtcp` and `imrelp` on loopback
+//! feeding one output file through a direct main queue) receives `--events` generated events
+//! (default 100,000) from the broker's own `SyslogSink`, in process, in deliveries of `--batch`
+//! events (default 1000, a pipe's `Max`): once with `Protocol = tcp` (octet-counted frames), once
+//! with `Protocol = relp` (`--window`, default 128). Each pass is timed from its first delivery
+//! until rsyslog's output file holds every one of its messages, so both count what rsyslog wrote,
+//! not what the socket took. The passes alternate `--runs` times (default 3); each figure is the
+//! middle run. It prints events per second for each and the ratio RELP/TCP, against the target:
+//! RELP at least half as fast as TCP.
+//!
+//! `cargo run --release -p broker-bench --bin relp-bench -- [--events N] [--batch N]
+//! [--window N] [--runs R]` (rsyslogd with `imrelp`: Debian packages `rsyslog`, `rsyslog-relp`)
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use broker_bench::args::Args;
+use broker_bench::report::{rate, ratio, thousands, verdict};
+use broker_bench::workload::Workload;
+use broker_core::config::PipeSettings;
+use broker_core::{Event, Sink};
+use broker_sinks::syslog::SyslogSink;
+use broker_tests::rsyslog::{Input, Rsyslog};
+
+const USAGE: &str = "\
+relp-bench: the syslog sink over RELP and over plain TCP into the same rsyslog
+
+usage: cargo run --release -p broker-bench --bin relp-bench -- [OPTIONS]
+
+options:
+  --events N   events per pass (default 100000)
+  --batch N    events per delivery, as a pipe's Max (default 1000)
+  --window N   the RELP Window (default 128)
+  --runs R     passes of each protocol, alternating; the middle one counts (default 3)";
+
+/// The least ratio of the RELP rate to the TCP rate.
+const TARGET_RATIO: f64 = 0.5;
+
+/// How long one pass may take before the bench gives up.
+const PASS_LIMIT: Duration = Duration::from_secs(600);
+
+/// Counts the lines of rsyslog's output file as it grows.
+struct LineCount {
+    file: File,
+    lines: usize,
+}
+
+impl LineCount {
+    fn open(path: &Path) -> LineCount {
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .expect("open rsyslog's output file");
+        LineCount { file, lines: 0 }
+    }
+
+    /// Reads what was appended since the last call; the lines so far.
+    fn update(&mut self) -> usize {
+        let mut buf = Vec::new();
+        self.file
+            .seek(SeekFrom::Current(0))
+            .and_then(|_| self.file.read_to_end(&mut buf))
+            .expect("read rsyslog's output file");
+        self.lines += buf.iter().filter(|b| **b == b'\n').count();
+        self.lines
+    }
+}
+
+/// One pass: every event through a new sink with `keys`, until rsyslog wrote them all; the
+/// seconds it took.
+async fn pass(
+    keys: &[(&str, &str)],
+    events: &[Event],
+    batch: usize,
+    output: &mut LineCount,
+) -> f64 {
+    let settings = PipeSettings::new("Bench", "relp-bench", keys);
+    let mut sink = SyslogSink::from_settings(&settings).expect("the bench's pipe settings");
+    let before = output.update();
+    let start = Instant::now();
+    for chunk in events.chunks(batch) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            match sink.deliver(rest).await {
+                Ok(()) => rest = &[],
+                Err(e) => {
+                    assert!(start.elapsed() < PASS_LIMIT, "gave up: {e:?}");
+                    eprintln!("relp-bench: {e:?}; again");
+                    rest = &rest[e.delivered..];
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    while output.update() < before + events.len() {
+        assert!(
+            start.elapsed() < PASS_LIMIT,
+            "rsyslog wrote {} of {} messages",
+            output.lines - before,
+            events.len()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let _ = sink.close().await;
+    seconds
+}
+
+/// The middle value.
+fn middle(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let args = Args::from_env(USAGE, &["events", "batch", "window", "runs"]);
+    let count = args.number("events", 100_000);
+    let batch = args.number("batch", 1000).max(1);
+    let window = args.number("window", 128).to_string();
+    let runs = args.number("runs", 3).max(1);
+
+    let rsyslog = Rsyslog::start_relp();
+    let events = Workload::generate(count, 1).encode();
+    let mut output = LineCount::open(&rsyslog.path("received.jsonl"));
+    let tcp_address = rsyslog.address(Input::Tcp);
+    let relp_address = rsyslog.address(Input::Relp);
+    let tcp_keys = [
+        ("Socket", tcp_address.as_str()),
+        ("Protocol", "tcp"),
+        ("Format", "rfc5424"),
+    ];
+    let relp_keys = [
+        ("Socket", relp_address.as_str()),
+        ("Protocol", "relp"),
+        ("Format", "rfc5424"),
+        ("Window", window.as_str()),
+    ];
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (mut tcp, mut relp) = (Vec::new(), Vec::new());
+    for run in 1..=runs {
+        let tcp_seconds = runtime.block_on(pass(&tcp_keys, &events, batch, &mut output));
+        let relp_seconds = runtime.block_on(pass(&relp_keys, &events, batch, &mut output));
+        println!(
+            "run {run}: tcp {} events/s, relp {} events/s",
+            thousands(rate(count, tcp_seconds)),
+            thousands(rate(count, relp_seconds))
+        );
+        tcp.push(rate(count, tcp_seconds));
+        relp.push(rate(count, relp_seconds));
+    }
+    let (tcp, relp) = (middle(tcp), middle(relp));
+    println!(
+        "\n{count} events, deliveries of {batch}, RELP window {window}, middle of {runs} runs"
+    );
+    println!("plain TCP into rsyslog:  {:>10} events/s", thousands(tcp));
+    println!("RELP into rsyslog:       {:>10} events/s", thousands(relp));
+    println!(
+        "RELP/TCP:                {:>10}   target >= {TARGET_RATIO}: {}",
+        ratio(relp, tcp),
+        verdict(relp >= tcp * TARGET_RATIO)
+    );
+}

@@ -1,5 +1,5 @@
 //! A real rsyslog for the end-to-end tests: `rsyslogd` (Debian packages `rsyslog` and
-//! `rsyslog-gnutls`, which `scripts/test` installs) started in the foreground with its own config,
+//! `rsyslog-gnutls`, and `rsyslog-relp` for RELP, which `scripts/test` installs) started in the foreground with its own config,
 //! pid file, work directory and output file in a temporary directory, listening on 127.0.0.1 only:
 //! UDP, TCP (octet counting or LF framing, as rsyslog detects) and TLS (GnuTLS, with a CA and a
 //! server certificate made for the test by rcgen). It loads no `imuxsock`, so it never touches the
@@ -285,7 +285,8 @@ pub fn rsyslogd() -> PathBuf {
         None if path.is_file() => path.to_path_buf(),
         None => panic!(
             "rsyslogd is not installed: these tests need the Debian packages `rsyslog` and \
-             `rsyslog-gnutls` (scripts/test installs them: apt-get install rsyslog rsyslog-gnutls)"
+             `rsyslog-gnutls` (and `rsyslog-relp` for RELP; scripts/test installs them: apt-get \
+             install rsyslog rsyslog-gnutls rsyslog-relp)"
         ),
     }
 }

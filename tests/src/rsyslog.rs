@@ -1,6 +1,7 @@
 //! A real rsyslog for the end-to-end tests: `rsyslogd` (Debian packages `rsyslog` and
-//! `rsyslog-gnutls`, and `rsyslog-relp` for RELP, which `scripts/test` installs) started in the foreground with its own config,
-//! pid file, work directory and output file in a temporary directory, listening on 127.0.0.1 only:
+//! `rsyslog-gnutls`, and `rsyslog-relp` for RELP, which `scripts/test` installs) started in the
+//! foreground with its own config, pid file, work directory and output file in a temporary
+//! directory, listening on 127.0.0.1 only:
 //! UDP, TCP (octet counting or LF framing, as rsyslog detects) and TLS (GnuTLS, with a CA and a
 //! server certificate made for the test by rcgen). It loads no `imuxsock`, so it never touches the
 //! machine's `/dev/log`, and it keeps its own messages to itself (`processInternalMessages`).

@@ -394,7 +394,7 @@ mod tests {
         assert_eq!(
             config(&[("Protocol", "quic")]).unwrap_err(),
             "/etc/b.conf: pipe P: Protocol: unknown protocol \"quic\" (expected one of: \
-             udp, tcp, tls, unix)"
+             udp, tcp, tls, unix, relp, relp-tls)"
         );
     }
 
@@ -504,7 +504,8 @@ mod tests {
         assert_eq!(c.tls.server_name.as_deref(), Some("logs.example.com"));
         assert_eq!(
             config(&[("CA", "/etc/ca.pem")]).unwrap_err(),
-            "/etc/b.conf: pipe P: CA: applies only to Protocol = tls (this pipe uses udp)"
+            "/etc/b.conf: pipe P: CA: applies only to Protocol = tls or relp-tls (this pipe \
+             uses udp)"
         );
         assert_eq!(
             config(&[("Protocol", "tls"), ("Cert", "/c")]).unwrap_err(),

@@ -2,9 +2,9 @@
 //! message, as the receiver answers `200` for each.
 //!
 //! The session is opened on the first delivery and kept; one the receiver ended meanwhile is
-//! replaced before the next batch. When a session breaks during a batch, the messages it left
-//! unanswered go again, in order, on one new session within the same delivery; if that fails
-//! too, the delivery fails with the answered messages at the front counted, and the rest is sent
+//! replaced before the next batch. When a kept session breaks during a batch, the messages it
+//! left unanswered go again, in order, on one new session within the same delivery; when that
+//! one (or a session this delivery opened) fails too, the delivery fails with the answered messages at the front counted, and the rest is sent
 //! again later. So delivery is at least once: a message whose answer was lost with its connection
 //! (and, after a refused message, those behind it that were answered) arrive twice. A status
 //! other than `200` for one message is that message's permanent failure, with the receiver's

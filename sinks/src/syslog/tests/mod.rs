@@ -4,6 +4,7 @@
 mod formats;
 mod local;
 mod props;
+mod relp;
 mod stream;
 mod tcp;
 mod tls;

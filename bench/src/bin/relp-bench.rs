@@ -9,7 +9,8 @@
 //! until rsyslog's output file holds every one of its messages, so both count what rsyslog wrote,
 //! not what the socket took. The passes alternate `--runs` times (default 3); each figure is the
 //! middle run. It prints events per second for each and the ratio RELP/TCP, against the target:
-//! RELP at least half as fast as TCP.
+//! RELP at least half as fast as TCP; and, to tell who bounds each rate, the CPU time per event of
+//! rsyslogd (from `/proc/PID/stat`) and of this process (the sink) in each pass.
 //!
 //! `cargo run --release -p broker-bench --bin relp-bench -- [--events N] [--batch N]
 //! [--window N] [--runs R]` (rsyslogd with `imrelp`: Debian packages `rsyslog`, `rsyslog-relp`)
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use broker_bench::args::Args;
 use broker_bench::report::{rate, ratio, thousands, verdict};
+use broker_bench::stats::self_cpu_seconds;
 use broker_bench::workload::Workload;
 use broker_core::config::PipeSettings;
 use broker_core::{Event, Sink};
@@ -73,17 +75,43 @@ impl LineCount {
     }
 }
 
-/// One pass: every event through a new sink with `keys`, until rsyslog wrote them all; the
-/// seconds it took.
+/// The CPU seconds (user and system) process `pid` used so far.
+fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / per_second.max(1.0)
+}
+
+/// What one pass measured.
+struct Pass {
+    seconds: f64,
+    rsyslog_cpu: f64,
+    sink_cpu: f64,
+}
+
+/// One pass: every event through a new sink with `keys`, until rsyslog (process `pid`) wrote
+/// them all.
 async fn pass(
     keys: &[(&str, &str)],
     events: &[Event],
     batch: usize,
     output: &mut LineCount,
-) -> f64 {
+    pid: u32,
+) -> Pass {
     let settings = PipeSettings::new("Bench", "relp-bench", keys);
     let mut sink = SyslogSink::from_settings(&settings).expect("the bench's pipe settings");
     let before = output.update();
+    let (rsyslog_cpu, sink_cpu) = (cpu_seconds_of(pid), self_cpu_seconds());
     let start = Instant::now();
     for chunk in events.chunks(batch) {
         let mut rest = chunk;
@@ -109,8 +137,13 @@ async fn pass(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let seconds = start.elapsed().as_secs_f64();
+    let measured = Pass {
+        seconds,
+        rsyslog_cpu: cpu_seconds_of(pid) - rsyslog_cpu,
+        sink_cpu: self_cpu_seconds() - sink_cpu,
+    };
     let _ = sink.close().await;
-    seconds
+    measured
 }
 
 /// The middle value.
@@ -146,17 +179,23 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let pid = rsyslog.pid();
     let (mut tcp, mut relp) = (Vec::new(), Vec::new());
+    let micros = |cpu: f64| format!("{:.1}", cpu * 1e6 / count as f64);
     for run in 1..=runs {
-        let tcp_seconds = runtime.block_on(pass(&tcp_keys, &events, batch, &mut output));
-        let relp_seconds = runtime.block_on(pass(&relp_keys, &events, batch, &mut output));
-        println!(
-            "run {run}: tcp {} events/s, relp {} events/s",
-            thousands(rate(count, tcp_seconds)),
-            thousands(rate(count, relp_seconds))
-        );
-        tcp.push(rate(count, tcp_seconds));
-        relp.push(rate(count, relp_seconds));
+        for (name, keys, rates) in [
+            ("tcp ", &tcp_keys[..], &mut tcp),
+            ("relp", &relp_keys[..], &mut relp),
+        ] {
+            let measured = runtime.block_on(pass(keys, &events, batch, &mut output, pid));
+            println!(
+                "run {run} {name}: {:>8} events/s; CPU per event: rsyslogd {} us, sink {} us",
+                thousands(rate(count, measured.seconds)),
+                micros(measured.rsyslog_cpu),
+                micros(measured.sink_cpu)
+            );
+            rates.push(rate(count, measured.seconds));
+        }
     }
     let (tcp, relp) = (middle(tcp), middle(relp));
     println!(

@@ -7,6 +7,7 @@
 //! line instead of panicking or buffering without end.
 
 use std::fmt;
+use std::io::Write;
 
 /// The largest transaction number; the next after it is 1 again.
 pub const MAX_TXNR: u32 = 999_999_999;
@@ -32,11 +33,8 @@ pub fn next_txnr(txnr: u32) -> u32 {
 
 /// Appends the frame of one command to `out`.
 pub fn encode(txnr: u32, command: &str, data: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(txnr.to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(command.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(data.len().to_string().as_bytes());
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{txnr} {command} {}", data.len());
     if !data.is_empty() {
         out.push(b' ');
         out.extend_from_slice(data);

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 
@@ -117,7 +117,15 @@ impl Session {
         let mut out: Vec<u8> = Vec::with_capacity(CHUNK + 1024);
         let mut written = 0;
         let mut unflushed = false;
+        // One timer for the whole batch: when it fires, it is set again from the last progress
+        // unless nothing moved for the stall limit.
+        let mut progress = Instant::now();
+        let stalled = tokio::time::sleep(self.stall);
+        tokio::pin!(stalled);
         loop {
+            // Frames go out as soon as the window has room: an answer's place is filled at once,
+            // which also keeps acknowledgements riding on data (waiting for a larger burst
+            // leaves the receiver's Nagle algorithm holding answers for a delayed ACK).
             if written == out.len() {
                 out.clear();
                 written = 0;
@@ -143,6 +151,7 @@ impl Session {
                 stall,
                 ..
             } = self;
+            let stall = *stall;
             let pending = &out[written..];
             tokio::select! {
                 read = reader.read(&mut buf[..]) => {
@@ -151,6 +160,7 @@ impl Session {
                         return Err("the receiver closed the connection".to_string());
                     }
                     self.take_answers(n, window)?;
+                    progress = Instant::now();
                 }
                 wrote = async {
                     if pending.is_empty() {
@@ -165,13 +175,17 @@ impl Session {
                     }
                     written += n;
                     unflushed = n > 0;
+                    progress = Instant::now();
                 }
-                () = tokio::time::sleep(*stall) => {
-                    return Err(format!(
-                        "no answer for {} seconds ({} messages unanswered)",
-                        stall.as_secs_f32(),
-                        window.on_the_way()
-                    ));
+                () = &mut stalled => {
+                    if progress.elapsed() >= stall {
+                        return Err(format!(
+                            "no answer for {} seconds ({} messages unanswered)",
+                            stall.as_secs_f32(),
+                            window.on_the_way()
+                        ));
+                    }
+                    stalled.as_mut().reset((progress + stall).into());
                 }
             }
         }

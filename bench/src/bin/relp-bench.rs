@@ -5,7 +5,7 @@
 //! feeding one output file through a direct main queue) receives `--events` generated events
 //! (default 100,000) from the broker's own `SyslogSink`, in process, in deliveries of `--batch`
 //! events (default 1000, a pipe's `Max`): once with `Protocol = tcp` (octet-counted frames), once
-//! with `Protocol = relp` (`--window`, default 128). Each pass is timed from its first delivery
+//! with `Protocol = relp` (`--window`, default the sink's, 1024). Each pass is timed from its first delivery
 //! until rsyslog's output file holds every one of its messages, so both count what rsyslog wrote,
 //! not what the socket took. The passes alternate `--runs` times (default 3); each figure is the
 //! middle run. It prints events per second for each and the ratio RELP/TCP, against the target:
@@ -26,6 +26,7 @@ use broker_bench::stats::self_cpu_seconds;
 use broker_bench::workload::Workload;
 use broker_core::config::PipeSettings;
 use broker_core::{Event, Sink};
+use broker_sinks::syslog::transport::relp::DEFAULT_WINDOW;
 use broker_sinks::syslog::SyslogSink;
 use broker_tests::rsyslog::{Input, Rsyslog};
 
@@ -37,7 +38,7 @@ usage: cargo run --release -p broker-bench --bin relp-bench -- [OPTIONS]
 options:
   --events N   events per pass (default 100000)
   --batch N    events per delivery, as a pipe's Max (default 1000)
-  --window N   the RELP Window (default 128)
+  --window N   the RELP Window (default 1024, the sink's default)
   --runs R     passes of each protocol, alternating; the middle one counts (default 3)";
 
 /// The least ratio of the RELP rate to the TCP rate.
@@ -156,7 +157,7 @@ fn main() {
     let args = Args::from_env(USAGE, &["events", "batch", "window", "runs"]);
     let count = args.number("events", 100_000);
     let batch = args.number("batch", 1000).max(1);
-    let window = args.number("window", 128).to_string();
+    let window = args.number("window", DEFAULT_WINDOW).to_string();
     let runs = args.number("runs", 3).max(1);
 
     let rsyslog = Rsyslog::start_relp();

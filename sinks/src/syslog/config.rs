@@ -10,7 +10,7 @@
 //! | `Hostname` | the system's short host name |
 //! | `MaxSize` | 65507 over UDP; no limit otherwise (`64K`, `1M`: at most 256M) |
 //! | `Rate` | UDP only: datagrams per second, 2000 (`0`: no pacing; at most 1000000) |
-//! | `Window` | RELP only: 128 unanswered messages at most (1 to 65536) |
+//! | `Window` | RELP only: 1024 unanswered messages at most (1 to 65536) |
 //! | `CA`, `Cert`, `Key`, `ServerName` | TLS and RELP over TLS only: the system roots, no client certificate, the host |
 
 use std::fmt;
@@ -527,7 +527,7 @@ mod tests {
             endpoint_of(&[("Protocol", "RELP-TLS"), ("Socket", "h:6514")]),
             "relp-tls h:6514"
         );
-        assert_eq!(config(&[("Protocol", "relp")]).unwrap().window, 128);
+        assert_eq!(config(&[("Protocol", "relp")]).unwrap().window, 1024);
         let c = config(&[
             ("Protocol", "relp-tls"),
             ("Window", "16"),

@@ -9,7 +9,7 @@
 //! Protocol = udp           # udp | tcp | tls | unix | relp | relp-tls; default from Socket
 //! Format = legacy          # legacy | rfc3164 | rfc5424; default legacy
 //! Framing = octet          # octet | lf | nul, streams only; default octet (nul: legacy on unix)
-//! Window = 128             # relp: unanswered messages at most; default 128
+//! Window = 1024            # relp: unanswered messages at most; default 1024
 //! Facility = local0        # default local0
 //! Priority = info          # default info
 //! Tag = procustodibus      # default procustodibus (RFC 5424: APP-NAME)
@@ -95,7 +95,7 @@ pub const KEYS: &[SinkKey] = &[
     ),
     SinkKey::one(
         "Window",
-        "relp: messages sent and not yet answered at most (default 128)",
+        "relp: messages sent and not yet answered at most (default 1024)",
     ),
     SinkKey::one(
         "CA",

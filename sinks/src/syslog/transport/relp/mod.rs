@@ -17,8 +17,11 @@ pub mod window;
 /// The usual RELP port (rsyslog's `imrelp` examples and most setups), with or without TLS.
 pub const RELP_PORT: u16 = 2514;
 
-/// Unanswered messages at most, by default (librelp's own default window).
-pub const DEFAULT_WINDOW: usize = 128;
+/// Unanswered messages at most, by default. librelp's own default is 128; with a pipe's batch of
+/// up to 1000 messages, a window that holds the whole batch lets it go out in a few large writes
+/// and its answers come back in a few reads: relp-bench measured half the sink's CPU per message
+/// and a RELP/TCP rate ratio of 0.61 to 0.75 with 1024, against 0.48 with 128 (rsyslog 8.2302).
+pub const DEFAULT_WINDOW: usize = 1024;
 
 /// The largest `Window` accepted: the answers to a whole window must fit the socket buffers
 /// while the client is still writing.

@@ -9,7 +9,7 @@ use broker_core::{Event, Sink, SinkError};
 use super::config::FileConfig;
 use super::open::{open_for_append, OpenFile};
 use super::write::{append_batch, encode_lines};
-use crate::os_error::reason;
+use crate::util::io_error::reason;
 
 /// A sink that appends each event's JSON line, and a newline, to a file.
 #[derive(Debug)]

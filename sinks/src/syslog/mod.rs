@@ -51,7 +51,7 @@ use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::registry::{BuildError, SinkKey};
 use broker_core::{Event, Sink, SinkError, SinkPlugin};
 
-use crate::os_error::reason;
+use crate::util::io_error::reason;
 use config::{Endpoint, SyslogConfig};
 use kept::Kept;
 use transport::stream::{Stream, Unconfirmed, SETTLE};

@@ -3,7 +3,7 @@
 use tokio::net::TcpStream;
 
 use super::within_timeout;
-use crate::os_error::reason;
+use crate::util::io_error::reason;
 
 /// Resolves `host` and connects to the first address that accepts, trying each in turn; the
 /// error is the reason only (the caller names the endpoint).

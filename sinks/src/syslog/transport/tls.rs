@@ -17,8 +17,8 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::{tcp, within_timeout};
-use crate::os_error::reason;
 use crate::syslog::config::TlsSettings;
+use crate::util::io_error::reason;
 
 /// The TLS client side of a sink: its rustls settings, loaded on the first connection.
 #[derive(Debug, Default)]

@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::net::UdpSocket;
 
 use super::within_timeout;
-use crate::os_error::reason;
 use crate::syslog::config::Endpoint;
+use crate::util::io_error::reason;
 
 /// Resolves `host` and connects a UDP socket to the first address that takes it. The error is
 /// one line naming `endpoint`.

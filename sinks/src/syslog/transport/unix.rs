@@ -7,9 +7,9 @@ use tokio::net::{UnixDatagram, UnixStream};
 
 use super::stream::Stream;
 use super::{within_timeout, Connection};
-use crate::os_error::reason;
 use crate::syslog::config::Endpoint;
 use crate::syslog::framing::Framing;
+use crate::util::io_error::reason;
 
 /// Connects to the local socket at `path`: as a datagram socket, or, if it is a stream socket
 /// (`EPROTOTYPE`), as a stream with `framing`. The error is one line naming `endpoint`.

@@ -1,0 +1,18 @@
+//! A sink author's toolkit: what a network or file sink needs besides its own format, public
+//! so that a sink in another crate uses it too (`broker_sinks::util::...`).
+//!
+//! - [`connect`]: connecting with a time limit. TCP and UDP to `host:port` (resolved on every
+//!   connection, each address tried in turn), unix stream and datagram sockets, [`connect::within`]
+//!   to bound any wait, and [`connect::TIMEOUT`], the 30 seconds a wait may take.
+//! - [`io_error`]: [`io_error::reason`], an I/O error as the short lower-case reason that ends a
+//!   one-line message (`connection refused`, without `(os error 111)`).
+//! - [`blocking`]: [`blocking::run_blocking`], blocking work (files, standard output) on tokio's
+//!   blocking pool, a failed task turned into a retryable [`SinkError`](broker_core::SinkError).
+//!
+//! A sink reads its keys and builds without I/O; on its first `deliver` it connects with
+//! [`connect`], and it words every failure as `cannot <do what> <where>: <reason>` with
+//! [`io_error::reason`], so the operator reads one line that says what failed and where.
+
+pub mod blocking;
+pub mod connect;
+pub mod io_error;

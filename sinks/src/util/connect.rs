@@ -70,7 +70,11 @@ pub async fn tcp(host: &str, port: u16) -> Result<TcpStream, String> {
 /// family, port 0) to the first of its addresses that takes it. The error is one line naming
 /// `endpoint`: `cannot resolve {endpoint}: ...` or `cannot connect to {endpoint} ({address}):
 /// ...`.
-pub async fn udp(host: &str, port: u16, endpoint: &dyn fmt::Display) -> Result<UdpSocket, String> {
+pub async fn udp(
+    host: &str,
+    port: u16,
+    endpoint: &(dyn fmt::Display + Sync),
+) -> Result<UdpSocket, String> {
     let addresses = within(TIMEOUT, tokio::net::lookup_host((host, port)))
         .await
         .map_err(|e| format!("cannot resolve {endpoint}: {}", reason(&e)))?;

@@ -4,6 +4,14 @@
 //! - [`connect`]: connecting with a time limit. TCP and UDP to `host:port` (resolved on every
 //!   connection, each address tried in turn), unix stream and datagram sockets, [`connect::within`]
 //!   to bound any wait, and [`connect::TIMEOUT`], the 30 seconds a wait may take.
+//! - [`tls`]: TLS client settings from the keys `CA`, `Cert`, `Key` and `ServerName`
+//!   ([`tls::TlsSettings`], [`tls::KEYS`] for the key list), the rustls client config
+//!   ([`tls::client_config`], always verifying the server) and [`tls::TlsClient`], which connects
+//!   and words a failed handshake (an untrusted certificate, one for another name).
+//! - [`confirmed`]: [`confirmed::ConfirmedStream`], the stream writer for protocols without
+//!   acknowledgements: a message counts as delivered once the receiver's end took it off the
+//!   socket's send queue, with the connection still open; [`confirmed::kept::Kept`] keeps the
+//!   last batch in case its connection closes right after it.
 //! - [`io_error`]: [`io_error::reason`], an I/O error as the short lower-case reason that ends a
 //!   one-line message (`connection refused`, without `(os error 111)`).
 //! - [`blocking`]: [`blocking::run_blocking`], blocking work (files, standard output) on tokio's
@@ -14,5 +22,7 @@
 //! [`io_error::reason`], so the operator reads one line that says what failed and where.
 
 pub mod blocking;
+pub mod confirmed;
 pub mod connect;
 pub mod io_error;
+pub mod tls;

@@ -5,7 +5,7 @@
 //! connection ([`Connection::Udp`], [`Connection::UnixDatagram`]) sends one message per datagram;
 //! a stream ([`Connection::Stream`]: TCP, TLS or a local stream socket) sends messages in the
 //! pipe's [`Framing`](super::framing::Framing) and confirms them
-//! ([`ConfirmedStream`](crate::util::confirmed::ConfirmedStream)).
+//! ([`ConfirmedStream`]).
 
 use std::io;
 

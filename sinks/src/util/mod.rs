@@ -20,6 +20,41 @@
 //! A sink reads its keys and builds without I/O; on its first `deliver` it connects with
 //! [`connect`], and it words every failure as `cannot <do what> <where>: <reason>` with
 //! [`io_error::reason`], so the operator reads one line that says what failed and where.
+//!
+//! A delivery over TCP, each event's line in its own frame, counted as the receiver takes it (a
+//! real sink keeps the stream between deliveries, and checks it with
+//! [`check_open`](confirmed::ConfirmedStream::check_open) before reusing it):
+//!
+//! ```no_run
+//! use broker_core::{Event, SinkError};
+//! use broker_sinks::util::confirmed::{ConfirmedStream, Framer, Unconfirmed};
+//! use broker_sinks::util::connect;
+//! use broker_sinks::util::io_error::reason;
+//!
+//! /// Each message, then a newline.
+//! #[derive(Debug)]
+//! struct Lines;
+//!
+//! impl Framer for Lines {
+//!     fn frame_into(&self, message: &[u8], out: &mut Vec<u8>) {
+//!         out.extend_from_slice(message);
+//!         out.push(b'\n');
+//!     }
+//! }
+//!
+//! /// Sends each event's line to `host:port`; an error counts the events delivered before it.
+//! async fn deliver(host: &str, port: u16, events: &[Event]) -> Result<(), SinkError> {
+//!     let where_to = format!("{host}:{port}");
+//!     let tcp = connect::tcp(host, port)
+//!         .await
+//!         .map_err(|why| SinkError::retry(0, format!("cannot connect to {where_to}: {why}")))?;
+//!     let mut stream = ConfirmedStream::tcp(tcp, Lines);
+//!     let lines: Vec<&str> = events.iter().map(Event::line).collect();
+//!     stream.send(&lines).await.map_err(|Unconfirmed { confirmed, error }| {
+//!         SinkError::retry(confirmed, format!("cannot send to {where_to}: {}", reason(&error)))
+//!     })
+//! }
+//! ```
 
 pub mod blocking;
 pub mod confirmed;

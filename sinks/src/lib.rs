@@ -8,6 +8,10 @@
 //! - [`file`](mod@file): appends one JSON line per event to a file ([`FileSink`]).
 //! - [`syslog`]: sends one syslog message per event to a UDP or local socket ([`SyslogSink`]).
 //!
+//! [`util`] is the toolkit these sinks are built on, public for sinks in other crates:
+//! connecting with a time limit, TLS client settings, the stream writer that confirms delivery,
+//! the wording of I/O errors and blocking work off the runtime.
+//!
 //! A binary must reference this crate (call [`link`] or write `use broker_sinks as _;`), or the
 //! linker may drop it together with its registrations.
 
@@ -15,8 +19,7 @@
 
 pub mod file;
 pub mod syslog;
-
-mod os_error;
+pub mod util;
 
 pub use file::FileSink;
 pub use syslog::SyslogSink;

@@ -23,6 +23,7 @@ use super::format::{check_hostname, check_tag, system_hostname, Format, MessageS
 use super::framing::Framing;
 use super::names::{Facility, Priority};
 use super::transport::relp::{DEFAULT_WINDOW, MAX_WINDOW, RELP_PORT};
+use crate::util::tls::{self, TlsSettings};
 
 /// The syslog port over UDP and TCP.
 pub const SYSLOG_PORT: u16 = 514;
@@ -127,19 +128,6 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// The TLS keys of a pipe: file paths and names only; the files are read when the sink connects.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsSettings {
-    /// `CA`: PEM file of the certificates to trust (default: the system's roots).
-    pub ca: Option<PathBuf>,
-    /// `Cert`: PEM file of the client certificate chain, leaf first.
-    pub cert: Option<PathBuf>,
-    /// `Key`: PEM file of the client certificate's private key.
-    pub key: Option<PathBuf>,
-    /// `ServerName`: the name to verify the server's certificate against (default: the host).
-    pub server_name: Option<String>,
-}
-
 /// Every setting of a syslog pipe, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyslogConfig {
@@ -170,9 +158,6 @@ pub const MAX_RATE: u32 = 1_000_000;
 
 /// The largest `MaxSize`: far above what any syslog receiver takes in one message.
 pub const MAX_MAX_SIZE: usize = 256 << 20;
-
-/// The TLS-only keys, as written in messages.
-const TLS_KEYS: [&str; 4] = ["CA", "Cert", "Key", "ServerName"];
 
 impl SyslogConfig {
     /// Reads and checks a pipe's keys (all optional). Errors name the file, line, pipe and key.
@@ -311,36 +296,15 @@ fn message_settings(keys: &Keys, format: Format) -> Result<MessageSettings, Conf
 /// `Key` together.
 fn tls_settings(keys: &Keys, protocol: Protocol) -> Result<TlsSettings, ConfigError> {
     if !protocol.is_tls() {
-        if let Some(key) = TLS_KEYS.iter().find(|k| keys.has(k)) {
+        if let Some(key) = tls::KEYS.iter().find(|k| keys.has(k.name)) {
             return Err(keys.error(
-                key,
+                key.name,
                 format!("applies only to Protocol = tls or relp-tls (this pipe uses {protocol})"),
             ));
         }
         return Ok(TlsSettings::default());
     }
-    let tls = TlsSettings {
-        ca: keys.path("CA", "a PEM file")?,
-        cert: keys.path("Cert", "a PEM file")?,
-        key: keys.path("Key", "a PEM file")?,
-        server_name: keys.value("ServerName").map(str::to_string),
-    };
-    match (&tls.cert, &tls.key) {
-        (Some(_), None) => {
-            return Err(keys.error("Cert", "needs Key, the certificate's private key"))
-        }
-        (None, Some(_)) => return Err(keys.error("Key", "needs Cert, the client certificate")),
-        _ => {}
-    }
-    if let Some(name) = &tls.server_name {
-        if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
-            return Err(keys.error(
-                "ServerName",
-                format!("{name:?} is not a DNS name or IP address"),
-            ));
-        }
-    }
-    Ok(tls)
+    TlsSettings::from_keys(keys)
 }
 
 #[cfg(test)]

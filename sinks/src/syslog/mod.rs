@@ -25,9 +25,9 @@
 //! socket is resolved and connected on the first delivery and kept until an error worth
 //! retrying, [`Sink::reopen`] or [`Sink::close`]. A stream connection the receiver closed is
 //! noticed before the next batch and replaced; a batch is handed over only once the stream
-//! confirmed it ([`transport::stream`]), and what was not confirmed when a connection failed is
+//! confirmed it ([`confirmed`](crate::util::confirmed)), and what was not confirmed when a connection failed is
 //! sent again on one new connection within the same delivery (at least once). The last batch
-//! confirmed is kept and sent again if its connection closes right after it ([`kept`]). A
+//! confirmed is kept and sent again if its connection closes right after it ([`Kept`]). A
 //! missing local socket, a refused connection, a failed lookup or TLS handshake is worth
 //! retrying; a message larger than `MaxSize` (or than the socket takes, `EMSGSIZE`) is
 //! permanent for that one event, which the pipeline sets aside in the dead-letter file: it is
@@ -35,15 +35,15 @@
 //!
 //! The parts: [`config`] (the keys), [`names`] (facility and priority tables),
 //! [`format`](mod@format) (the bytes of a message, pure), [`framing`] (frames on a stream),
-//! [`address`] (the `Socket` value), [`transport`] (the sockets) and [`kept`] (the last batch
-//! of a stream, kept in case its connection closes right after it); [`relp`] delivers over RELP
-//! instead, where the receiver answers for each message (port 2514 by default).
+//! [`address`] (the `Socket` value) and [`transport`] (the connection for the endpoint). The
+//! sockets, TLS and the confirmed stream writer are the sink toolkit's ([`crate::util`]);
+//! [`relp`] delivers over RELP instead, where the receiver answers for each message (port 2514
+//! by default).
 
 pub mod address;
 pub mod config;
 pub mod format;
 pub mod framing;
-pub mod kept;
 pub mod names;
 pub mod relp;
 pub mod transport;
@@ -55,13 +55,14 @@ use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::registry::{BuildError, SinkKey};
 use broker_core::{Event, Sink, SinkError, SinkPlugin};
 
-use crate::os_error::reason;
+use crate::util::confirmed::kept::Kept;
+use crate::util::confirmed::{ConfirmedStream, Unconfirmed, SETTLE};
+use crate::util::connect::TIMEOUT;
+use crate::util::io_error::reason;
+use crate::util::tls::{self, TlsClient};
 use config::{Endpoint, SyslogConfig};
-use kept::Kept;
 use relp::RelpDelivery;
-use transport::stream::{Stream, Unconfirmed, SETTLE};
-use transport::tls::TlsClient;
-use transport::{Connection, TIMEOUT};
+use transport::Connection;
 
 /// The keys of a syslog pipe (see [`config`]), as messages and `--list-sinks` show them.
 pub const KEYS: &[SinkKey] = &[
@@ -97,19 +98,10 @@ pub const KEYS: &[SinkKey] = &[
         "Window",
         "relp: messages sent and not yet answered at most (default 1024)",
     ),
-    SinkKey::one(
-        "CA",
-        "tls: PEM file of the CAs to trust (default the system's roots)",
-    ),
-    SinkKey::one("Cert", "tls: PEM file of the client certificate chain"),
-    SinkKey::one(
-        "Key",
-        "tls: PEM file of the client certificate's private key",
-    ),
-    SinkKey::one(
-        "ServerName",
-        "tls: name to verify the server against (default the host)",
-    ),
+    tls::CA,
+    tls::CERT,
+    tls::KEY,
+    tls::SERVER_NAME,
 ];
 
 inventory::submit! {
@@ -161,7 +153,7 @@ impl SyslogSink {
 
     /// Sets, for stream connections, how long a write or the send queue may stay still before
     /// a send fails (default [`TIMEOUT`]) and how long a connection must stay open after a batch
-    /// for it to be let go (default [`SETTLE`]; see [`kept`]).
+    /// for it to be let go (default [`SETTLE`]; see [`Kept`]).
     pub fn set_stream_limits(&mut self, stall: Duration, settle: Duration) {
         self.stall = stall;
         self.settle = settle;
@@ -266,12 +258,12 @@ impl SyslogSink {
     }
 
     /// Sends the messages on a stream until confirmed, after the kept batch if it is to go
-    /// again ([`kept`]); when the stream fails, once more from the first message not settled on a
+    /// again ([`Kept`]); when the stream fails, once more from the first message not settled on a
     /// new connection (unless `stream` is itself new). The error counts the messages of `batch`
     /// that settled.
     async fn send_stream(
         &mut self,
-        mut stream: Stream,
+        mut stream: ConfirmedStream,
         mut fresh: bool,
         batch: &[Vec<u8>],
     ) -> Result<(), SinkError> {

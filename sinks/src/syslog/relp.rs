@@ -17,7 +17,8 @@ use broker_core::{Event, SinkError};
 use super::config::{Endpoint, SyslogConfig};
 use super::transport::relp::session::{RelpIo, Session};
 use super::transport::relp::window::Window;
-use super::transport::{tcp, tls::TlsClient};
+use crate::util::connect;
+use crate::util::tls::TlsClient;
 
 /// The RELP side of a syslog sink: its session, if one is open.
 #[derive(Debug, Default)]
@@ -122,7 +123,7 @@ async fn connect(
             host,
             port,
             tls: false,
-        } => Box::new(tcp::connect(host, *port).await.map_err(failed)?),
+        } => Box::new(connect::tcp(host, *port).await.map_err(failed)?),
         Endpoint::Relp {
             host,
             port,

@@ -184,7 +184,7 @@ async fn a_new_session_dropped_mid_window_counts_what_was_answered() {
 async fn a_receiver_that_never_answers_fails_after_the_stall_limit() {
     let (address, _received) = receiver(vec![Script::Silent]).await;
     let mut sink = relp_sink(&address);
-    sink.set_stream_limits(Duration::from_millis(300), transport::stream::SETTLE);
+    sink.set_stream_limits(Duration::from_millis(300), crate::util::confirmed::SETTLE);
     let error = sink.deliver(&numbered(&["a", "b", "c"])).await.unwrap_err();
     assert_eq!(error.kind, SinkErrorKind::Retry);
     assert_eq!(error.delivered, 0);

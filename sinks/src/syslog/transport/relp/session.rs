@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, Rea
 
 use super::frame::{self, encode, next_txnr, Answer, Frame, Parser};
 use super::window::Window;
-use crate::os_error::reason;
+use crate::util::io_error::reason;
 
 /// A connection a session runs on: TCP or TLS.
 pub trait RelpIo: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}

@@ -235,7 +235,7 @@ fn relp_receiver_killed_and_restarted_mid_run_loses_nothing() {
     // Killed in the middle of a batch (of `Max = 1000`): messages are on their way then.
     let mid_batch = wait_until(LONG_ARRIVAL, || {
         let count = tally.update(&rsyslog);
-        count >= 2_000 && count % 1000 != 0 || count >= EVENTS
+        count >= 2_000 && !count.is_multiple_of(1000) || count >= EVENTS
     });
     let at_restart = tally.messages;
     rsyslog.restart();

@@ -16,7 +16,7 @@
 //! [--window N] [--runs R]` (rsyslogd with `imrelp`: Debian packages `rsyslog`, `rsyslog-relp`)
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -67,9 +67,9 @@ impl LineCount {
     /// Reads what was appended since the last call; the lines so far.
     fn update(&mut self) -> usize {
         let mut buf = Vec::new();
+        // The file position is where the last call stopped reading.
         self.file
-            .seek(SeekFrom::Current(0))
-            .and_then(|_| self.file.read_to_end(&mut buf))
+            .read_to_end(&mut buf)
             .expect("read rsyslog's output file");
         self.lines += buf.iter().filter(|b| **b == b'\n').count();
         self.lines

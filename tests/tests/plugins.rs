@@ -106,6 +106,7 @@ fn list_sinks_shows_the_sinks_each_binary_has() {
         "Protocol",
         "Format",
         "MaxSize",
+        "Window",
         "CA",
         "ServerName",
     ] {

@@ -76,6 +76,21 @@ pub struct PipeConfig {
     pub settings: PipeSettings,
 }
 
+impl PipeConfig {
+    /// A pipe made in code (tests, embedding) that receives `from` in batches of [`DEFAULT_MAX`]
+    /// and hands them to a sink called `to`, with no sink-specific keys; see
+    /// [`crate::pipeline::Pipeline::with_sinks`].
+    pub fn new(name: &str, from: &[EventType], to: &str) -> Self {
+        PipeConfig {
+            name: name.to_string(),
+            from: from.to_vec(),
+            max: DEFAULT_MAX,
+            to: to.to_string(),
+            settings: PipeSettings::new(name, "(in code)", &[]),
+        }
+    }
+}
+
 /// The keys of `[Broker]`, as `camel_case` shows them (`spool_max` -> `SpoolMax`) and, without
 /// the underscores, as `canonical_key` compares them.
 const BROKER_KEYS: [&str; 10] = [

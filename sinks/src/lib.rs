@@ -24,16 +24,29 @@ pub mod util;
 pub use file::FileSink;
 pub use syslog::SyslogSink;
 
+/// The names of the stock sinks, sorted: exactly what a binary that links this crate registers
+/// (besides sinks of its own). A new stock sink adds its name here; the tests that check a
+/// registry (`--list-sinks`, the unknown-sink error) compare against this list.
+pub const STOCK_SINK_NAMES: &[&str] = &["file", "syslog"];
+
 /// Does nothing: call it or `use broker_sinks as _;` so the linker keeps the registrations.
 pub fn link() {}
 
 #[cfg(test)]
 mod tests {
+    use super::STOCK_SINK_NAMES;
+
     #[test]
-    fn stock_sinks_are_registered() {
+    fn exactly_the_stock_sinks_are_registered() {
         super::link();
-        let names = broker_core::registry::names();
-        assert!(names.contains(&"file"), "{names:?}");
-        assert!(names.contains(&"syslog"), "{names:?}");
+        assert_eq!(broker_core::registry::names(), STOCK_SINK_NAMES);
+    }
+
+    #[test]
+    fn the_stock_sink_names_are_sorted_and_distinct() {
+        assert!(
+            STOCK_SINK_NAMES.windows(2).all(|w| w[0] < w[1]),
+            "{STOCK_SINK_NAMES:?}"
+        );
     }
 }

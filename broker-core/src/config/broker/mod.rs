@@ -1,7 +1,7 @@
 //! `broker.conf`: the broker id, the API, the companion files and the pipes.
 //!
-//! [`BrokerConfig::parse`] sorts the file's sections; [`broker_keys`] reads the `[Broker]` keys,
-//! one function per key group; [`pipe`] reads each `[Pipe.NAME]`, and [`sink_keys`] checks a
+//! [`BrokerConfig::parse`] sorts the file's sections; `broker_keys` reads the `[Broker]` keys,
+//! one function per key group; `pipe` reads each `[Pipe.NAME]`, and `sink_keys` checks a
 //! pipe's keys against the keys its sink declared (the unknown-key error).
 
 mod broker_keys;

@@ -42,6 +42,22 @@ mod tests {
         assert_eq!(broker_core::registry::names(), STOCK_SINK_NAMES);
     }
 
+    /// The README's `[Pipe.NAME]` table tells users which sinks `To` takes.
+    #[test]
+    fn the_readme_names_every_stock_sink_in_the_to_row() {
+        let readme = include_str!("../../README.md");
+        let row = readme
+            .lines()
+            .find(|line| line.starts_with("| `To` |"))
+            .expect("README.md has the `To` row of the [Pipe.NAME] table");
+        for name in STOCK_SINK_NAMES {
+            assert!(
+                row.contains(&format!("`{name}`")),
+                "README.md's `To` row does not name the stock sink {name}: {row}"
+            );
+        }
+    }
+
     #[test]
     fn the_stock_sink_names_are_sorted_and_distinct() {
         assert!(

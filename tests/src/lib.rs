@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use broker_sim::{SimOptions, Simulator};
 
 pub mod delivery;
+pub mod http_receiver;
 pub mod https;
 pub mod packaging;
 pub mod rsyslog;

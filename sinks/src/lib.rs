@@ -10,7 +10,7 @@
 //!
 //! [`util`] is the toolkit these sinks are built on, public for sinks in other crates:
 //! connecting with a time limit, TLS client settings, the stream writer that confirms delivery,
-//! the wording of I/O errors and blocking work off the runtime.
+//! the wording of I/O errors, blocking work off the runtime, and the HTTP sink layer.
 //!
 //! A binary must reference this crate (call [`link`] or write `use broker_sinks as _;`), or the
 //! linker may drop it together with its registrations.

@@ -184,6 +184,15 @@ impl Pipeline {
         Some(pipe.sink.deliver(events).await)
     }
 
+    /// What the receiver of the pipe named `name` last answered ([`Sink::last_answer`]).
+    pub fn last_answer(&self, name: &str) -> Option<String> {
+        self.pipes
+            .iter()
+            .find(|p| p.config.name.eq_ignore_ascii_case(name))?
+            .sink
+            .last_answer()
+    }
+
     /// Closes every sink.
     pub async fn close(&mut self) {
         for pipe in &mut self.pipes {

@@ -20,8 +20,9 @@
 //! - [`body`]: a request's body (`ndjson` or `array`).
 //! - [`sink`](mod@sink): [`WebhookSink`], the requests and what each answer means for delivery
 //!   (a refused event against a refused request, retries, proxies).
-//! - [`retry_after`]: the wait a 429 or 503 asks for, capped at 300 s.
-//! - [`mask`]: the secrets a message never shows, in any form a receiver echoes them.
+//!
+//! What every HTTP sink shares (the client keys, secrets, answers, `Retry-After`, masking) is
+//! the layer [`broker_sinks::util::http`].
 //!
 //! TLS is rustls with ring, the workspace's one crypto provider (reqwest's `rustls-no-provider`
 //! feature; the provider is installed with [`broker_core::install_crypto_provider`]). The server's
@@ -31,8 +32,6 @@
 
 pub mod body;
 pub mod config;
-pub mod mask;
-pub mod retry_after;
 pub mod sink;
 
 use broker_core::config::PipeSettings;

@@ -42,8 +42,7 @@ use reqwest::StatusCode;
 
 use crate::body::encode_body;
 use crate::config::WebhookConfig;
-use crate::mask::Secrets;
-use crate::retry_after::parse_retry_after;
+use broker_sinks::util::http::{parse_retry_after, Secrets};
 
 /// How much of a response body a message quotes, in characters.
 const QUOTED_BODY_CHARS: usize = 200;
@@ -127,7 +126,7 @@ impl WebhookSink {
     /// A sink for checked settings; `pipe` names it in log lines. Nothing is opened yet.
     pub fn new(config: WebhookConfig, pipe: impl Into<String>) -> Self {
         WebhookSink {
-            secrets: Secrets::of(&config),
+            secrets: secrets_of(&config),
             config,
             pipe: pipe.into(),
             client: None,
@@ -397,6 +396,18 @@ impl WebhookSink {
             .collect();
         Err(SinkError::permanent(refused, why))
     }
+}
+
+/// The secrets of a webhook pipe: its header values and its Url's path and query.
+fn secrets_of(config: &WebhookConfig) -> Secrets {
+    let mut secrets = Secrets::new();
+    for value in config.headers.values().filter(|v| v.is_sensitive()) {
+        if let Ok(value) = value.to_str() {
+            secrets.add_credential(value);
+        }
+    }
+    secrets.add_url(&config.url);
+    secrets
 }
 
 fn seconds(duration: Duration) -> String {

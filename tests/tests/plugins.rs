@@ -120,7 +120,9 @@ fn list_sinks_shows_the_sinks_each_binary_has() {
             "Batch",
             "Body",
             "Timeout",
-            "CA"
+            "CA",
+            "Proxy",
+            "HeaderFile (repeatable)"
         ],
         "{text}"
     );

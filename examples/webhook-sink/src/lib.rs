@@ -10,6 +10,8 @@
 //! Body = ndjson              # or array (default ndjson)
 //! Timeout = 10               # seconds per request (default 30)
 //! CA = /etc/procustodibus/broker/splunk-ca.pem   # default: the system's trusted roots
+//! Proxy = http://proxy.example.com:3128          # default: no proxy (or `environment`)
+//! HeaderFile = /etc/procustodibus/broker/splunk-header   # `Name: value`, kept out of broker.conf
 //! ```
 //!
 //! This crate is also the worked example of `docs/writing-a-sink.md`: a sink that lives in its
@@ -35,7 +37,7 @@ pub mod config;
 pub mod sink;
 
 use broker_core::config::PipeSettings;
-use broker_core::registry::{BuildError, SinkKey};
+use broker_core::registry::BuildError;
 use broker_core::{Sink, SinkPlugin};
 
 pub use config::{BodyFormat, WebhookConfig};
@@ -44,15 +46,7 @@ pub use sink::WebhookSink;
 inventory::submit! {
     SinkPlugin {
         name: "webhook",
-        keys: &[
-            SinkKey::one("url", "https:// URL to POST the events to (required)"),
-            SinkKey::list("header", "`Name: value` sent with every request (values are never logged)"),
-            SinkKey::one("batch", "events per request, 1 to 10000 (default 100)"),
-            SinkKey::one("body", "ndjson (a JSON line per event) or array (default ndjson)"),
-            SinkKey::one("timeout", "seconds to connect, and in all, per request (default 30)"),
-            // `c_a`: shown as `CA`; matched as `CA`, `ca`, `Ca`.
-            SinkKey::one("c_a", "PEM file of the CAs to trust (default the system's roots)"),
-        ],
+        keys: config::KEYS,
         build: build_webhook_sink,
     }
 }
@@ -73,7 +67,7 @@ mod tests {
         super::link();
         let plugin = broker_core::registry::find("Webhook").expect("registered");
         assert_eq!(plugin.name, "webhook");
-        let header = plugin.keys.iter().find(|k| k.name == "header").unwrap();
+        let header = plugin.keys.iter().find(|k| k.matches("header")).unwrap();
         assert!(header.repeatable);
     }
 }

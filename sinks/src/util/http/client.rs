@@ -142,8 +142,9 @@ impl ClientSettings {
         }
     }
 
-    /// Builds the client: reads the `CA` file (call it from a sink's first delivery, not at
-    /// build: a sink builds without I/O). The error says what failed, naming the `CA` file.
+    /// Builds the client. It reads the `CA` file, so call it on the first delivery (a sink
+    /// builds without I/O), on tokio's blocking pool (`spawn_blocking`). The error says what
+    /// failed, naming the `CA` file; a sink returns it as a retryable error.
     pub fn build(&self) -> Result<reqwest::Client, String> {
         broker_core::install_crypto_provider();
         let mut builder = reqwest::Client::builder()

@@ -42,7 +42,11 @@ pub async fn run(config: &BrokerConfig, name: &str) -> ExitCode {
     let result = pipeline
         .deliver_to(&pipe.name, std::slice::from_ref(&event))
         .await;
+    let answer = pipeline.last_answer(&pipe.name);
     pipeline.close().await;
+    if let Some(answer) = answer {
+        println!("pipe {}: the receiver answered {answer}", pipe.name);
+    }
     match result {
         Some(Ok(())) => {
             println!("sent test event to pipe {}", pipe.name);

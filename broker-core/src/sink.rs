@@ -50,6 +50,13 @@ pub trait Sink: Send {
     async fn close(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
+
+    /// What the receiver last answered, on one line with its secrets masked (an HTTP sink:
+    /// `200 OK: {"text":"Success"}`), for `--test-pipe` to print. Default: `None` (a file or
+    /// socket says nothing back).
+    fn last_answer(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Whether a failed delivery is worth trying again.

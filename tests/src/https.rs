@@ -1,29 +1,16 @@
-//! An HTTPS receiver on 127.0.0.1 for the webhook sink's end-to-end tests: hyper over
-//! tokio-rustls (ring), with a CA and a server certificate for `127.0.0.1`, `::1` and `localhost`
-//! made by rcgen for the test (or plain HTTP: [`HttpsReceiver::plain`]). It records every
+//! The webhook sink's receiver for its end-to-end tests, on the generic
+//! [`HttpReceiver`] (HTTPS with a test CA, or plain HTTP:
+//! [`HttpsReceiver::plain`]). It records every
 //! request (path, headers, body, when it came, the status it answered) and answers 200, unless
 //! told to answer a scripted run of statuses or to refuse requests whose body contains a given
 //! text. Its 429 and 503 answers carry a `Retry-After` when told to; its refusals echo the
 //! `Authorization` header in the forms careless receivers use (see `echo`).
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-
+use crate::http_receiver::{Action, HttpReceiver, Reply, Request};
 use crate::rsyslog::Certificates;
 
 /// One request as the receiver saw it.
@@ -71,25 +58,22 @@ impl Received {
 
 #[derive(Default)]
 struct State {
-    received: Vec<Received>,
     /// Statuses for the next requests, in order, before any other rule.
     script: VecDeque<u16>,
     /// A request whose body contains the text gets the status.
     refuse: Vec<(String, u16)>,
     /// The `Retry-After` of the 429 and 503 answers, if any.
     retry_after: Option<String>,
+    /// How many requests came so far.
+    count: usize,
 }
 
-/// The HTTPS receiver; stops when dropped.
+/// The webhook test receiver; stops when dropped.
 pub struct HttpsReceiver {
     /// The CA (`CA =` of a pipe) and the server's certificate.
     pub certs: Certificates,
-    addr: SocketAddr,
-    /// `https` or `http`.
-    scheme: &'static str,
+    receiver: HttpReceiver,
     state: Arc<Mutex<State>>,
-    _runtime: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
 }
 
 impl HttpsReceiver {
@@ -104,69 +88,31 @@ impl HttpsReceiver {
     }
 
     fn listen(tls: bool) -> HttpsReceiver {
-        install_ring_provider();
-        let dir = tempfile::tempdir().expect("temp dir for the certificates");
-        let certs = Certificates::generate(dir.path());
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&certs.cert)
-            .expect("read the server certificate")
-            .collect::<Result<_, _>>()
-            .expect("parse the server certificate");
-        let key = PrivateKeyDer::from_pem_file(&certs.key).expect("read the server key");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .expect("server certificate and key");
-        let acceptor = tls.then(|| TlsAcceptor::from(Arc::new(config)));
-
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("receiver runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the receiver");
-        let addr = listener.local_addr().expect("receiver address");
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (acceptor, state) = (acceptor.clone(), shared.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| answer(state.clone(), request));
-                    let http = http1::Builder::new();
-                    let Some(acceptor) = acceptor else {
-                        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
-                        return;
-                    };
-                    // A client that gives up on the handshake (an untrusted certificate) is fine.
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let _ = http.serve_connection(TokioIo::new(tls), service).await;
-                });
-            }
-        });
+        let handler = move |request: &Request| answer(&shared, request);
+        let receiver = if tls {
+            HttpReceiver::start_tls(handler)
+        } else {
+            HttpReceiver::start(handler)
+        };
+        let c = receiver.certs();
+        let certs = Certificates {
+            ca: c.ca.clone(),
+            ca_der: c.ca_der.clone(),
+            cert: c.cert.clone(),
+            key: c.key.clone(),
+        };
         HttpsReceiver {
             certs,
-            addr,
-            scheme: if tls { "https" } else { "http" },
+            receiver,
             state,
-            _runtime: runtime,
-            _dir: dir,
         }
     }
 
     /// `https://127.0.0.1:PORT{path}` (`http://` for a [`HttpsReceiver::plain`] one).
     pub fn url(&self, path: &str) -> String {
-        format!("{}://{}{path}", self.scheme, self.addr)
+        self.receiver.url(path)
     }
 
     /// Answers the next requests with these statuses, in order (then as before).
@@ -191,7 +137,18 @@ impl HttpsReceiver {
 
     /// Every request so far, in order.
     pub fn received(&self) -> Vec<Received> {
-        self.lock().received.clone()
+        self.receiver
+            .requests()
+            .into_iter()
+            .map(|(request, status)| Received {
+                body: request.text(),
+                path: request.path,
+                headers: request.headers,
+                status: status.unwrap_or(0),
+                at: request.at,
+                wall: request.wall,
+            })
+            .collect()
     }
 
     /// The requests to `path` so far, in order.
@@ -228,37 +185,11 @@ impl HttpsReceiver {
     }
 }
 
-/// rustls needs one crypto provider for the process: ring, as everywhere in the workspace.
-fn install_ring_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Records a request and answers it: the next scripted status, else the status of the first
-/// `refuse` text in the body, else 200. A refusal's body echoes the `authorization` header and
-/// the path, as careless receivers do, so a test can check that the broker masks them.
-async fn answer(
-    state: Arc<Mutex<State>>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (at, wall) = (Instant::now(), SystemTime::now());
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/".to_string(), |p| p.to_string());
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let body = match request.into_body().collect().await {
-        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
-        Err(_) => String::new(),
-    };
+/// Answers a request: the next scripted status, else the status of the first `refuse` text in
+/// the body, else 200. A refusal's body echoes the `authorization` header and the path, as
+/// careless receivers do, so a test can check that the broker masks them.
+fn answer(state: &Mutex<State>, request: &Request) -> Action {
+    let body = request.text();
     let (status, retry_after, number) = {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         let status = match state.script.pop_front() {
@@ -269,35 +200,22 @@ async fn answer(
                 .find(|(text, _)| body.contains(text.as_str()))
                 .map_or(200, |(_, status)| *status),
         };
-        state.received.push(Received {
-            path: path.clone(),
-            headers: headers.clone(),
-            body,
-            status,
-            at,
-            wall,
-        });
-        (status, state.retry_after.clone(), state.received.len())
+        state.count += 1;
+        (status, state.retry_after.clone(), state.count)
     };
     let text = if status < 300 {
         "{\"text\":\"Success\",\"code\":0}".to_string()
     } else {
-        let auth = headers
-            .iter()
-            .find(|(n, _)| n == "authorization")
-            .map_or("", |(_, v)| v.as_str());
-        echo(auth, &path, number)
+        let auth = request.header("authorization").unwrap_or_default();
+        echo(auth, &request.path, number)
     };
-    let mut response = Response::builder()
-        .status(status)
-        .header("content-type", "application/json");
+    let mut reply = Reply::status(status)
+        .header("content-type", "application/json")
+        .body(text);
     if let (429 | 503, Some(wait)) = (status, retry_after) {
-        response = response.header("retry-after", wait);
+        reply = reply.header("retry-after", &wait);
     }
-    let response = response
-        .body(Full::new(Bytes::from(text)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
-    Ok(response)
+    Action::Reply(reply)
 }
 
 /// The body of the `n`th answer, a refusal: it echoes the `authorization` header and the path,

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use broker_sim::{SimOptions, Simulator};
 
 pub mod delivery;
+pub mod http_receiver;
 pub mod https;
 pub mod packaging;
 pub mod rsyslog;
@@ -23,6 +24,27 @@ pub mod rsyslog;
 pub const BROKER_ID: &str = "abcdef12345";
 /// The display name the simulator gives it.
 pub const BROKER_NAME: &str = "My Test Broker";
+
+/// The stock sinks and `extra` (a custom build's own sinks), sorted as `--list-sinks` and the
+/// unknown-sink error list them.
+pub fn stock_sinks_and(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut names: Vec<&str> = broker_sinks::STOCK_SINK_NAMES.to_vec();
+    names.extend(extra);
+    names.sort_unstable();
+    names
+}
+
+/// The sink list of an unknown-sink error (`this broker has: file, syslog`) of a binary with the
+/// stock sinks and `extra`.
+pub fn stock_sinks_listed(extra: &[&'static str]) -> String {
+    stock_sinks_and(extra).join(", ")
+}
+
+/// What an unknown-sink error says the broker has, e.g. `file, syslog`.
+pub fn sinks_listed(message: &str) -> Option<&str> {
+    let rest = message.split("this broker has: ").nth(1)?;
+    rest.split(')').next()
+}
 
 /// The path of one of the workspace's binaries, from cargo's target directory.
 pub fn binary(name: &str) -> PathBuf {

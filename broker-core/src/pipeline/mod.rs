@@ -103,6 +103,24 @@ impl Pipeline {
         })
     }
 
+    /// A pipeline of sinks built by the caller, one per pipe, instead of by the registry: a test
+    /// hands it a sink that records what it got (through an `Arc` it keeps), with no plugin to
+    /// register and no global state. The pipes need not name a registered sink.
+    pub fn with_sinks(pipes: Vec<(PipeConfig, Box<dyn Sink>)>) -> Self {
+        let configs: Vec<PipeConfig> = pipes.iter().map(|(config, _)| config.clone()).collect();
+        Pipeline {
+            queues: gather_queues(&configs),
+            pipes: pipes
+                .into_iter()
+                .map(|(config, sink)| PipeRun {
+                    config,
+                    sink,
+                    status: None,
+                })
+                .collect(),
+        }
+    }
+
     /// The queues polled, with the `Max` used for each.
     pub fn queues(&self) -> &[(EventType, u32)] {
         &self.queues
@@ -164,6 +182,15 @@ impl Pipeline {
             .iter_mut()
             .find(|p| p.config.name.eq_ignore_ascii_case(name))?;
         Some(pipe.sink.deliver(events).await)
+    }
+
+    /// What the receiver of the pipe named `name` last answered ([`Sink::last_answer`]).
+    pub fn last_answer(&self, name: &str) -> Option<String> {
+        self.pipes
+            .iter()
+            .find(|p| p.config.name.eq_ignore_ascii_case(name))?
+            .sink
+            .last_answer()
     }
 
     /// Closes every sink.

@@ -10,18 +10,23 @@
 //! Body = ndjson              # or array (default ndjson)
 //! Timeout = 10               # seconds per request (default 30)
 //! CA = /etc/procustodibus/broker/splunk-ca.pem   # default: the system's trusted roots
+//! Proxy = http://proxy.example.com:3128          # default: no proxy (or `environment`)
+//! HeaderFile = /etc/procustodibus/broker/splunk-header   # `Name: value`, kept out of broker.conf
 //! ```
 //!
 //! This crate is also the worked example of `docs/writing-a-sink.md`: a sink that lives in its
-//! own crate, uses only broker-core's public API, registers itself with [`inventory`], and is
-//! linked into a custom daemon (`examples/custom-broker`) by one call to [`link`].
+//! own crate, uses broker-core's public API and the sink toolkit of broker-sinks, registers itself
+//! with [`inventory`], and is linked into a custom daemon (`examples/custom-broker`) by one call
+//! to [`link`].
 //!
-//! - [`config`]: the keys, checked without I/O ([`WebhookConfig`]).
+//! - [`config`]: the keys ([`config::KEYS`]), checked without I/O but the `HeaderFile` files
+//!   ([`WebhookConfig`]).
 //! - [`body`]: a request's body (`ndjson` or `array`).
 //! - [`sink`](mod@sink): [`WebhookSink`], the requests and what each answer means for delivery
 //!   (a refused event against a refused request, retries, proxies).
-//! - [`retry_after`]: the wait a 429 or 503 asks for, capped at 300 s.
-//! - [`mask`]: the secrets a message never shows, in any form a receiver echoes them.
+//!
+//! What every HTTP sink shares (the client keys, secrets, answers, `Retry-After`, masking) is
+//! the layer [`broker_sinks::util::http`].
 //!
 //! TLS is rustls with ring, the workspace's one crypto provider (reqwest's `rustls-no-provider`
 //! feature; the provider is installed with [`broker_core::install_crypto_provider`]). The server's
@@ -31,12 +36,10 @@
 
 pub mod body;
 pub mod config;
-pub mod mask;
-pub mod retry_after;
 pub mod sink;
 
 use broker_core::config::PipeSettings;
-use broker_core::registry::{BuildError, SinkKey};
+use broker_core::registry::BuildError;
 use broker_core::{Sink, SinkPlugin};
 
 pub use config::{BodyFormat, WebhookConfig};
@@ -45,15 +48,7 @@ pub use sink::WebhookSink;
 inventory::submit! {
     SinkPlugin {
         name: "webhook",
-        keys: &[
-            SinkKey::one("url", "https:// URL to POST the events to (required)"),
-            SinkKey::list("header", "`Name: value` sent with every request (values are never logged)"),
-            SinkKey::one("batch", "events per request, 1 to 10000 (default 100)"),
-            SinkKey::one("body", "ndjson (a JSON line per event) or array (default ndjson)"),
-            SinkKey::one("timeout", "seconds to connect, and in all, per request (default 30)"),
-            // `c_a`: shown as `CA`; matched as `CA`, `ca`, `Ca`.
-            SinkKey::one("c_a", "PEM file of the CAs to trust (default the system's roots)"),
-        ],
+        keys: config::KEYS,
         build: build_webhook_sink,
     }
 }
@@ -74,7 +69,7 @@ mod tests {
         super::link();
         let plugin = broker_core::registry::find("Webhook").expect("registered");
         assert_eq!(plugin.name, "webhook");
-        let header = plugin.keys.iter().find(|k| k.name == "header").unwrap();
+        let header = plugin.keys.iter().find(|k| k.matches("header")).unwrap();
         assert!(header.repeatable);
     }
 }

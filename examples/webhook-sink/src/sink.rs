@@ -23,32 +23,26 @@
 //!   kept for the next delivery, so no event is sent (or taken) twice for it.
 //!
 //! A request that timed out may have reached the receiver: it is sent again, so delivery is at
-//! least once. The HTTP client ignores the proxy variables (`HTTP_PROXY`, `HTTPS_PROXY`,
-//! `ALL_PROXY`, lower case too) for a loopback Url (`localhost`, `127.0.0.0/8`, `[::1]`; every
-//! `http://` Url is one), so events to a local receiver never go through a proxy; other Urls use
-//! them as usual. Header values (tokens, API keys) and the URL's path and query are never
-//! logged nor put in a message: a response body quoted in a message has them masked in every
-//! form a receiver may echo ([`crate::mask`]).
+//! least once. The HTTP client is the layer's ([`broker_sinks::util::http`]): no proxy unless
+//! `Proxy` names one (the proxy variables of the environment are ignored without it), the
+//! server's certificate always verified, no redirects followed. Header values (tokens, API keys)
+//! and the URL's path and query are never logged nor put in a message: a response body quoted in
+//! a message has them masked in every form a receiver may echo ([`Secrets`]). Every answer is
+//! kept for `--test-pipe` ([`Sink::last_answer`]).
 
 use std::collections::VecDeque;
-use std::error::Error as _;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::{Event, Sink, SinkError};
-use reqwest::header::RETRY_AFTER;
+use broker_sinks::util::blocking::run_blocking;
+use broker_sinks::util::http::answer::QUOTE_BYTES;
+use broker_sinks::util::http::{retry_error, Answer, Class, Secrets};
 use reqwest::StatusCode;
 
 use crate::body::encode_body;
 use crate::config::WebhookConfig;
-use crate::mask::Secrets;
-use crate::retry_after::parse_retry_after;
-
-/// How much of a response body a message quotes, in characters.
-const QUOTED_BODY_CHARS: usize = 200;
-/// How much of a response body is read to quote it, in bytes.
-const READ_BODY_BYTES: usize = 16 * 1024;
 
 /// A sink that POSTs events to a web service over HTTPS.
 pub struct WebhookSink {
@@ -57,8 +51,10 @@ pub struct WebhookSink {
     pipe: String,
     /// The HTTP client, built (and the `CA` file read) on the first delivery.
     client: Option<reqwest::Client>,
-    /// Texts never to show: the header values, the URL's path and query.
+    /// Texts never to show: the header values, the URL's path and query, a proxy's password.
     secrets: Secrets,
+    /// The receiver's last answer, for `--test-pipe`.
+    last_answer: Option<String>,
     /// What the receiver said about events past the one last reported refused, learnt while
     /// sorting out a refused request: used instead of sending them again, when the next
     /// delivery starts with them.
@@ -67,7 +63,7 @@ pub struct WebhookSink {
 
 /// How the receiver answered one request.
 #[derive(Debug, PartialEq, Eq)]
-enum Answer {
+enum Outcome {
     /// 2xx: every event of the request was taken.
     Taken,
     /// Worth sending again later, not before the wait if any; the message says why.
@@ -83,24 +79,6 @@ enum Verdict {
     Refused(String),
 }
 
-/// What a status code means for the request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Class {
-    Taken,
-    Retry,
-    Refused,
-}
-
-/// Sorts a status code: see the module docs.
-pub(crate) fn classify(status: StatusCode) -> Class {
-    match status.as_u16() {
-        200..=299 => Class::Taken,
-        401 | 403 | 404 | 405 | 407 | 408 | 410 | 415 | 421 | 429 => Class::Retry,
-        400..=499 => Class::Refused,
-        _ => Class::Retry,
-    }
-}
-
 /// What to check when the receiver refuses every request alike.
 fn hint(status: StatusCode) -> &'static str {
     match status.as_u16() {
@@ -114,23 +92,15 @@ fn hint(status: StatusCode) -> &'static str {
     }
 }
 
-/// A retryable error that asks for `wait`, if any.
-fn retry(delivered: usize, why: String, wait: Option<Duration>) -> SinkError {
-    let error = SinkError::retry(delivered, why);
-    match wait {
-        Some(wait) => error.with_retry_after(wait),
-        None => error,
-    }
-}
-
 impl WebhookSink {
     /// A sink for checked settings; `pipe` names it in log lines. Nothing is opened yet.
     pub fn new(config: WebhookConfig, pipe: impl Into<String>) -> Self {
         WebhookSink {
-            secrets: Secrets::of(&config),
+            secrets: secrets_of(&config),
             config,
             pipe: pipe.into(),
             client: None,
+            last_answer: None,
             ahead: VecDeque::new(),
         }
     }
@@ -143,44 +113,23 @@ impl WebhookSink {
         ))
     }
 
-    /// The client, built on first use: reads the `CA` file (on tokio's blocking pool).
-    async fn client(&mut self) -> Result<reqwest::Client, String> {
+    /// The client, built on first use: reads the `CA` file (on tokio's blocking pool). A
+    /// failure is a retry after the `delivered` events.
+    async fn client(&mut self, delivered: usize) -> Result<reqwest::Client, SinkError> {
         if let Some(client) = &self.client {
             return Ok(client.clone());
         }
-        broker_core::install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(format!("procustodibus-broker/{}", broker_core::VERSION))
-            .connect_timeout(self.config.timeout)
-            .timeout(self.config.timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if self.config.is_loopback() {
-            // A local receiver is reached directly, whatever HTTP_PROXY and the like say.
-            builder = builder.no_proxy();
-        }
-        if let Some(ca) = &self.config.ca {
-            let pem = tokio::fs::read(ca)
-                .await
-                .map_err(|e| format!("cannot read CA {}: {e}", ca.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("CA {}: not PEM certificates ({e})", ca.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "CA {}: no PEM certificate in the file",
-                    ca.display()
-                ));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {}", self.reason(e)))?;
+        let settings = self.config.client.clone();
+        let client = run_blocking("setting up the HTTP client", move || settings.build())
+            .await
+            .map_err(|e| SinkError::retry(delivered, e.message))?
+            .map_err(|e| SinkError::retry(delivered, e))?;
         self.client = Some(client.clone());
         Ok(client)
     }
 
     /// POSTs one request of `events` and sorts the answer.
-    async fn post(&self, client: &reqwest::Client, events: &[Event]) -> Answer {
+    async fn post(&mut self, client: &reqwest::Client, events: &[Event]) -> Outcome {
         let origin = self.config.origin();
         let body = encode_body(self.config.body, events);
         let size = body.len();
@@ -193,111 +142,34 @@ impl WebhookSink {
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
-                let why = format!("cannot POST to {origin}: {}", self.reason(e));
-                return Answer::Retry(why, None);
+                let reason = self.secrets.mask(&self.config.client.reason(&e));
+                return Outcome::Retry(format!("cannot POST to {origin}: {reason}"), None);
             }
         };
-        let status = response.status();
+        let answer = Answer::read(response, QUOTE_BYTES).await;
+        let status = answer.status;
         tracing::debug!(
             "pipe {}: webhook {origin}: {} events ({size} bytes): {status}",
             self.pipe,
             events.len()
         );
-        let wait = match status {
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now())),
-            _ => None,
-        };
-        match classify(status) {
-            Class::Taken => Answer::Taken,
+        let summary = answer.summary(&self.secrets);
+        self.last_answer = Some(summary.clone());
+        match answer.class() {
+            Class::Delivered => Outcome::Taken,
             class => {
-                let quoted = self.quote(response).await;
-                let asked = wait.map_or(String::new(), |w| {
-                    format!(" (Retry-After: waiting at least {})", seconds(w))
-                });
-                let message = format!("{origin} answered {status}{quoted}{}{asked}", hint(status));
+                let message = format!(
+                    "{origin} answered {summary}{}{}",
+                    hint(status),
+                    answer.asked_wait()
+                );
                 if class == Class::Retry {
-                    Answer::Retry(message, wait)
+                    Outcome::Retry(message, answer.retry_after)
                 } else {
-                    Answer::Refused(message)
+                    Outcome::Refused(message)
                 }
             }
         }
-    }
-
-    /// `: TEXT` with the start of a response body, secrets masked; empty for an empty body.
-    async fn quote(&self, mut response: reqwest::Response) -> String {
-        let mut bytes = Vec::new();
-        let mut whole = false;
-        while bytes.len() < READ_BODY_BYTES {
-            match response.chunk().await {
-                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-                Ok(None) => {
-                    whole = true;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        if !whole {
-            // The end of what was read may hold the start of a secret, which no mask matches.
-            bytes.truncate(bytes.len().saturating_sub(8 * self.secrets.longest()));
-        }
-        let text = self.secrets.mask(&String::from_utf8_lossy(&bytes));
-        let mut text: String = text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect::<String>()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if text.is_empty() {
-            return text;
-        }
-        if let Some((cut, _)) = text.char_indices().nth(QUOTED_BODY_CHARS) {
-            text.truncate(cut);
-            text.push_str("...");
-        }
-        format!(": {text}")
-    }
-
-    /// A reqwest error's causes, without its URL (which may hold a secret).
-    fn reason(&self, error: reqwest::Error) -> String {
-        if error.is_timeout() {
-            return format!(
-                "no answer within {} (the request may have arrived: it is sent again)",
-                seconds(self.config.timeout)
-            );
-        }
-        let error = error.without_url();
-        let mut parts: Vec<String> = Vec::new();
-        let mut source = error.source();
-        while let Some(e) = source {
-            let text = e.to_string();
-            if !parts.iter().any(|p| p.contains(&text)) {
-                parts.push(text);
-            }
-            source = e.source();
-        }
-        if parts.is_empty() {
-            parts.push(error.to_string());
-        }
-        let mut reason = parts.join(": ");
-        if reason.contains("invalid peer certificate") {
-            reason.push_str(&match &self.config.ca {
-                Some(ca) => format!(
-                    " (the server's certificate is not signed by a CA of {})",
-                    ca.display()
-                ),
-                None => " (the server's certificate is not signed by a CA this system trusts: \
-                          set CA = the PEM file of the CAs that signed it)"
-                    .to_string(),
-            });
-        }
-        self.secrets.mask(&reason)
     }
 
     /// Uses what the receiver already said about the first events of `events` (see
@@ -351,16 +223,16 @@ impl WebhookSink {
         for event in &events[start..end] {
             let refused_before = verdicts.iter().any(|v| *v != Verdict::Taken);
             match self.post(client, std::slice::from_ref(event)).await {
-                Answer::Taken => {
+                Outcome::Taken => {
                     verdicts.push(Verdict::Taken);
                     if refused_before {
                         break;
                     }
                 }
-                Answer::Refused(why) => verdicts.push(Verdict::Refused(why)),
-                Answer::Retry(why, wait) => {
+                Outcome::Refused(why) => verdicts.push(Verdict::Refused(why)),
+                Outcome::Retry(why, wait) => {
                     let taken = verdicts.iter().take_while(|v| **v == Verdict::Taken);
-                    return Err(retry(start + taken.count(), why, wait));
+                    return Err(retry_error(start + taken.count(), why, wait));
                 }
             }
         }
@@ -399,8 +271,19 @@ impl WebhookSink {
     }
 }
 
-fn seconds(duration: Duration) -> String {
-    format!("{} s", duration.as_secs_f64())
+/// The secrets of a webhook pipe: its header values and its Url's path and query.
+fn secrets_of(config: &WebhookConfig) -> Secrets {
+    let mut secrets = Secrets::new();
+    for value in config.headers.values().filter(|v| v.is_sensitive()) {
+        if let Ok(value) = value.to_str() {
+            secrets.add_credential(value);
+        }
+    }
+    secrets.add_url(&config.url);
+    if let Some(password) = config.client.proxy_password() {
+        secrets.add(&password);
+    }
+    secrets
 }
 
 #[async_trait]
@@ -412,13 +295,13 @@ impl Sink for WebhookSink {
             return Ok(());
         }
         let mut next = self.recall(events)?;
-        let client = self.client().await.map_err(|e| SinkError::retry(next, e))?;
+        let client = self.client(next).await?;
         while next < events.len() {
             let end = (next + self.config.batch).min(events.len());
             next = match self.post(&client, &events[next..end]).await {
-                Answer::Taken => end,
-                Answer::Retry(why, wait) => return Err(retry(next, why, wait)),
-                Answer::Refused(why) => self.sort_out(&client, events, next, end, why).await?,
+                Outcome::Taken => end,
+                Outcome::Retry(why, wait) => return Err(retry_error(next, why, wait)),
+                Outcome::Refused(why) => self.sort_out(&client, events, next, end, why).await?,
             };
         }
         Ok(())
@@ -428,6 +311,11 @@ impl Sink for WebhookSink {
     async fn reopen(&mut self) -> Result<(), SinkError> {
         self.client = None;
         Ok(())
+    }
+
+    /// The receiver's last answer: `STATUS: the start of the body`, secrets masked.
+    fn last_answer(&self) -> Option<String> {
+        self.last_answer.clone()
     }
 
     /// Drops the client and its connections. Nothing is buffered: every request was answered.
@@ -447,22 +335,6 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
-
-    #[test]
-    fn statuses_sort_as_documented() {
-        let class = |n: u16| classify(StatusCode::from_u16(n).unwrap());
-        for n in [200, 201, 202, 204, 299] {
-            assert_eq!(class(n), Class::Taken, "{n}");
-        }
-        for n in [
-            301, 302, 307, 401, 403, 404, 405, 407, 408, 410, 415, 421, 429, 500, 502, 503, 504,
-        ] {
-            assert_eq!(class(n), Class::Retry, "{n}");
-        }
-        for n in [400, 409, 411, 413, 422, 451, 499] {
-            assert_eq!(class(n), Class::Refused, "{n}");
-        }
-    }
 
     /// A plain HTTP/1.1 receiver on 127.0.0.1 that answers each request with the status
     /// `answer` gives for its body, and records the bodies.

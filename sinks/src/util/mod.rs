@@ -16,6 +16,9 @@
 //!   one-line message (`connection refused`, without `(os error 111)`).
 //! - [`blocking`]: [`blocking::run_blocking`], blocking work (files, standard output) on tokio's
 //!   blocking pool, a failed task turned into a retryable [`SinkError`](broker_core::SinkError).
+//! - [`http`]: the HTTP sink layer: client keys (`Url`, `Timeout`, `Proxy`, `CA`) and the
+//!   reqwest client, secrets from a key or a file, a receiver's answer and what it means,
+//!   `Retry-After`, and masking secrets in whatever a receiver echoes.
 //!
 //! A sink reads its keys and builds without I/O; on its first `deliver` it connects with
 //! [`connect`], and it words every failure as `cannot <do what> <where>: <reason>` with
@@ -59,5 +62,6 @@
 pub mod blocking;
 pub mod confirmed;
 pub mod connect;
+pub mod http;
 pub mod io_error;
 pub mod tls;

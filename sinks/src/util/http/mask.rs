@@ -1,13 +1,15 @@
 //! [`Secrets`]: the texts a message must never show, masked in every form a receiver may echo.
 //!
-//! The secrets of a webhook pipe are its `Header` values (a token, an API key, `Basic` or
-//! `Bearer` credentials) and its Url's path and query (a webhook URL often carries its secret
-//! there). From each the sink also masks:
+//! A sink adds its secrets: a token, password or API key ([`Secrets::add`]), a header value with
+//! its credentials ([`Secrets::add_credential`]), a URL's path and query ([`Secrets::add_url`]:
+//! a webhook URL often carries its secret there). From each it also masks:
 //!
-//! - the credential alone: every word after the first of a value (`Splunk TOKEN` gives
-//!   `TOKEN`, `Basic dXNlcjpwYXNz` gives `dXNlcjpwYXNz`);
-//! - for `Basic`: the decoded `user:password`, and the password alone;
-//! - the percent-decoded form of each secret that holds `%XX`.
+//! - for a header value, the credential alone: every word after the first (`Splunk TOKEN` gives
+//!   `TOKEN`, `Basic dXNlcjpwYXNz` gives `dXNlcjpwYXNz`), and for `Basic` the decoded
+//!   `user:password` and the password alone;
+//! - the percent-decoded form of each secret that holds `%XX`;
+//! - the base64 form of each secret (standard alphabet, padded), as a receiver echoes a
+//!   credential it decoded or a `Basic` header it built.
 //!
 //! A text is matched against each secret through the escapes a receiver may have applied when
 //! it echoed the secret, in any mix and any hex case: JSON (`\"`, `\\`, `\/`, `\u002B`),
@@ -15,8 +17,9 @@
 //! replaced by `***`.
 
 use base64::Engine as _;
+use reqwest::Url;
 
-use crate::config::WebhookConfig;
+use super::secret::Secret;
 
 /// What replaces a secret.
 pub const MASK: &str = "***";
@@ -32,23 +35,24 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// The secrets of a webhook pipe: its header values and its Url's path and query.
-    pub fn of(config: &WebhookConfig) -> Self {
-        let mut secrets = Secrets::default();
-        for value in config.headers.values().filter(|v| v.is_sensitive()) {
-            if let Ok(value) = value.to_str() {
-                secrets.add_credential(value);
-            }
+    /// No secret yet.
+    pub fn new() -> Self {
+        Secrets::default()
+    }
+
+    /// Masks a secret read from a key or a file ([`Secret`]).
+    pub fn add_secret(&mut self, secret: &Secret) {
+        self.add(secret.expose());
+    }
+
+    /// Masks a URL's path (unless it is `/`) and its query.
+    pub fn add_url(&mut self, url: &Url) {
+        if url.path().len() > 1 {
+            self.add(url.path());
         }
-        if config.url.path().len() > 1 {
-            secrets.add(config.url.path());
+        if let Some(query) = url.query() {
+            self.add(query);
         }
-        if let Some(query) = config.url.query() {
-            secrets.add(query);
-        }
-        secrets.texts.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.texts.dedup();
-        secrets
     }
 
     /// The length of the longest secret, in bytes.
@@ -79,8 +83,9 @@ impl Secrets {
         String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// A header value, its credential words and, for `Basic`, the decoded user and password.
-    fn add_credential(&mut self, value: &str) {
+    /// Masks a header value (`Bearer TOKEN`), its credential words and, for `Basic`, the
+    /// decoded `user:password` and the password.
+    pub fn add_credential(&mut self, value: &str) {
         self.add(value);
         let mut words = value.split_whitespace();
         let scheme = words.next().unwrap_or_default();
@@ -98,16 +103,23 @@ impl Secrets {
         }
     }
 
-    /// A secret and, if it holds percent-escapes, its decoded form.
-    fn add(&mut self, secret: &str) {
+    /// Masks a secret, its percent-decoded form if it holds `%XX`, and its base64 form.
+    pub fn add(&mut self, secret: &str) {
+        if secret.len() < SHORTEST {
+            return;
+        }
+        let base64 = base64::engine::general_purpose::STANDARD.encode(secret);
         for text in [
             secret.as_bytes().to_vec(),
             percent_decode(secret.as_bytes()),
+            base64.into_bytes(),
         ] {
             if text.len() >= SHORTEST && !self.texts.contains(&text) {
                 self.texts.push(text);
             }
         }
+        // Longest first: a secret that contains another is masked whole.
+        self.texts.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 }
 
@@ -182,15 +194,16 @@ fn percent_escape(text: &[u8], at: usize) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
-    use broker_core::config::PipeSettings;
-
     use super::*;
 
     fn secrets(url: &str, headers: &[&str]) -> Secrets {
-        let mut pairs = vec![("Url", url)];
-        pairs.extend(headers.iter().map(|h| ("Header", *h)));
-        let settings = PipeSettings::new("Hook", "/b.conf", &pairs);
-        Secrets::of(&WebhookConfig::from_settings(&settings).unwrap())
+        let mut secrets = Secrets::new();
+        secrets.add_url(&Url::parse(url).unwrap());
+        for header in headers {
+            let (_, value) = header.split_once(':').unwrap();
+            secrets.add_credential(value.trim());
+        }
+        secrets
     }
 
     #[test]
@@ -251,5 +264,18 @@ mod tests {
         assert_eq!(s.mask("x b%41c\\d y"), "x *** y");
         assert_eq!(s.mask("bAc\\\\d"), "***");
         assert_eq!(s.mask("a cat"), "a cat");
+    }
+
+    #[test]
+    fn a_token_is_masked_in_base64_too_and_the_longest_first() {
+        let mut s = Secrets::new();
+        s.add("s3cret-token");
+        s.add_secret(&Secret::new("s3cret-token-and-more".to_string()));
+        let b64 = base64::engine::general_purpose::STANDARD.encode("s3cret-token");
+        assert_eq!(s.mask(&format!("[{b64}]")), "[***]");
+        assert_eq!(s.mask("a s3cret-token-and-more b"), "a *** b");
+        // base64 of the 21-byte secret: 28 bytes.
+        assert_eq!(s.longest(), 28);
+        assert_eq!(Secrets::new().mask("as is"), "as is");
     }
 }

@@ -427,6 +427,10 @@ impl Sink for SyslogSink {
         }
     }
 
+    fn last_answer(&self) -> Option<String> {
+        self.relp.last_answer()
+    }
+
     async fn reopen(&mut self) -> Result<(), SinkError> {
         self.connection = None;
         self.relp.forget();

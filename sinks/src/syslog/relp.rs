@@ -24,6 +24,7 @@ use crate::util::tls::TlsClient;
 #[derive(Debug, Default)]
 pub struct RelpDelivery {
     session: Option<Session>,
+    last_answer: Option<String>,
 }
 
 impl RelpDelivery {
@@ -50,7 +51,11 @@ impl RelpDelivery {
             (None, _) => (connect(config, tls, stall, 0).await?, true),
         };
         loop {
-            match session.send(messages, &mut window).await {
+            let sent = session.send(messages, &mut window).await;
+            if let Some((code, text)) = window.last_answer() {
+                self.last_answer = Some(format!("{code} {text}"));
+            }
+            match sent {
                 Ok(()) => break,
                 Err(reason) => {
                     drop(session);
@@ -80,6 +85,11 @@ impl RelpDelivery {
             }
             None => Ok(()),
         }
+    }
+
+    /// The receiver's last answer to a message (`200 OK`), for `--test-pipe`.
+    pub fn last_answer(&self) -> Option<String> {
+        self.last_answer.clone()
     }
 
     /// Drops the session, so the next delivery opens a new one.

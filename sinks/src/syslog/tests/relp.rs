@@ -122,6 +122,7 @@ async fn every_message_is_answered_and_the_session_is_kept_then_closed() {
         .await
         .unwrap();
     sink.deliver(&numbered(&["f"])).await.unwrap();
+    assert_eq!(sink.last_answer().as_deref(), Some("200 OK"));
     sink.close().await.unwrap();
     let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 1, "one session for both batches");
@@ -136,6 +137,7 @@ async fn a_refused_message_is_permanent_for_it_alone() {
     let error = sink.deliver(&events).await.unwrap_err();
     assert_eq!(error.kind, SinkErrorKind::Permanent);
     assert_eq!(error.delivered, 1);
+    assert!(sink.last_answer().is_some());
     assert_eq!(
         error.message,
         format!("{address} refused event refuse-me over RELP: 500 rejected by the test")

@@ -29,6 +29,7 @@ pub struct Window {
     size: usize,
     cursor: usize,
     answered: usize,
+    last_answer: Option<(u16, String)>,
 }
 
 impl Window {
@@ -40,6 +41,7 @@ impl Window {
             size: size.max(1),
             cursor: 0,
             answered: 0,
+            last_answer: None,
         }
     }
 
@@ -71,6 +73,7 @@ impl Window {
                 "the receiver answered transaction {txnr}, which is not waiting for an answer"
             ));
         };
+        self.last_answer = Some((code, text.to_string()));
         self.status[index] = if code == 200 {
             Status::Delivered
         } else {
@@ -78,6 +81,13 @@ impl Window {
         };
         self.answered += 1;
         Ok(())
+    }
+
+    /// The status and text of the last answer the receiver gave, if any.
+    pub fn last_answer(&self) -> Option<(u16, &str)> {
+        self.last_answer
+            .as_ref()
+            .map(|(code, text)| (*code, text.as_str()))
     }
 
     /// How many messages are sent and unanswered.
@@ -181,7 +191,9 @@ mod tests {
         let mut window = Window::new(3, 8);
         let mut txnr = 7;
         send_all(&mut window, &mut txnr);
+        assert_eq!(window.last_answer(), None);
         window.answered(8, 500, "message too large").unwrap();
+        assert_eq!(window.last_answer(), Some((500, "message too large")));
         assert_eq!(window.refused(), None, "the one before is unanswered");
         window.answered(7, 200, "OK").unwrap();
         window.answered(9, 200, "OK").unwrap();

@@ -102,6 +102,8 @@ impl HttpsReceiver {
             ca_der: c.ca_der.clone(),
             cert: c.cert.clone(),
             key: c.key.clone(),
+            client_cert: c.client_cert.clone(),
+            client_key: c.client_key.clone(),
         };
         HttpsReceiver {
             certs,

@@ -301,3 +301,27 @@ fn relp_receiver_that_stops_reading_for_a_while_loses_nothing() {
     assert!(out.status.success(), "{}", describe(&out));
     assert!(!stdout(&out).contains("ERROR"), "{}", describe(&out));
 }
+
+#[test]
+fn test_pipe_sends_one_event_and_prints_the_receiver_s_answer() {
+    let rsyslog = Rsyslog::start_relp();
+    let sim = simulator(Default::default());
+    let dir = BrokerDir::new();
+    let pipe = relp_pipe(
+        "Relp",
+        "alerts",
+        &rsyslog.address(Input::Relp),
+        &[("Protocol", "relp")],
+    );
+    dir.write_config(&sim.url(), &pipe);
+    let out = dir.run("procustodibus-broker", &["--test-pipe", "Relp"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("pipe Relp: the receiver answered 200 OK"),
+        "{}",
+        describe(&out)
+    );
+    let got = rsyslog.received_on(Input::Relp);
+    assert_eq!(got.len(), 1, "{}", rsyslog.diagnostics());
+    assert_eq!(id_of(&got[0]), "relp");
+}

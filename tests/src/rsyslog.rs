@@ -247,8 +247,9 @@ enum Listeners {
     All,
     /// UDP alone, as a stock rsyslog has it: the kernel's default receive buffer.
     StockUdp,
-    /// RELP plain and over TLS, and plain TCP, with a direct main queue (UDP too, unused).
-    Relp,
+    /// RELP plain and over TLS, and plain TCP (UDP too, unused); with a direct main queue, or
+    /// (`direct: false`) rsyslog's default in-memory one.
+    Relp { direct: bool },
 }
 
 /// A running rsyslogd with its files in a temporary directory; stopped (SIGTERM, then SIGKILL)
@@ -312,7 +313,13 @@ impl Rsyslog {
     /// the output file through a direct main queue (see the module docs). Panics with a hint at
     /// the package when `imrelp` is missing.
     pub fn start_relp() -> Rsyslog {
-        Self::start_with(Listeners::Relp)
+        Self::start_with(Listeners::Relp { direct: true })
+    }
+
+    /// The listeners of [`Rsyslog::start_relp`] with rsyslog's default main queue (in memory):
+    /// `imrelp` answers a message once it is queued, before it is written.
+    pub fn start_relp_queued() -> Rsyslog {
+        Self::start_with(Listeners::Relp { direct: false })
     }
 
     /// Kills rsyslogd at once (SIGKILL: no goodbye to its clients) and starts it again on the
@@ -389,14 +396,17 @@ impl Rsyslog {
         std::fs::create_dir(dir.path().join("work")).expect("work directory");
         let (udp_port, tcp_port, tls_port) = free_ports();
         let (relp_port, relp_tls_port) = match listeners {
-            Listeners::Relp => free_ports_pair(),
+            Listeners::Relp { .. } => free_ports_pair(),
             Listeners::All | Listeners::StockUdp => (0, 0),
         };
         let conf = dir.path().join("rsyslog.conf");
         let text = match listeners {
             Listeners::All => config(dir.path(), &certs, udp_port, tcp_port, tls_port),
             Listeners::StockUdp => stock_udp_config(dir.path(), udp_port),
-            Listeners::Relp => relp_config(dir.path(), &certs, tcp_port, relp_port, relp_tls_port),
+            Listeners::Relp { direct } => {
+                let ports = (tcp_port, relp_port, relp_tls_port);
+                relp_config(dir.path(), &certs, ports, direct)
+            }
         };
         std::fs::write(&conf, text).expect("write rsyslog.conf");
         let child = spawn(rsyslogd, dir.path()).map_err(Failure::Other)?;
@@ -472,7 +482,7 @@ impl Rsyslog {
                     && has("tcp", self.tls_port, "0A")
             }
             Listeners::StockUdp => has("udp", self.udp_port, "07"),
-            Listeners::Relp => {
+            Listeners::Relp { .. } => {
                 has("tcp", self.tcp_port, "0A")
                     && has("tcp", self.relp_port, "0A")
                     && has("tcp", self.relp_tls_port, "0A")
@@ -757,11 +767,21 @@ action(type="omfile" file="{d}/rsyslogd.log")
 }
 
 /// rsyslog.conf of the RELP listeners: `imrelp` plain and over TLS (the server certificate of
-/// `certs`, client certificates signed by its CA required), and a plain `imtcp`; a direct main
-/// queue, so each message is in the output file before its input takes the next one (and before
-/// `imrelp` answers for it).
-fn relp_config(dir: &Path, certs: &Certificates, tcp: u16, relp: u16, relp_tls: u16) -> String {
+/// `certs`, client certificates signed by its CA required), and a plain `imtcp`, on the ports
+/// `(tcp, relp, relp_tls)`. With `direct`, a direct main queue, so each message is in the output
+/// file before its input takes the next one (and before `imrelp` answers for it).
+fn relp_config(
+    dir: &Path,
+    certs: &Certificates,
+    (tcp, relp, relp_tls): (u16, u16, u16),
+    direct: bool,
+) -> String {
     let d = dir.display();
+    let queue = if direct {
+        "main_queue(queue.type=\"Direct\")"
+    } else {
+        "# rsyslog's default main queue (in memory)"
+    };
     let template = template();
     format!(
         r#"# Made by broker-tests (tests/src/rsyslog.rs): RELP listeners on loopback, no imuxsock.
@@ -771,7 +791,7 @@ global(
   processInternalMessages="on"
   net.enableDNS="off"
 )
-main_queue(queue.type="Direct")
+{queue}
 
 module(load="imtcp" maxSessions="100")
 module(load="imrelp")

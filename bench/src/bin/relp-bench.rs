@@ -1,8 +1,10 @@
 //! `relp-bench`: the syslog sink over RELP against plain TCP, into the same real rsyslog, in one
 //! run.
 //!
-//! One rsyslogd ([`Rsyslog::start_relp`] of the test crate: `imtcp` and `imrelp` on loopback
-//! feeding one output file through a direct main queue) receives `--events` generated events
+//! One rsyslogd ([`Rsyslog::start_relp_queued`] of the test crate: `imtcp` and `imrelp` on
+//! loopback feeding one output file through rsyslog's default in-memory main queue; with
+//! `--queue direct`, [`Rsyslog::start_relp`]'s direct queue, where `imrelp` answers a message only
+//! once it is written) receives `--events` generated events
 //! (default 100,000) from the broker's own `SyslogSink`, in process, in deliveries of `--batch`
 //! events (default 1000, a pipe's `Max`): once with `Protocol = tcp` (octet-counted frames), once
 //! with `Protocol = relp` (`--window`, default the sink's, 1024). Each pass is timed from its first delivery
@@ -39,7 +41,8 @@ options:
   --events N   events per pass (default 100000)
   --batch N    events per delivery, as a pipe's Max (default 1000)
   --window N   the RELP Window (default 1024, the sink's default)
-  --runs R     passes of each protocol, alternating; the middle one counts (default 3)";
+  --runs R     passes of each protocol, alternating; the middle one counts (default 3)
+  --queue Q    rsyslog's main queue: memory (its default) or direct (default memory)";
 
 /// The least ratio of the RELP rate to the TCP rate.
 const TARGET_RATIO: f64 = 0.5;
@@ -154,13 +157,18 @@ fn middle(mut values: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let args = Args::from_env(USAGE, &["events", "batch", "window", "runs"]);
+    let args = Args::from_env(USAGE, &["events", "batch", "window", "runs", "queue"]);
     let count = args.number("events", 100_000);
     let batch = args.number("batch", 1000).max(1);
     let window = args.number("window", DEFAULT_WINDOW).to_string();
     let runs = args.number("runs", 3).max(1);
 
-    let rsyslog = Rsyslog::start_relp();
+    let queue = args.value("queue").unwrap_or("memory").to_string();
+    let rsyslog = match queue.as_str() {
+        "memory" => Rsyslog::start_relp_queued(),
+        "direct" => Rsyslog::start_relp(),
+        other => panic!("--queue {other:?}: memory or direct"),
+    };
     let events = Workload::generate(count, 1).encode();
     let mut output = LineCount::open(&rsyslog.path("received.jsonl"));
     let tcp_address = rsyslog.address(Input::Tcp);
@@ -200,7 +208,8 @@ fn main() {
     }
     let (tcp, relp) = (middle(tcp), middle(relp));
     println!(
-        "\n{count} events, deliveries of {batch}, RELP window {window}, middle of {runs} runs"
+        "\n{count} events, deliveries of {batch}, RELP window {window}, rsyslog's {queue} \
+         queue, middle of {runs} runs"
     );
     println!("plain TCP into rsyslog:  {:>10} events/s", thousands(tcp));
     println!("RELP into rsyslog:       {:>10} events/s", thousands(relp));

@@ -56,6 +56,7 @@ pub fn row(event: &Event, now: DateTime<Utc>) -> String {
     let created = fields
         .as_ref()
         .and_then(|f| f.attributes)
+        .filter(|raw| raw.get().starts_with('{'))
         .and_then(|raw| serde_json::from_str::<Attributes>(raw.get()).ok())
         .and_then(|a| match a.created {
             Some(serde_json::Value::String(text)) => time_generated(&text),

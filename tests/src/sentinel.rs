@@ -66,8 +66,12 @@ pub struct AzureState {
     tokens: Vec<(String, Instant)>,
     /// How many tokens were issued.
     pub issued: usize,
-    /// The rows taken, in order.
+    /// The rows taken, in order (only counted when [`AzureState::keep_rows`] is off).
     pub rows: Vec<Value>,
+    /// Whether taken rows are kept in [`AzureState::rows`] (a benchmark only counts them).
+    pub keep_rows: bool,
+    /// How many rows were taken.
+    pub taken: usize,
 }
 
 impl Default for AzureState {
@@ -86,6 +90,8 @@ impl Default for AzureState {
             tokens: Vec::new(),
             issued: 0,
             rows: Vec::new(),
+            keep_rows: true,
+            taken: 0,
         }
     }
 }
@@ -94,6 +100,15 @@ impl AzureState {
     /// Revokes every token issued so far: the next ingestion request with one gets 401.
     pub fn revoke_tokens(&mut self) {
         self.tokens.clear();
+    }
+
+    /// Issues a token, as the token endpoint does (a benchmark's raw client takes one here).
+    pub fn issue_token(&mut self) -> String {
+        self.issued += 1;
+        let value = format!("eyJ0eXAiOiJKV1QifQ.tok{}.sig", self.issued);
+        self.tokens
+            .push((value.clone(), Instant::now() + self.token_lifetime));
+        value
     }
 
     /// The `Id` of every row taken, in order.
@@ -243,11 +258,7 @@ fn token(state: &mut AzureState, request: &Request) -> Reply {
             1002012,
         );
     }
-    state.issued += 1;
-    let value = format!("eyJ0eXAiOiJKV1QifQ.tok{}.sig", state.issued);
-    state
-        .tokens
-        .push((value.clone(), Instant::now() + state.token_lifetime));
+    let value = state.issue_token();
     let seconds = state.token_lifetime.as_secs();
     let expires_in = if state.expires_in_as_string {
         json!(seconds.to_string())
@@ -372,7 +383,10 @@ fn ingest(state: &mut AzureState, request: &Request) -> Action {
             ));
         }
     }
-    state.rows.extend(rows);
+    state.taken += rows.len();
+    if state.keep_rows {
+        state.rows.extend(rows);
+    }
     if state.drop_after_receipt > 0 {
         state.drop_after_receipt -= 1;
         return Action::Drop;

@@ -49,7 +49,9 @@ pub struct SentinelSink {
     /// The client, built on the first delivery.
     client: Option<reqwest::Client>,
     token: Option<CachedToken>,
-    /// The client secret and the current token, masked in every quoted text.
+    /// The client secret and the proxy's password.
+    base_secrets: Secrets,
+    /// Those and the current token, masked in every quoted text.
     secrets: Secrets,
     /// What the receiver last answered (`--test-pipe` prints it).
     last_answer: Option<String>,
@@ -71,6 +73,7 @@ impl SentinelSink {
             config,
             client: None,
             token: None,
+            base_secrets: secrets.clone(),
             secrets,
             last_answer: None,
             taken_ahead: None,
@@ -87,12 +90,15 @@ impl SentinelSink {
         &self.config
     }
 
-    /// The client, built now if needed.
-    fn client(&mut self) -> Result<reqwest::Client, String> {
+    /// The client, built now if needed (reading the `CA` file: on the blocking pool).
+    async fn client(&mut self) -> Result<reqwest::Client, String> {
         if let Some(client) = &self.client {
             return Ok(client.clone());
         }
-        let client = self.config.client.build()?;
+        let settings = self.config.client.clone();
+        let client = tokio::task::spawn_blocking(move || settings.build())
+            .await
+            .map_err(|e| format!("setting up the HTTP client failed: {e}"))??;
         self.client = Some(client.clone());
         Ok(client)
     }
@@ -167,6 +173,8 @@ impl SentinelSink {
                 got.status
             )
         })?;
+        // The new token replaces the old one among the secrets (they would pile up otherwise).
+        self.secrets = self.base_secrets.clone();
         self.secrets.add(&token.access_token);
         let refresh_at = asked
             + token
@@ -254,6 +262,7 @@ impl SentinelSink {
     async fn send(&mut self, events: &[Event], start: usize) -> Result<(), SinkError> {
         let client = self
             .client()
+            .await
             .map_err(|why| SinkError::retry(start, format!("Azure Monitor: {why}")))?;
         let now = chrono::Utc::now();
         let rows: Vec<String> = events.iter().map(|e| body::row(e, now)).collect();

@@ -14,6 +14,7 @@ use reqwest::StatusCode;
 use super::answer::{self, refresh_margin};
 use super::body::{self, too_large, MAX_REQUEST};
 use super::config::SentinelConfig;
+use crate::util::blocking::run_blocking;
 use crate::util::http::answer::QUOTE_BYTES;
 use crate::util::http::{retry_error, Answer, Class, Secret, Secrets};
 
@@ -96,9 +97,9 @@ impl SentinelSink {
             return Ok(client.clone());
         }
         let settings = self.config.client.clone();
-        let client = tokio::task::spawn_blocking(move || settings.build())
+        let client = run_blocking("setting up the HTTP client", move || settings.build())
             .await
-            .map_err(|e| format!("setting up the HTTP client failed: {e}"))??;
+            .map_err(|e| e.message)??;
         self.client = Some(client.clone());
         Ok(client)
     }

@@ -528,6 +528,7 @@ fn check_config_validates_every_key_offline_and_test_pipe_prints_the_answer() {
         receiver.http.requests().is_empty(),
         "no network at --check-config"
     );
+    assert!(!describe(&out).contains("SECRET"), "{}", describe(&out));
 
     let out = dir.run(BROKER, &["--test-pipe", "Sentinel"]);
     assert!(out.status.success(), "{}", describe(&out));

@@ -64,6 +64,8 @@ pub struct AzureState {
     pub drop_after_receipt: usize,
     /// Every ingestion request is answered 403 (no role assignment on the DCR).
     pub forbidden: bool,
+    /// The next this many token requests are answered 503 with `Retry-After: 2`.
+    pub token_unavailable: usize,
     /// Tokens issued: value and expiry; revoked ones are gone.
     tokens: Vec<(String, Instant)>,
     /// How many tokens were issued.
@@ -89,6 +91,7 @@ impl Default for AzureState {
             throttled: (0, 0),
             drop_after_receipt: 0,
             forbidden: false,
+            token_unavailable: 0,
             tokens: Vec::new(),
             issued: 0,
             rows: Vec::new(),
@@ -212,6 +215,14 @@ fn decode(text: &str) -> String {
 
 /// The token endpoint.
 fn token(state: &mut AzureState, request: &Request) -> Reply {
+    if state.token_unavailable > 0 {
+        state.token_unavailable -= 1;
+        return Reply::json(
+            503,
+            &json!({"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred. Please try again."}),
+        )
+        .header("retry-after", "2");
+    }
     let tenant = request
         .path
         .trim_start_matches('/')

@@ -159,6 +159,28 @@ async fn a_refused_secret_is_a_retry_naming_entras_reason_never_the_secret() {
 }
 
 #[tokio::test]
+async fn a_busy_token_endpoint_is_a_retry_with_its_wait() {
+    let receiver = SentinelReceiver::start();
+    receiver.state().token_unavailable = 1;
+    let mut sink = sink(&receiver, &[]);
+    let events = events(2);
+    let e = sink.deliver(&events).await.unwrap_err();
+    assert_ne!(e.kind, SinkErrorKind::Permanent, "{e}");
+    assert_eq!(
+        (e.delivered, e.retry_after),
+        (0, Some(Duration::from_secs(2)))
+    );
+    assert!(
+        e.message
+            .contains("answered 503 Service Unavailable: temporarily_unavailable: AADSTS90033"),
+        "{e}"
+    );
+    assert!(!e.message.contains("refused the client credentials"), "{e}");
+    sink.deliver(&events).await.expect("a token the next time");
+    assert_eq!(receiver.ids(), ids(0..2));
+}
+
+#[tokio::test]
 async fn a_413_splits_the_request_and_a_row_too_large_alone_is_dead_lettered() {
     let receiver = SentinelReceiver::start();
     let events = events(8);

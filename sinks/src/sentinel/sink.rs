@@ -116,9 +116,12 @@ impl SentinelSink {
     }
 
     /// The bearer token: the cached one until shortly before it expires, else a new one from
-    /// the token endpoint. The error is the one-line reason (a retry: the credentials are the
-    /// same for every event).
-    async fn token(&mut self, client: &reqwest::Client) -> Result<String, String> {
+    /// the token endpoint. The error is the one-line reason and the wait a 429 or 503 asked for
+    /// (always a retry: the credentials are the same for every event).
+    async fn token(
+        &mut self,
+        client: &reqwest::Client,
+    ) -> Result<String, (String, Option<Duration>)> {
         if let Some(token) = &self.token {
             if Instant::now() < token.refresh_at {
                 return Ok(token.value.expose().to_string());
@@ -143,7 +146,10 @@ impl SentinelSink {
             Ok(response) => response,
             Err(e) => {
                 let reason = self.quote(&self.config.client.reason(&e));
-                return Err(format!("cannot get a token from {authority}: {reason}"));
+                return Err((
+                    format!("cannot get a token from {authority}: {reason}"),
+                    None,
+                ));
             }
         };
         let got = Answer::read(response, TOKEN_ANSWER_BYTES).await;
@@ -157,11 +163,20 @@ impl SentinelSink {
                 format!("{}: {said}", got.status)
             };
             self.last_answer = Some(format!("token endpoint {summary}"));
-            return Err(format!(
-                "token endpoint {authority} refused the client credentials: {summary}{} \
-                 (check TenantId, ClientId, ClientSecret and AuthorityHost; the events wait in the spool)",
-                got.asked_wait()
-            ));
+            let busy = got.status == StatusCode::TOO_MANY_REQUESTS || got.status.is_server_error();
+            let why = if busy {
+                format!(
+                    "token endpoint {authority} answered {summary}{}",
+                    got.asked_wait()
+                )
+            } else {
+                format!(
+                    "token endpoint {authority} refused the client credentials: {summary} \
+                     (check TenantId, ClientId, ClientSecret and AuthorityHost; the events wait \
+                     in the spool)"
+                )
+            };
+            return Err((why, got.retry_after));
         }
         let token = if got.complete {
             answer::token(&got.body)
@@ -169,10 +184,11 @@ impl SentinelSink {
             Err("the answer is too large".to_string())
         };
         let token = token.map_err(|why| {
-            format!(
+            let why = format!(
                 "token endpoint {authority} answered {} without a usable token: {why}",
                 got.status
-            )
+            );
+            (why, None)
         })?;
         // The new token replaces the old one among the secrets (they would pile up otherwise).
         self.secrets = self.base_secrets.clone();
@@ -196,7 +212,7 @@ impl SentinelSink {
         loop {
             let token = match self.token(client).await {
                 Ok(token) => token,
-                Err(why) => return Sent::Retry(why, None),
+                Err((why, wait)) => return Sent::Retry(why, wait),
             };
             let response = client
                 .post(&self.url)

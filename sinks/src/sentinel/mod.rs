@@ -19,7 +19,8 @@
 //! until a tenth of its lifetime (at most 5 minutes) before it expires; a 401 from the ingestion
 //! endpoint (a token revoked or expired early) fetches a new one and sends the request once more.
 //! A refusal by the token endpoint (`invalid_client`, `unauthorized_client`, an `AADSTS` code) is
-//! about the credentials, not an event: a retry, logged as a warning with Entra's reason.
+//! about the credentials, not an event: a retry, logged as a warning with Entra's reason; a 429
+//! or 5xx from it is a retry that waits at least its `Retry-After`.
 //!
 //! **Requests.** `POST {Endpoint}/dataCollectionRules/{Dcr}/streams/{Stream}?api-version=2023-01-01`
 //! with `Authorization: Bearer` and a JSON array of rows ([`body`]): at most `Batch` rows and

@@ -7,6 +7,8 @@
 //!   (end to end, as a child process), next to what bounds it: the simulator serving the same
 //!   pulls to a client that discards them (baseline A), and writing the same lines straight to a
 //!   file (baseline B); plus the cost of the durable spool against an in-memory one, in process.
+//! - `sentinel-bench`: the `sentinel` sink into its test receiver, end to end, against the
+//!   receiver's own rate ([`sink_run`]: what the benchmarks of network sinks share).
 //! - `spool-choice`: the spool's append-only segment files against a small store on redb doing
 //!   the same work with the same durability ([`redb_spool`]).
 //!
@@ -21,6 +23,7 @@ pub mod raw_client;
 pub mod redb_spool;
 pub mod report;
 pub mod sim;
+pub mod sink_run;
 pub mod stats;
 pub mod workload;
 

@@ -1,4 +1,4 @@
-//! The stock sinks of the Pro Custodibus broker: `file` and `syslog`.
+//! The stock sinks of the Pro Custodibus broker: `file`, `syslog` and `sentinel`.
 //!
 //! Each sink is a plugin: it registers itself with [`inventory::submit!`] as a
 //! [`broker_core::SinkPlugin`], and a pipe's `To` key picks it by name. Building a sink only
@@ -7,6 +7,8 @@
 //!
 //! - [`file`](mod@file): appends one JSON line per event to a file ([`FileSink`]).
 //! - [`syslog`]: sends one syslog message per event to a UDP or local socket ([`SyslogSink`]).
+//! - [`sentinel`]: posts events as rows to the Azure Monitor Logs Ingestion API, the way into
+//!   Microsoft Sentinel ([`SentinelSink`]).
 //!
 //! [`util`] is the toolkit these sinks are built on, public for sinks in other crates:
 //! connecting with a time limit, TLS client settings, the stream writer that confirms delivery,
@@ -18,16 +20,18 @@
 #![warn(missing_docs)]
 
 pub mod file;
+pub mod sentinel;
 pub mod syslog;
 pub mod util;
 
 pub use file::FileSink;
+pub use sentinel::SentinelSink;
 pub use syslog::SyslogSink;
 
 /// The names of the stock sinks, sorted: exactly what a binary that links this crate registers
 /// (besides sinks of its own). A new stock sink adds its name here; the tests that check a
 /// registry (`--list-sinks`, the unknown-sink error) compare against this list.
-pub const STOCK_SINK_NAMES: &[&str] = &["file", "syslog"];
+pub const STOCK_SINK_NAMES: &[&str] = &["file", "sentinel", "syslog"];
 
 /// Does nothing: call it or `use broker_sinks as _;` so the linker keeps the registrations.
 pub fn link() {}

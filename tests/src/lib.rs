@@ -19,6 +19,7 @@ pub mod http_receiver;
 pub mod https;
 pub mod packaging;
 pub mod rsyslog;
+pub mod splunk_hec;
 
 /// The broker id every test uses.
 pub const BROKER_ID: &str = "abcdef12345";

@@ -88,8 +88,13 @@ pub struct Hec {
     pub refuse_containing: Option<String>,
     /// A body larger than this is answered 413.
     pub max_body: Option<usize>,
-    /// What it indexed, in order.
+    /// What it indexed, in order (kept only while [`Hec::keep_indexed`]).
     pub indexed: Vec<Indexed>,
+    /// How many events it indexed.
+    pub indexed_count: usize,
+    /// Whether to keep each indexed event in [`Hec::indexed`] (on; a benchmark turns it off
+    /// to count only).
+    pub keep_indexed: bool,
     /// The acknowledgement ids handed out, per channel.
     acks: BTreeMap<String, BTreeMap<u64, PendingAck>>,
     /// The next ack id per channel.
@@ -113,6 +118,8 @@ impl Hec {
             refuse_containing: None,
             max_body: None,
             indexed: Vec::new(),
+            indexed_count: 0,
+            keep_indexed: true,
             acks: BTreeMap::new(),
             next_ack: BTreeMap::new(),
         }
@@ -230,12 +237,15 @@ fn event(hec: &mut Hec, request: &Request) -> Action {
         Ok(objects) => objects,
         Err(answer) => return answer,
     };
-    for (event, object) in objects {
-        hec.indexed.push(Indexed {
-            event,
-            object,
-            channel: channel.clone(),
-        });
+    hec.indexed_count += objects.len();
+    if hec.keep_indexed {
+        for (event, object) in objects {
+            hec.indexed.push(Indexed {
+                event,
+                object,
+                channel: channel.clone(),
+            });
+        }
     }
     let mut body = json!({"text": "Success", "code": 0});
     if let (true, Some(channel)) = (hec.ack, &channel) {
@@ -283,13 +293,17 @@ fn parse_events(hec: &Hec, body: &[u8]) -> Result<Vec<(String, Value)>, Action> 
                 return Err(refused(400, "Invalid data format", 6, n));
             }
         }
-        let object: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-        if let (Some(allowed), Some(index)) = (&hec.indexes, object.get("index")) {
-            if !allowed.iter().any(|a| Some(a.as_str()) == index.as_str()) {
+        if let (Some(allowed), Some(index)) = (&hec.indexes, members.get("index")) {
+            if !allowed.iter().any(|a| index.get() == format!("\"{a}\"")) {
                 return Err(refused(400, "Incorrect index", 7, n));
             }
         }
-        objects.push((event.get().to_string(), object));
+        if hec.keep_indexed {
+            let object = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            objects.push((event.get().to_string(), object));
+        } else {
+            objects.push((String::new(), Value::Null));
+        }
     }
     Ok(objects)
 }
@@ -365,6 +379,11 @@ impl SplunkHec {
     /// The `event` members indexed so far, in order.
     pub fn events(&self) -> Vec<String> {
         self.hec().indexed.iter().map(|i| i.event.clone()).collect()
+    }
+
+    /// How many events it indexed so far (also while [`Hec::keep_indexed`] is off).
+    pub fn indexed_count(&self) -> usize {
+        self.hec().indexed_count
     }
 
     /// Waits at most `limit` until at least `n` events are indexed; returns them.

@@ -417,3 +417,44 @@ fn check_config_validates_offline_and_test_pipe_prints_the_answer() {
         describe(&run)
     );
 }
+
+#[test]
+fn list_sinks_shows_every_splunk_key_with_help() {
+    let dir = BrokerDir::new();
+    let run = dir.run(STOCK, &["--list-sinks"]);
+    assert!(run.status.success(), "{}", describe(&run));
+    let text = stdout(&run);
+    let section: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "splunk")
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .collect();
+    let keys: Vec<&str> = section
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "Url",
+            "Token",
+            "TokenFile",
+            "Index",
+            "Source",
+            "SourceType",
+            "Host",
+            "Batch",
+            "Ack",
+            "AckTimeout",
+            "CA",
+            "Timeout",
+            "Proxy"
+        ],
+        "{text}"
+    );
+    assert!(
+        section.iter().all(|l| l.split_whitespace().count() > 2),
+        "{text}"
+    );
+}

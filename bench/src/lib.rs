@@ -9,6 +9,8 @@
 //!   file (baseline B); plus the cost of the durable spool against an in-memory one, in process.
 //! - `sentinel-bench`: the `sentinel` sink into its test receiver, end to end, against the
 //!   receiver's own rate ([`sink_run`]: what the benchmarks of network sinks share).
+//! - `splunk-bench`: the `splunk` sink at `Batch = 1000` into the test HEC receiver, end to
+//!   end, against the receiver's own rate.
 //! - `spool-choice`: the spool's append-only segment files against a small store on redb doing
 //!   the same work with the same durability ([`redb_spool`]).
 //!
@@ -16,9 +18,13 @@
 //! spool-choice`); `--help` lists their options. README.md's "Benchmark" section says what each
 //! figure means. This library holds what both share: the workload ([`workload`]), the simulator
 //! and broker files ([`sim`]), a minimal API client ([`raw_client`]), process statistics
-//! ([`stats`]) and formatting ([`report`]).
+//! ([`stats`]) and formatting ([`report`]); for the SIEM sink benchmarks (`splunk-bench`), a
+//! receiver's own rate ([`post_rate`]) and a timed broker run until its receiver has every
+//! event ([`broker_run`]).
 
 pub mod args;
+pub mod broker_run;
+pub mod post_rate;
 pub mod raw_client;
 pub mod redb_spool;
 pub mod report;

@@ -46,25 +46,41 @@ impl BenchSim {
     /// The text of a `broker.conf` for this simulator: the spool in `spool`, and one file pipe
     /// `All` from the four queues with `Max = max` into `output`.
     pub fn config_text(&self, spool: &Path, max: u32, output: &Path) -> String {
+        self.config_with_pipes(
+            spool,
+            &format!(
+                "[Pipe.All]\nFrom = alerts, endpoint_stats, log_authn, log_changes\nMax = {max}\n\
+                 To = file\nFile = {}\n",
+                output.display()
+            ),
+        )
+    }
+
+    /// The text of a `broker.conf` for this simulator with the spool in `spool` and the pipe
+    /// sections `pipes` (any sink: a SIEM benchmark gives its own).
+    pub fn config_with_pipes(&self, spool: &Path, pipes: &str) -> String {
         format!(
-            "[Broker]\nBroker = {BROKER_ID}\nApi = {}\nSpool = {}\n\n\
-             [Pipe.All]\nFrom = alerts, endpoint_stats, log_authn, log_changes\nMax = {max}\n\
-             To = file\nFile = {}\n",
+            "[Broker]\nBroker = {BROKER_ID}\nApi = {}\nSpool = {}\n\n{pipes}",
             self.url(),
             spool.display(),
-            output.display()
         )
     }
 
     /// Writes `broker.conf` (see [`BenchSim::config_text`]) and `broker-credentials.conf` in
     /// `dir` and returns the config's path.
     pub fn write_broker_dir(&self, dir: &Path, spool: &Path, max: u32, output: &Path) -> PathBuf {
-        let config = dir.join("broker.conf");
-        std::fs::write(&config, self.config_text(spool, max, output)).expect("write broker.conf");
+        self.write_broker_files(dir, &self.config_text(spool, max, output))
+    }
+
+    /// Writes `config` as `broker.conf` and the credentials as `broker-credentials.conf` in
+    /// `dir`; returns the config's path.
+    pub fn write_broker_files(&self, dir: &Path, config: &str) -> PathBuf {
+        let path = dir.join("broker.conf");
+        std::fs::write(&path, config).expect("write broker.conf");
         self.credentials
             .write(&dir.join("broker-credentials.conf"), BROKER_ID, "bench")
             .expect("write broker-credentials.conf");
-        config
+        path
     }
 
     /// The parsed config of [`BenchSim::config_text`] (nothing is written).

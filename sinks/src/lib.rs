@@ -9,6 +9,8 @@
 //! - [`syslog`]: sends one syslog message per event to a UDP or local socket ([`SyslogSink`]).
 //! - [`sentinel`]: posts events as rows to the Azure Monitor Logs Ingestion API, the way into
 //!   Microsoft Sentinel ([`SentinelSink`]).
+//! - [`splunk`]: sends events to a Splunk HTTP Event Collector, with indexer acknowledgement if
+//!   asked ([`SplunkSink`]).
 //!
 //! [`util`] is the toolkit these sinks are built on, public for sinks in other crates:
 //! connecting with a time limit, TLS client settings, the stream writer that confirms delivery,
@@ -21,17 +23,19 @@
 
 pub mod file;
 pub mod sentinel;
+pub mod splunk;
 pub mod syslog;
 pub mod util;
 
 pub use file::FileSink;
 pub use sentinel::SentinelSink;
+pub use splunk::SplunkSink;
 pub use syslog::SyslogSink;
 
 /// The names of the stock sinks, sorted: exactly what a binary that links this crate registers
 /// (besides sinks of its own). A new stock sink adds its name here; the tests that check a
 /// registry (`--list-sinks`, the unknown-sink error) compare against this list.
-pub const STOCK_SINK_NAMES: &[&str] = &["file", "sentinel", "syslog"];
+pub const STOCK_SINK_NAMES: &[&str] = &["file", "sentinel", "splunk", "syslog"];
 
 /// Does nothing: call it or `use broker_sinks as _;` so the linker keeps the registrations.
 pub fn link() {}

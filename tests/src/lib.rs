@@ -20,6 +20,7 @@ pub mod https;
 pub mod packaging;
 pub mod rsyslog;
 pub mod sentinel;
+pub mod splunk_hec;
 
 /// The broker id every test uses.
 pub const BROKER_ID: &str = "abcdef12345";

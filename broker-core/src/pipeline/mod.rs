@@ -144,6 +144,7 @@ impl Pipeline {
         stop: watch::Receiver<bool>,
     ) -> PollReport {
         let mut report = PollReport::default();
+        self.use_state_dir(&spool);
         delivery::import_redeliveries(&spool).await;
         let pulls = drain::pull_each_once(source, &self.queues, &spool, &stop).await;
         report.merge(pulls);
@@ -157,8 +158,18 @@ impl Pipeline {
 
     /// Starts one delivery task per pipe for `--loop` mode; they deliver what reaches the spool
     /// until [`Running::shutdown`].
-    pub fn start(self, spool: Arc<Spool>) -> Running {
+    pub fn start(mut self, spool: Arc<Spool>) -> Running {
+        self.use_state_dir(&spool);
         worker::start(self.pipes, self.queues, spool)
+    }
+
+    /// Tells every sink the spool directory, if the spool has one ([`Sink::use_state_dir`]).
+    fn use_state_dir(&mut self, spool: &Spool) {
+        if let Some(dir) = spool.dir() {
+            for pipe in &mut self.pipes {
+                pipe.sink.use_state_dir(dir);
+            }
+        }
     }
 
     /// [`Pipeline::start`] that records every pull and delivery on `status` and writes the

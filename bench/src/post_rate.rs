@@ -1,0 +1,45 @@
+//! A receiver's own rate: a plain HTTP client POSTing pre-built request bodies one after the
+//! other on one kept-alive connection, every answer checked to be 2xx. The baseline of the SIEM
+//! sink benchmarks: what the receiver takes when nothing else (pulling, spooling, encoding) is
+//! in the way.
+
+use std::time::Instant;
+
+use reqwest::header::HeaderMap;
+
+/// A client that trusts the PEM CA file `ca` (the test receiver's), no proxy.
+pub fn client(ca: &std::path::Path) -> Result<reqwest::Client, String> {
+    broker_core::install_crypto_provider();
+    let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string())?;
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only(certs)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// POSTs each of `bodies` to `url` with `headers`, in order; returns the seconds it took.
+pub async fn post_all(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    bodies: &[Vec<u8>],
+) -> Result<f64, String> {
+    let start = Instant::now();
+    for body in bodies {
+        let response = client
+            .post(url)
+            .headers(headers.clone())
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|e| format!("POST failed: {e}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!("the receiver answered {status}: {text}"));
+        }
+    }
+    Ok(start.elapsed().as_secs_f64())
+}

@@ -6,6 +6,7 @@
 //! a config has no side effects.
 //!
 //! - [`file`](mod@file): appends one JSON line per event to a file ([`FileSink`]).
+//! - [`loki`]: pushes events to Grafana Loki's push API ([`LokiSink`]).
 //! - [`syslog`]: sends one syslog message per event to a UDP or local socket ([`SyslogSink`]).
 //!
 //! [`util`] is the toolkit these sinks are built on, public for sinks in other crates:
@@ -18,10 +19,12 @@
 #![warn(missing_docs)]
 
 pub mod file;
+pub mod loki;
 pub mod syslog;
 pub mod util;
 
 pub use file::FileSink;
+pub use loki::LokiSink;
 pub use syslog::SyslogSink;
 
 /// The names of the stock sinks, sorted: exactly what a binary that links this crate registers

@@ -18,7 +18,7 @@
 //!   `Authorization` header must equal [`LokiState::authorization`] when set (401).
 //! - Faults: [`LokiState::busy`] (503 for the next N pushes, with `Retry-After: 1`),
 //!   [`LokiState::throttled`] (429 with `Retry-After`), [`LokiState::refuse_marked`] (a 400
-//!   naming each entry whose line holds the text, as too far behind), [`LokiState::max_body`]
+//!   naming each entry whose line holds one of the texts, as too far behind), [`LokiState::max_body`]
 //!   (413 above it), [`LokiState::drop_after`] (takes the next N pushes, then drops the
 //!   connection without an answer), [`LokiState::refuse_all`] (every push answered with a
 //!   status and a body naming no entry: 401, 403, 404, or a 400 like Loki's `error at least one
@@ -66,8 +66,8 @@ pub struct LokiState {
     pub busy: usize,
     /// Pushes still to answer 429, and the `Retry-After` seconds.
     pub throttled: (usize, u64),
-    /// Entries whose line holds this text are refused as too far behind.
-    pub refuse_marked: Option<String>,
+    /// Entries whose line holds one of these texts are refused as too far behind.
+    pub refuse_marked: Vec<String>,
     /// The largest body taken, in bytes.
     pub max_body: Option<usize>,
     /// Pushes still to take and then drop without an answer.
@@ -222,7 +222,12 @@ fn parse_push(body: &[u8]) -> Result<Vec<PushStream>, String> {
             return Err("error at least one label pair is required per stream".into());
         }
         let mut entries = Vec::new();
-        for value in stream.get("values").and_then(|v| v.as_array()).into_iter().flatten() {
+        for value in stream
+            .get("values")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
             let pair = value.as_array().filter(|p| p.len() >= 2);
             let nanos = pair
                 .and_then(|p| p[0].as_str())
@@ -289,8 +294,8 @@ fn push(state: &mut LokiState, streams: Vec<PushStream>, tenant: Option<&str>) -
             let cutoff = newest.zip(state.behind).map(|(n, b)| n - b);
             let marked = state
                 .refuse_marked
-                .as_ref()
-                .is_some_and(|m| entry.line.contains(m.as_str()));
+                .iter()
+                .any(|m| entry.line.contains(m.as_str()));
             if marked || cutoff.is_some_and(|c| entry.nanos < c) {
                 let cutoff = cutoff.unwrap_or(entry.nanos + 1);
                 ignored.push(format!(
@@ -375,7 +380,10 @@ mod tests {
     #[test]
     fn entries_are_stored_per_stream_and_duplicates_once() {
         let mut state = LokiState::loki();
-        assert_eq!(status(&handle(&mut state, &request(PUSH, &[]))), Some((204, String::new())));
+        assert_eq!(
+            status(&handle(&mut state, &request(PUSH, &[]))),
+            Some((204, String::new()))
+        );
         assert_eq!(state.lines(), ["a", "b", "c"]);
         assert!(state.streams.contains_key(r#"{job="j", type="alerts"}"#));
         handle(&mut state, &request(PUSH, &[]));
@@ -392,8 +400,12 @@ mod tests {
         assert_eq!(state.lines(), ["a", "c"]);
         assert!(text.contains("entry for stream '{job=\"j\", type=\"alerts\"}' has timestamp too old: 1970-01-01T00:00:01Z"), "{text}");
         let late = r#"{"streams":[{"stream":{"job":"j","type":"alerts"},"values":[["2400000000.5","x"],["2400000001","d"]]}]}"#;
-        assert_eq!(status(&handle(&mut state, &request(late, &[]))).unwrap().0, 400);
-        let late = r#"{"streams":[{"stream":{"job":"j","type":"alerts"},"values":[["2400000001","d"]]}]}"#;
+        assert_eq!(
+            status(&handle(&mut state, &request(late, &[]))).unwrap().0,
+            400
+        );
+        let late =
+            r#"{"streams":[{"stream":{"job":"j","type":"alerts"},"values":[["2400000001","d"]]}]}"#;
         let (code, text) = status(&handle(&mut state, &request(late, &[]))).unwrap();
         assert_eq!(code, 400);
         assert_eq!(
@@ -407,21 +419,42 @@ mod tests {
         let mut state = LokiState::loki();
         state.busy = 1;
         state.throttled = (1, 2);
-        assert_eq!(status(&handle(&mut state, &request(PUSH, &[]))).unwrap().0, 503);
-        assert_eq!(status(&handle(&mut state, &request(PUSH, &[]))).unwrap().0, 429);
+        assert_eq!(
+            status(&handle(&mut state, &request(PUSH, &[]))).unwrap().0,
+            503
+        );
+        assert_eq!(
+            status(&handle(&mut state, &request(PUSH, &[]))).unwrap().0,
+            429
+        );
         state.drop_after = 1;
         assert!(status(&handle(&mut state, &request(PUSH, &[]))).is_none());
         assert_eq!(state.count(), 3);
         state.max_body = Some(10);
-        assert_eq!(status(&handle(&mut state, &request(PUSH, &[]))).unwrap().0, 413);
+        assert_eq!(
+            status(&handle(&mut state, &request(PUSH, &[]))).unwrap().0,
+            413
+        );
         let mut state = LokiState::loki();
         state.tenant = Some("t".into());
-        assert_eq!(status(&handle(&mut state, &request(PUSH, &[]))).unwrap().0, 401);
+        assert_eq!(
+            status(&handle(&mut state, &request(PUSH, &[]))).unwrap().0,
+            401
+        );
         let ok = [("X-Scope-OrgID", "t")];
-        assert_eq!(status(&handle(&mut state, &request(PUSH, &ok))).unwrap().0, 204);
-        assert_eq!(status(&handle(&mut state, &request("{", &ok))).unwrap().0, 400);
+        assert_eq!(
+            status(&handle(&mut state, &request(PUSH, &ok))).unwrap().0,
+            204
+        );
+        assert_eq!(
+            status(&handle(&mut state, &request("{", &ok))).unwrap().0,
+            400
+        );
         let bad = r#"{"streams":[{"stream":{"9x":"a"},"values":[]}]}"#;
-        assert_eq!(status(&handle(&mut state, &request(bad, &ok))).unwrap().0, 400);
+        assert_eq!(
+            status(&handle(&mut state, &request(bad, &ok))).unwrap().0,
+            400
+        );
     }
 
     #[test]

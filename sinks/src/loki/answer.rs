@@ -16,8 +16,9 @@
 //! stream and the same timestamp (to the nanosecond for the ingester's, to the second for the
 //! distributor's), or the same line length: that event is refused, with Loki's words as the
 //! reason. The other events were taken. When Loki counted more ignored entries in a stream than
-//! it named, the stream's unnamed events are sent again (Loki shows an entry it already has, same
-//! timestamp and line in the same stream, once). An answer that names no event of the request
+//! it named, the events of the stream after the last one named are sent again (Loki names the
+//! first ones in the order they came; it keeps an entry it already has, same timestamp and line
+//! in the same stream, once). An answer that names no event of the request
 //! is about the request (bad labels, a proxy's 400, a missing stream): `None`.
 
 use super::body::{without_spaces, PushBody};
@@ -87,11 +88,18 @@ pub fn verdicts(push: &PushBody, text: &str) -> Option<Vec<Verdict>> {
         let Some(stream) = push.streams.iter().position(|s| *s == stream_name) else {
             continue;
         };
-        if total > named_per_stream[stream] {
-            for (i, e) in push.entries.iter().enumerate() {
-                if e.stream == stream && verdicts[i] == Verdict::Taken {
-                    verdicts[i] = Verdict::Resend;
-                }
+        if total <= named_per_stream[stream] {
+            continue;
+        }
+        // Loki names the first refused entries of a stream in the order they came: the
+        // unnamed ones are after the last one named.
+        let last_named = (0..push.entries.len())
+            .rev()
+            .find(|&i| push.entries[i].stream == stream && verdicts[i] != Verdict::Taken)
+            .unwrap_or(0);
+        for (i, e) in push.entries.iter().enumerate().skip(last_named) {
+            if e.stream == stream && verdicts[i] == Verdict::Taken {
+                verdicts[i] = Verdict::Resend;
             }
         }
     }
@@ -240,8 +248,8 @@ fn total_ignored(item: &str, last_stream: Option<&str>) -> (Option<(String, usiz
         return (None, skip);
     };
     let line_end = item.find('\n').unwrap_or(item.len());
-    let stream = stream_after(&item[..line_end], "for stream: ")
-        .or_else(|| last_stream.map(str::to_string));
+    let stream =
+        stream_after(&item[..line_end], "for stream: ").or_else(|| last_stream.map(str::to_string));
     (stream.map(|s| (s, total)), skip + digits)
 }
 

@@ -122,7 +122,11 @@ fn read_auth(keys: &Keys) -> Result<Auth, ConfigError> {
     let user = keys.text("User")?;
     let password = Secret::read(keys, &PASSWORD, &PASSWORD_FILE)?;
     let token = Secret::read(keys, &TOKEN, &TOKEN_FILE)?;
-    let token_key = if keys.has("Token") { "Token" } else { "TokenFile" };
+    let token_key = if keys.has("Token") {
+        "Token"
+    } else {
+        "TokenFile"
+    };
     match (user, password, token) {
         (None, None, None) => Ok(Auth::None),
         (None, None, Some(token)) => Ok(Auth::Bearer(token)),
@@ -137,7 +141,11 @@ fn read_auth(keys: &Keys) -> Result<Auth, ConfigError> {
         }
         (Some(_), None, None) => Err(keys.error("User", "needs Password (or PasswordFile)")),
         (None, Some(_), None) => {
-            let key = if keys.has("Password") { "Password" } else { "PasswordFile" };
+            let key = if keys.has("Password") {
+                "Password"
+            } else {
+                "PasswordFile"
+            };
             Err(keys.error(key, "needs User"))
         }
     }

@@ -62,8 +62,14 @@ pub const KEYS: &[SinkKey] = &[
         "Label",
         "name=value, a label of every stream besides job and type (repeatable)",
     ),
-    SinkKey::one("TenantId", "the X-Scope-OrgID of a multi-tenant Loki (default none)"),
-    SinkKey::one("User", "user for basic authentication (with Password or PasswordFile)"),
+    SinkKey::one(
+        "TenantId",
+        "the X-Scope-OrgID of a multi-tenant Loki (default none)",
+    ),
+    SinkKey::one(
+        "User",
+        "user for basic authentication (with Password or PasswordFile)",
+    ),
     PASSWORD,
     PASSWORD_FILE,
     TOKEN,

@@ -68,7 +68,9 @@ impl LokiSink {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
                 HeaderValue::from_str(&format!("Basic {encoded}")).ok()
             }
-            Auth::Bearer(token) => HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok(),
+            Auth::Bearer(token) => {
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()
+            }
         }
         .map(|mut v| {
             v.set_sensitive(true);
@@ -87,7 +89,10 @@ impl LokiSink {
 
     /// Checks a pipe's settings and makes the sink. No I/O but a `PasswordFile` or `TokenFile`.
     pub fn from_settings(settings: &PipeSettings) -> Result<Self, ConfigError> {
-        Ok(Self::new(LokiConfig::from_settings(settings)?, &settings.pipe))
+        Ok(Self::new(
+            LokiConfig::from_settings(settings)?,
+            &settings.pipe,
+        ))
     }
 
     /// The client, built on first use: reads the `CA` file (on tokio's blocking pool).
@@ -192,6 +197,12 @@ impl LokiSink {
                     return Err(error);
                 }
                 Verdict::Resend => {
+                    tracing::info!(
+                        "pipe {}: Loki {} counted more ignored entries than it named: sending the \
+                         unnamed ones again",
+                        self.pipe,
+                        self.config.origin()
+                    );
                     self.ahead.clear();
                     break;
                 }
@@ -211,7 +222,10 @@ impl LokiSink {
         verdicts: Vec<Verdict>,
     ) -> Result<usize, SinkError> {
         let end = start + verdicts.len();
-        let taken = verdicts.iter().take_while(|v| **v == Verdict::Taken).count();
+        let taken = verdicts
+            .iter()
+            .take_while(|v| **v == Verdict::Taken)
+            .count();
         let mut rest = verdicts.into_iter().skip(taken);
         match rest.next() {
             None => Ok(end),

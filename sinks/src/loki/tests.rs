@@ -67,7 +67,10 @@ fn keys_are_read_with_defaults() {
     assert_eq!(config.batch, 50);
     assert_eq!(
         config.labels,
-        [("env".into(), "prod".into()), ("site".into(), "ber 1".into())]
+        [
+            ("env".into(), "prod".into()),
+            ("site".into(), "ber 1".into())
+        ]
     );
     assert!(matches!(config.auth, Auth::Basic { ref user, .. } if user == "u1"));
     assert!(!format!("{config:?}").contains("pa55word-x"));
@@ -78,16 +81,30 @@ fn bad_keys_are_refused_with_what_is_wrong() {
     assert!(config_error(&[]).contains("Url"), "{}", config_error(&[]));
     let e = config_error(&[("Url", "http://loki.example.com")]);
     assert!(e.contains("loopback"), "{e}");
-    let e = config_error(&[("Url", "https://l.example"), ("Token", "t0ken-secret"), ("User", "u"), ("Password", "p4ss-secret")]);
+    let e = config_error(&[
+        ("Url", "https://l.example"),
+        ("Token", "t0ken-secret"),
+        ("User", "u"),
+        ("Password", "p4ss-secret"),
+    ]);
     assert!(e.contains("not both") && !e.contains("secret"), "{e}");
     let e = config_error(&[("Url", "https://l.example"), ("User", "u")]);
     assert!(e.contains("User: needs Password"), "{e}");
     let e = config_error(&[("Url", "https://l.example"), ("Password", "p4ss-secret")]);
-    assert!(e.contains("Password: needs User") && !e.contains("p4ss"), "{e}");
+    assert!(
+        e.contains("Password: needs User") && !e.contains("p4ss"),
+        "{e}"
+    );
     let e = config_error(&[("Url", "https://l.example"), ("Batch", "0")]);
     assert!(e.contains("from 1 to 10000"), "{e}");
-    let e = config_error(&[("Url", "https://l.example"), ("TokenFile", "/nonexistent/t")]);
-    assert!(e.contains("TokenFile") && e.contains("/nonexistent/t"), "{e}");
+    let e = config_error(&[
+        ("Url", "https://l.example"),
+        ("TokenFile", "/nonexistent/t"),
+    ]);
+    assert!(
+        e.contains("TokenFile") && e.contains("/nonexistent/t"),
+        "{e}"
+    );
     let e = config_error(&[("Url", "https://l.example"), ("TenantId", "a\u{7}b")]);
     assert!(e.contains("TenantId"), "{e}");
 }
@@ -116,15 +133,30 @@ fn each_bad_label_names_its_own_line() {
     assert!(e.starts_with("/b.conf line 8: pipe Loki: Label:"), "{e}");
     assert!(e.contains("\"9lives\" is not a label name"), "{e}");
     let e = load_error("Url = https://l.example\nLabel = job=mine\nLabel = env=prod\n");
-    assert!(e.starts_with("/b.conf line 7:") && e.contains("sink's own label"), "{e}");
+    assert!(
+        e.starts_with("/b.conf line 7:") && e.contains("sink's own label"),
+        "{e}"
+    );
     let e = load_error("Url = https://l.example\nLabel = env=prod\nLabel = type=x\n");
-    assert!(e.starts_with("/b.conf line 8:") && e.contains("type is the sink's own"), "{e}");
+    assert!(
+        e.starts_with("/b.conf line 8:") && e.contains("type is the sink's own"),
+        "{e}"
+    );
     let e = load_error("Url = https://l.example\nLabel = env=a\nLabel = env=b\n");
-    assert!(e.starts_with("/b.conf line 8:") && e.contains("already set"), "{e}");
+    assert!(
+        e.starts_with("/b.conf line 8:") && e.contains("already set"),
+        "{e}"
+    );
     let e = load_error("Url = https://l.example\nLabel = noequals\n");
-    assert!(e.starts_with("/b.conf line 7:") && e.contains("name=value"), "{e}");
+    assert!(
+        e.starts_with("/b.conf line 7:") && e.contains("name=value"),
+        "{e}"
+    );
     let e = load_error("Url = https://l.example\nLabel = env=\n");
-    assert!(e.starts_with("/b.conf line 7:") && e.contains("no value"), "{e}");
+    assert!(
+        e.starts_with("/b.conf line 7:") && e.contains("no value"),
+        "{e}"
+    );
 }
 
 fn event(event_type: EventType, json: &str) -> Event {
@@ -134,7 +166,10 @@ fn event(event_type: EventType, json: &str) -> Event {
 #[test]
 fn created_becomes_nanoseconds() {
     let line = |created: &str| format!(r#"{{"id":"a","attributes":{{"created":{created}}}}}"#);
-    assert_eq!(created_nanos(&line("\"1970-01-01T00:00:01Z\"")), Some(1_000_000_000));
+    assert_eq!(
+        created_nanos(&line("\"1970-01-01T00:00:01Z\"")),
+        Some(1_000_000_000)
+    );
     assert_eq!(
         created_nanos(&line("\"2024-05-01T08:00:53.123456Z\"")),
         Some(1_714_550_453_123_456_000)
@@ -154,9 +189,18 @@ fn created_becomes_nanoseconds() {
 #[test]
 fn the_body_groups_entries_by_stream_in_order() {
     let events = [
-        event(EventType::Alerts, r#"{"id":"a1","attributes":{"created":"2024-05-01T08:00:01Z","t":"q\"b\\s"}}"#),
-        event(EventType::LogAuthn, r#"{"id":"l1","attributes":{"created":"2024-05-01T08:00:00Z"}}"#),
-        event(EventType::Alerts, r#"{"id":"a2","attributes":{"created":"2024-05-01T08:00:02.5Z"}}"#),
+        event(
+            EventType::Alerts,
+            r#"{"id":"a1","attributes":{"created":"2024-05-01T08:00:01Z","t":"q\"b\\s"}}"#,
+        ),
+        event(
+            EventType::LogAuthn,
+            r#"{"id":"l1","attributes":{"created":"2024-05-01T08:00:00Z"}}"#,
+        ),
+        event(
+            EventType::Alerts,
+            r#"{"id":"a2","attributes":{"created":"2024-05-01T08:00:02.5Z"}}"#,
+        ),
         event(EventType::Alerts, r#"{"id":"a3","attributes":{}}"#),
     ];
     let labels = [("env".to_string(), "p\"rod".to_string())];
@@ -171,7 +215,10 @@ fn the_body_groups_entries_by_stream_in_order() {
          "values": [["1714550400000000000", events[1].line()]]},
     ]});
     assert_eq!(body, expected);
-    assert_eq!(push.entries.iter().map(|e| e.stream).collect::<Vec<_>>(), [0, 1, 0, 0]);
+    assert_eq!(
+        push.entries.iter().map(|e| e.stream).collect::<Vec<_>>(),
+        [0, 1, 0, 0]
+    );
     assert_eq!(
         push.streams,
         [
@@ -183,7 +230,10 @@ fn the_body_groups_entries_by_stream_in_order() {
 
 #[test]
 fn stream_names_are_sorted_like_lokis() {
-    let labels = [("zone".to_string(), "a b".to_string()), ("app".to_string(), "x".to_string())];
+    let labels = [
+        ("zone".to_string(), "a b".to_string()),
+        ("app".to_string(), "x".to_string()),
+    ];
     assert_eq!(
         stream_name("alerts", &labels),
         r#"{app="x",job="procustodibus-broker",type="alerts",zone="ab"}"#
@@ -201,7 +251,10 @@ fn request() -> (Vec<Event>, super::body::PushBody) {
     ]
     .iter()
     .map(|(t, id, created)| {
-        event(*t, &format!(r#"{{"id":"{id}","attributes":{{"created":"{created}"}}}}"#))
+        event(
+            *t,
+            &format!(r#"{{"id":"{id}","attributes":{{"created":"{created}"}}}}"#),
+        )
     })
     .collect();
     let push = build(&events, &[("env".to_string(), "prod".to_string())], 0);
@@ -222,7 +275,10 @@ fn the_newer_ingester_answer_names_entries_then_the_stream() {
         "entry with timestamp 2024-05-01 08:00:01.25 +0000 UTC ignored, reason: 'entry too far behind, entry timestamp is: 2024-05-01T08:00:01Z, oldest acceptable timestamp is: 2024-05-01T09:00:00Z',\nuser 'fake', total ignored: 1 out of 4 for stream: {ALERTS}\n"
     );
     let v = verdicts(&push, &text).unwrap();
-    assert_eq!(v.iter().map(refused).collect::<Vec<_>>(), [false, true, false, false, false]);
+    assert_eq!(
+        v.iter().map(refused).collect::<Vec<_>>(),
+        [false, true, false, false, false]
+    );
     assert_eq!(
         v[1],
         Verdict::Refused(
@@ -239,7 +295,10 @@ fn the_older_ingester_answer_names_the_stream_on_each_line() {
     );
     let v = verdicts(&push, &text).unwrap();
     // Two entries share a timestamp: each named line takes one of them.
-    assert_eq!(v.iter().map(refused).collect::<Vec<_>>(), [false, false, true, true, true]);
+    assert_eq!(
+        v.iter().map(refused).collect::<Vec<_>>(),
+        [false, false, true, true, true]
+    );
 }
 
 #[test]
@@ -252,23 +311,32 @@ fn distributor_answers_name_too_old_too_new_and_too_long_entries() {
     let v = verdicts(&push, &text).unwrap();
     // a0's line is as long as a2's: Loki refuses every line over its limit, so it names each
     // such line, and each name takes the first line of that length not taken yet.
-    assert_eq!(v.iter().map(refused).collect::<Vec<_>>(), [true, true, true, false, false]);
-    let Verdict::Refused(why) = &v[0] else { panic!() };
-    assert!(why.starts_with("Max entry size '10' bytes exceeded") && why.ends_with("bytes"), "{why}");
+    assert_eq!(
+        v.iter().map(refused).collect::<Vec<_>>(),
+        [true, true, true, false, false]
+    );
+    let Verdict::Refused(why) = &v[0] else {
+        panic!()
+    };
+    assert!(
+        why.starts_with("Max entry size '10' bytes exceeded") && why.ends_with("bytes"),
+        "{why}"
+    );
 }
 
 #[test]
 fn more_ignored_than_named_sends_the_unnamed_again() {
     let (_, push) = request();
     let text = format!(
-        "entry with timestamp 2024-05-01 08:00:00 +0000 UTC ignored, reason: 'entry too far behind',\nuser 'fake', total ignored: 3 out of 4 for stream: {ALERTS}"
+        "entry with timestamp 2024-05-01 08:00:01.25 +0000 UTC ignored, reason: 'entry too far behind',\nuser 'fake', total ignored: 3 out of 4 for stream: {ALERTS}"
     );
     let v = verdicts(&push, &text).unwrap();
+    // The unnamed refused entries come after the last one named: a0 was taken.
     assert_eq!(
         v,
         [
-            Verdict::Refused("entry with timestamp 2024-05-01 08:00:00 +0000 UTC ignored, reason: 'entry too far behind'".into()),
-            Verdict::Resend,
+            Verdict::Taken,
+            Verdict::Refused("entry with timestamp 2024-05-01 08:00:01.25 +0000 UTC ignored, reason: 'entry too far behind'".into()),
             Verdict::Taken,
             Verdict::Resend,
             Verdict::Resend,
@@ -297,5 +365,8 @@ fn an_answer_naming_no_entry_is_about_the_request() {
         "entry with timestamp 2030-01-01 00:00:00 +0000 UTC ignored, reason: 'x',\nentry with timestamp 2024-05-01 08:00:00 +0000 UTC ignored, reason: 'y',\nuser 'u', total ignored: 2 out of 4 for stream: {ALERTS}"
     );
     let v = verdicts(&push, &text).unwrap();
-    assert_eq!(v.iter().map(refused).collect::<Vec<_>>(), [true, false, false, false, false]);
+    assert_eq!(
+        v.iter().map(refused).collect::<Vec<_>>(),
+        [true, false, false, false, false]
+    );
 }

@@ -26,7 +26,7 @@
 //!
 //! The handling is plain functions over the state and the request ([`handle`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::http_receiver::{Action, HttpReceiver, Reply, Request};
@@ -74,6 +74,10 @@ pub struct LokiState {
     pub drop_after: usize,
     /// Every push answered with this status and body, naming no entry.
     pub refuse_all: Option<(u16, String)>,
+    /// Each stream's newest timestamp.
+    newest: BTreeMap<String, i64>,
+    /// Every stored (stream, timestamp, line), to find a duplicate at once.
+    stored: HashSet<(String, i64, String)>,
 }
 
 impl LokiState {
@@ -289,8 +293,7 @@ fn push(state: &mut LokiState, streams: Vec<PushStream>, tenant: Option<&str>) -
                 ));
                 continue;
             }
-            let stored = state.streams.entry(name.clone()).or_default();
-            let newest = stored.iter().map(|e| e.nanos).max();
+            let newest = state.newest.get(&name).copied();
             let cutoff = newest.zip(state.behind).map(|(n, b)| n - b);
             let marked = state
                 .refuse_marked
@@ -306,11 +309,14 @@ fn push(state: &mut LokiState, streams: Vec<PushStream>, tenant: Option<&str>) -
                 ));
                 continue;
             }
-            if stored.contains(&entry) {
+            let key = (name.clone(), entry.nanos, entry.line.clone());
+            if !state.stored.insert(key) {
                 state.duplicates += 1;
                 continue;
             }
-            stored.push(entry);
+            let newest = state.newest.entry(name.clone()).or_insert(entry.nanos);
+            *newest = (*newest).max(entry.nanos);
+            state.streams.entry(name.clone()).or_default().push(entry);
         }
         if !ignored.is_empty() {
             let n = ignored.len();

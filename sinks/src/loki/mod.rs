@@ -27,9 +27,10 @@
 //! of identical timestamp and line (as they do for its own replicas), so a resent event is shown
 //! once; an entry resent after its chunk was flushed may be stored twice. Limits: when Loki
 //! rejects more entries of a stream than it names (`max_returned_stream_errors`, 10 by default),
-//! the unnamed ones are sent again and named the next time; a Loki older than 2.9 names only
-//! the last entry its distributor refused (too old, too new, too long) in a request, and the
-//! others refused that way count as delivered (Loki dropped them). An event without a readable
+//! the unnamed ones are sent again and named the next time; older Lokis (before the distributor
+//! grouped its validation errors) name only the last entry the distributor refused in a request
+//! (too old, too new, too long), and the others refused that way count as delivered (Loki
+//! dropped them). An event without a readable
 //! `created` is stamped with the time its request is built, so a resend of it is a new entry.
 //!
 //! The parts: [`config`] (the keys), [`body`] (the JSON body), [`answer`] (what a 400 says about

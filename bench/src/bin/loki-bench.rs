@@ -37,7 +37,10 @@ fn main() {
         exe.with_file_name("procustodibus-broker")
     });
     if !broker.is_file() {
-        eprintln!("{} is missing: cargo build --release -p broker-cli", broker.display());
+        eprintln!(
+            "{} is missing: cargo build --release -p broker-cli",
+            broker.display()
+        );
         std::process::exit(2);
     }
     let sim = BenchSim::start();
@@ -67,7 +70,11 @@ fn main() {
             bodies.clone(),
         )
         .expect("the receiver takes every push");
-        assert_eq!(loki.state().count(), workload.len(), "the receiver stored every entry");
+        assert_eq!(
+            loki.state().count(),
+            workload.len(),
+            "the receiver stored every entry"
+        );
         own.push(workload.len() as f64 / seconds);
 
         eprintln!("run {run} of {runs}: end to end");
@@ -83,9 +90,13 @@ fn main() {
             loki.http.ca_path().display()
         );
         let config = write_broker(&sim, dir.path(), &pipe);
-        let seconds = run_broker_until(&broker, &config, workload.len(), Duration::from_secs(600), || {
-            loki.state().count()
-        })
+        let seconds = run_broker_until(
+            &broker,
+            &config,
+            workload.len(),
+            Duration::from_secs(600),
+            || loki.state().count(),
+        )
         .expect("the broker delivers every event");
         end_to_end.push(workload.len() as f64 / seconds);
     }
@@ -94,8 +105,14 @@ fn main() {
         v[v.len() / 2]
     };
     let (own, e2e) = (middle(own), middle(end_to_end));
-    println!("(a) receiver's own rate (raw client, pre-built bodies): {} events/s", thousands(own));
-    println!("(b) end to end (simulator -> broker -> loki sink -> receiver): {} events/s", thousands(e2e));
+    println!(
+        "(a) receiver's own rate (raw client, pre-built bodies): {} events/s",
+        thousands(own)
+    );
+    println!(
+        "(b) end to end (simulator -> broker -> loki sink -> receiver): {} events/s",
+        thousands(e2e)
+    );
     println!("ratio (b)/(a): {}", ratio(e2e, own));
     println!(
         "target: at least {} events/s end to end: {}",

@@ -10,7 +10,8 @@
 //! | 413 | the request is sent again in halves; an event Loki refuses alone with 413 is dead-lettered |
 //!
 //! What Loki said about the events after a dead-lettered one is kept for the next delivery,
-//! which starts with them: they are not sent again.
+//! which starts with them: they are not sent again. An answer is read up to 8 MiB; should a 400
+//! be longer, the events after the last one it names are sent again rather than counted.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -24,8 +25,11 @@ use reqwest::StatusCode;
 use super::answer::{verdicts, Verdict};
 use super::body::{build, now_nanos};
 use super::config::{Auth, LokiConfig};
-use crate::util::http::answer::QUOTE_BYTES;
 use crate::util::http::{retry_error, Answer, Class, Secrets};
+
+/// How much of an answer the sink reads: Loki's 400 names each refused entry in about 250
+/// bytes, so this holds the names of every entry of the largest request.
+const ANSWER_BYTES: usize = 8 << 20;
 
 /// A sink that pushes events to Grafana Loki.
 pub struct LokiSink {
@@ -131,7 +135,7 @@ impl LokiSink {
                 return Outcome::Retry(format!("cannot push to Loki {origin}: {reason}"), None);
             }
         };
-        let answer = Answer::read(response, QUOTE_BYTES).await;
+        let answer = Answer::read(response, ANSWER_BYTES).await;
         let status = answer.status;
         tracing::debug!(
             "pipe {}: loki {origin}: {} events ({size} bytes): {status}",
@@ -152,7 +156,11 @@ impl LokiSink {
             Class::Reject if status == StatusCode::BAD_REQUEST => {
                 let text = self.secrets.mask(&String::from_utf8_lossy(&answer.body));
                 match verdicts(&push, &text) {
-                    Some(verdicts) => Outcome::Verdicts(
+                    Some(mut verdicts) => {
+                        if !answer.complete {
+                            resend_after_last_named(&mut verdicts);
+                        }
+                        Outcome::Verdicts(
                         verdicts
                             .into_iter()
                             .map(|v| match v {
@@ -163,7 +171,8 @@ impl LokiSink {
                                 other => other,
                             })
                             .collect(),
-                    ),
+                        )
+                    }
                     None => Outcome::Retry(
                         format!(
                             "{message} (it names no entry of the request: the request is \
@@ -247,6 +256,15 @@ impl LokiSink {
                 ),
             )),
         }
+    }
+}
+
+/// For an answer read only in part: the events after the last one it named may have been
+/// named in the rest, so they are sent again rather than counted delivered.
+pub(super) fn resend_after_last_named(verdicts: &mut [Verdict]) {
+    let last = verdicts.iter().rposition(|v| *v != Verdict::Taken);
+    for verdict in verdicts.iter_mut().skip(last.map_or(0, |i| i + 1)) {
+        *verdict = Verdict::Resend;
     }
 }
 

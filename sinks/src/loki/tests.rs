@@ -370,3 +370,28 @@ fn an_answer_naming_no_entry_is_about_the_request() {
         [true, false, false, false, false]
     );
 }
+
+#[test]
+fn an_answer_read_in_part_sends_again_what_follows_its_last_name() {
+    let why = || Verdict::Refused("x".into());
+    let mut v = vec![
+        Verdict::Taken,
+        why(),
+        Verdict::Taken,
+        why(),
+        Verdict::Taken,
+        Verdict::Taken,
+    ];
+    super::sink::resend_after_last_named(&mut v);
+    assert_eq!(
+        v,
+        [
+            Verdict::Taken,
+            why(),
+            Verdict::Taken,
+            why(),
+            Verdict::Resend,
+            Verdict::Resend
+        ]
+    );
+}

@@ -1,4 +1,4 @@
-//! The stock sinks of the Pro Custodibus broker: `file` and `syslog`.
+//! The stock sinks of the Pro Custodibus broker: `file`, `loki` and `syslog`.
 //!
 //! Each sink is a plugin: it registers itself with [`inventory::submit!`] as a
 //! [`broker_core::SinkPlugin`], and a pipe's `To` key picks it by name. Building a sink only
@@ -30,7 +30,7 @@ pub use syslog::SyslogSink;
 /// The names of the stock sinks, sorted: exactly what a binary that links this crate registers
 /// (besides sinks of its own). A new stock sink adds its name here; the tests that check a
 /// registry (`--list-sinks`, the unknown-sink error) compare against this list.
-pub const STOCK_SINK_NAMES: &[&str] = &["file", "syslog"];
+pub const STOCK_SINK_NAMES: &[&str] = &["file", "loki", "syslog"];
 
 /// Does nothing: call it or `use broker_sinks as _;` so the linker keeps the registrations.
 pub fn link() {}

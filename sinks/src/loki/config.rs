@@ -2,11 +2,14 @@
 //! read when the sink is built so that `--check-config` checks it).
 
 use broker_core::config::{ConfigError, Keys, PipeSettings};
+use reqwest::header::HeaderValue;
 use reqwest::Url;
 
 use super::KEYS;
 use crate::util::http::client::{self, ClientSettings};
-use crate::util::http::secret::{PASSWORD, PASSWORD_FILE, TOKEN, TOKEN_FILE};
+use crate::util::http::secret::{
+    authorization, basic_authorization, PASSWORD, PASSWORD_FILE, TOKEN, TOKEN_FILE,
+};
 use crate::util::http::{Secret, Secrets};
 
 /// The path of Loki's push API, appended to the `Url` unless its path already ends with it.
@@ -45,6 +48,8 @@ pub struct LokiConfig {
     pub tenant: Option<String>,
     /// The credentials.
     pub auth: Auth,
+    /// The `Authorization` header they make, marked sensitive.
+    pub authorization: Option<HeaderValue>,
     /// The `Label` keys, in file order: added to `job` and `type` on every stream.
     pub labels: Vec<(String, String)>,
     /// Events per request.
@@ -66,6 +71,15 @@ impl LokiConfig {
             }
         }
         let auth = read_auth(&keys)?;
+        let authorization = match &auth {
+            Auth::None => None,
+            Auth::Basic { user, password } => {
+                Some(basic_authorization(user, password).map_err(|e| keys.error("Password", e))?)
+            }
+            Auth::Bearer(token) => {
+                Some(authorization("Bearer", token).map_err(|e| keys.error("Token", e))?)
+            }
+        };
         let labels = read_labels(&keys)?;
         let batch = keys
             .number("Batch", 1..=MAX_BATCH, "events")?
@@ -75,6 +89,7 @@ impl LokiConfig {
             url,
             tenant,
             auth,
+            authorization,
             labels,
             batch,
             client,

@@ -19,12 +19,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::{Event, Sink, SinkError};
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 
 use super::answer::{verdicts, Verdict};
 use super::body::{build, now_nanos};
-use super::config::{Auth, LokiConfig};
+use super::config::LokiConfig;
+use crate::util::blocking::run_blocking;
 use crate::util::http::{retry_error, Answer, Class, Secrets};
 
 /// How much of an answer the sink reads: Loki's 400 names each refused entry in about 250
@@ -38,8 +39,6 @@ pub struct LokiSink {
     pipe: String,
     /// The HTTP client, built (and the `CA` file read) on the first delivery.
     client: Option<reqwest::Client>,
-    /// The `Authorization` header, if any (marked sensitive).
-    authorization: Option<HeaderValue>,
     /// Texts never to show.
     secrets: Secrets,
     /// Loki's last answer, for `--test-pipe`.
@@ -64,28 +63,11 @@ enum Outcome {
 impl LokiSink {
     /// A sink for checked settings; `pipe` names it in log lines. Nothing is opened yet.
     pub fn new(config: LokiConfig, pipe: impl Into<String>) -> Self {
-        let authorization = match &config.auth {
-            Auth::None => None,
-            Auth::Basic { user, password } => {
-                use base64::Engine as _;
-                let pair = format!("{user}:{}", password.expose());
-                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-                HeaderValue::from_str(&format!("Basic {encoded}")).ok()
-            }
-            Auth::Bearer(token) => {
-                HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()
-            }
-        }
-        .map(|mut v| {
-            v.set_sensitive(true);
-            v
-        });
         LokiSink {
             secrets: config.secrets(),
             config,
             pipe: pipe.into(),
             client: None,
-            authorization,
             last_answer: None,
             ahead: VecDeque::new(),
         }
@@ -100,14 +82,15 @@ impl LokiSink {
     }
 
     /// The client, built on first use: reads the `CA` file (on tokio's blocking pool).
-    async fn client(&mut self) -> Result<reqwest::Client, String> {
+    async fn client(&mut self, delivered: usize) -> Result<reqwest::Client, SinkError> {
         if let Some(client) = &self.client {
             return Ok(client.clone());
         }
         let settings = self.config.client.clone();
-        let client = tokio::task::spawn_blocking(move || settings.build())
+        let client = run_blocking("setting up the HTTP client", move || settings.build())
             .await
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))??;
+            .map_err(|e| SinkError::retry(delivered, e.message))?
+            .map_err(|e| SinkError::retry(delivered, e))?;
         self.client = Some(client.clone());
         Ok(client)
     }
@@ -125,7 +108,7 @@ impl LokiSink {
         if let Some(tenant) = &self.config.tenant {
             request = request.header("X-Scope-OrgID", tenant);
         }
-        if let Some(authorization) = &self.authorization {
+        if let Some(authorization) = &self.config.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
         let response = match request.send().await {
@@ -299,7 +282,7 @@ impl Sink for LokiSink {
             return Ok(());
         }
         let mut next = self.recall(events)?;
-        let client = self.client().await.map_err(|e| SinkError::retry(next, e))?;
+        let client = self.client(next).await?;
         let mut size = self.config.batch;
         while next < events.len() {
             let end = (next + size).min(events.len());

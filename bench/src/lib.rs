@@ -14,6 +14,9 @@
 //! - `spool-choice`: the spool's append-only segment files against a small store on redb doing
 //!   the same work with the same durability ([`redb_spool`]).
 //!
+//! - `loki-bench`: the `loki` sink end to end against a Loki receiver, as a ratio to the
+//!   receiver's own rate ([`siem`] holds what the SIEM sink benchmarks share).
+//!
 //! Run them with `cargo run --release -p broker-bench --bin drain-bench` (or `--bin
 //! spool-choice`); `--help` lists their options. README.md's "Benchmark" section says what each
 //! figure means. This library holds what both share: the workload ([`workload`]), the simulator
@@ -28,6 +31,7 @@ pub mod post_rate;
 pub mod raw_client;
 pub mod redb_spool;
 pub mod report;
+pub mod siem;
 pub mod sim;
 pub mod sink_run;
 pub mod stats;

@@ -1,4 +1,5 @@
-//! The stock sinks of the Pro Custodibus broker: `file`, `syslog` and `sentinel`.
+//! The stock sinks of the Pro Custodibus broker: `file`, `syslog` (UDP, TCP, TLS, unix, RELP),
+//! and the SIEM sinks `elasticsearch`, `loki`, `sentinel` and `splunk`.
 //!
 //! Each sink is a plugin: it registers itself with [`inventory::submit!`] as a
 //! [`broker_core::SinkPlugin`], and a pipe's `To` key picks it by name. Building a sink only
@@ -6,6 +7,7 @@
 //! a config has no side effects.
 //!
 //! - [`file`](mod@file): appends one JSON line per event to a file ([`FileSink`]).
+//! - [`loki`]: pushes events to Grafana Loki's push API ([`LokiSink`]).
 //! - [`syslog`]: sends one syslog message per event to a UDP or local socket ([`SyslogSink`]).
 //! - [`sentinel`]: posts events as rows to the Azure Monitor Logs Ingestion API, the way into
 //!   Microsoft Sentinel ([`SentinelSink`]).
@@ -24,18 +26,20 @@
 pub mod file;
 pub mod sentinel;
 pub mod splunk;
+pub mod loki;
 pub mod syslog;
 pub mod util;
 
 pub use file::FileSink;
 pub use sentinel::SentinelSink;
 pub use splunk::SplunkSink;
+pub use loki::LokiSink;
 pub use syslog::SyslogSink;
 
 /// The names of the stock sinks, sorted: exactly what a binary that links this crate registers
 /// (besides sinks of its own). A new stock sink adds its name here; the tests that check a
 /// registry (`--list-sinks`, the unknown-sink error) compare against this list.
-pub const STOCK_SINK_NAMES: &[&str] = &["file", "sentinel", "splunk", "syslog"];
+pub const STOCK_SINK_NAMES: &[&str] = &["file", "loki", "sentinel", "splunk", "syslog"];
 
 /// Does nothing: call it or `use broker_sinks as _;` so the linker keeps the registrations.
 pub fn link() {}

@@ -17,6 +17,7 @@ use broker_sim::{SimOptions, Simulator};
 pub mod delivery;
 pub mod http_receiver;
 pub mod https;
+pub mod loki;
 pub mod packaging;
 pub mod rsyslog;
 pub mod sentinel;

@@ -1,5 +1,5 @@
 //! The stock sinks of the Pro Custodibus broker: `file`, `syslog` (UDP, TCP, TLS, unix, RELP),
-//! and the SIEM sinks `elasticsearch`, `loki`, `sentinel` and `splunk`.
+//! and the SIEM sinks `loki`, `sentinel` and `splunk`.
 //!
 //! Each sink is a plugin: it registers itself with [`inventory::submit!`] as a
 //! [`broker_core::SinkPlugin`], and a pipe's `To` key picks it by name. Building a sink only

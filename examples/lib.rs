@@ -205,4 +205,24 @@ mod tests {
             );
         }
     }
+
+    /// The guide quotes the shutdown grace of a `deliver` from the daemon's code: the quote must
+    /// be the code as it is.
+    #[test]
+    fn the_guide_quotes_the_shutdown_grace_as_the_code_has_it() {
+        let code = include_str!("../broker-cli/src/run.rs");
+        let at = code
+            .find("/// How long the sinks may take")
+            .expect("broker-cli/src/run.rs documents DELIVERY_GRACE");
+        let quote: String = code[at..]
+            .lines()
+            .take(2)
+            .map(|line| format!("  {line}\n"))
+            .collect();
+        assert!(quote.contains("const DELIVERY_GRACE"), "{quote}");
+        assert!(
+            GUIDE.contains(&format!("  ```text\n{quote}  ```\n")),
+            "docs/writing-a-sink.md does not quote DELIVERY_GRACE as broker-cli/src/run.rs has it:\n{quote}"
+        );
+    }
 }

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use broker_core::config::PipeSettings;
 use broker_core::registry::{BuildError, SinkKey};
 use broker_core::{Event, Sink, SinkError, SinkPlugin};
+use broker_sinks::util::blocking::run_blocking;
 
 /// Prints each event's line, after an optional prefix.
 struct StdoutSink {
@@ -30,16 +31,14 @@ impl Sink for StdoutSink {
         }
         // Writing may block (a full pipe): do it on tokio's blocking pool, not the runtime.
         // On a failure nothing counts as delivered, so the whole batch is sent again later.
-        let written = tokio::task::spawn_blocking(move || {
+        let written = run_blocking("writing task", move || {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())?;
             out.flush()
         });
-        match written.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(SinkError::retry(0, format!("cannot write to stdout: {e}"))),
-            Err(e) => Err(SinkError::retry(0, format!("writing task failed: {e}"))),
-        }
+        written
+            .await?
+            .map_err(|e| SinkError::retry(0, format!("cannot write to stdout: {e}")))
     }
 }
 

@@ -7,10 +7,15 @@
 //!   (end to end, as a child process), next to what bounds it: the simulator serving the same
 //!   pulls to a client that discards them (baseline A), and writing the same lines straight to a
 //!   file (baseline B); plus the cost of the durable spool against an in-memory one, in process.
+//! - `sentinel-bench`: the `sentinel` sink into its test receiver, end to end, against the
+//!   receiver's own rate ([`sink_run`]: what the benchmarks of network sinks share).
 //! - `splunk-bench`: the `splunk` sink at `Batch = 1000` into the test HEC receiver, end to
 //!   end, against the receiver's own rate.
 //! - `spool-choice`: the spool's append-only segment files against a small store on redb doing
 //!   the same work with the same durability ([`redb_spool`]).
+//!
+//! - `loki-bench`: the `loki` sink end to end against a Loki receiver, as a ratio to the
+//!   receiver's own rate ([`siem`] holds what the SIEM sink benchmarks share).
 //!
 //! Run them with `cargo run --release -p broker-bench --bin drain-bench` (or `--bin
 //! spool-choice`); `--help` lists their options. README.md's "Benchmark" section says what each
@@ -26,7 +31,9 @@ pub mod post_rate;
 pub mod raw_client;
 pub mod redb_spool;
 pub mod report;
+pub mod siem;
 pub mod sim;
+pub mod sink_run;
 pub mod stats;
 pub mod workload;
 

@@ -48,7 +48,7 @@ mod tests {
         link();
         let text = list_sinks();
         let names: Vec<&str> = text.lines().filter(|l| !l.starts_with(' ')).collect();
-        assert_eq!(names, ["file", "syslog"]);
+        assert_eq!(names, broker_sinks::STOCK_SINK_NAMES);
         assert!(
             text.contains("\n  File  ") && text.contains("path of the file"),
             "{text}"

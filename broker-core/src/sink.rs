@@ -20,6 +20,8 @@
 //!   `Retry-After`). In `--loop` mode the pipe then waits at least that long before the next
 //!   attempt (its own backoff delay if that is longer); without it the backoff alone decides.
 //! - [`Sink::reopen`] is called on SIGHUP (log rotation); [`Sink::close`] once at shutdown.
+//! - [`Sink::use_state_dir`] tells a sink the spool directory, for state that must outlive a
+//!   restart (a channel id).
 //! - A sink builds without I/O; it opens files and sockets on first use, so a config check has
 //!   no side effects.
 
@@ -56,6 +58,15 @@ pub trait Sink: Send {
     /// socket says nothing back).
     fn last_answer(&self) -> Option<String> {
         None
+    }
+
+    /// Where the sink may keep small state that must outlive a restart (the `splunk` sink keeps
+    /// its HEC channel id there): the spool directory, handed over by the pipeline before the
+    /// first delivery. Not called for an in-memory spool or `--test-pipe`, so a sink must work
+    /// without it. Name files after the pipe; never touch the spool's own files. Default:
+    /// nothing.
+    fn use_state_dir(&mut self, dir: &std::path::Path) {
+        let _ = dir;
     }
 }
 

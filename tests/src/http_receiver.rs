@@ -266,6 +266,14 @@ impl HttpReceiver {
         lock(&self.shared.requests).clone()
     }
 
+    /// The requests to `path` (with its query) so far, in order, with their statuses.
+    pub fn requests_at(&self, path: &str) -> Vec<(Request, Option<u16>)> {
+        self.requests()
+            .into_iter()
+            .filter(|(r, _)| r.path == path)
+            .collect()
+    }
+
     /// Waits at most `limit` until `done` holds for the requests so far; returns them either way.
     pub fn wait_until(
         &self,
@@ -494,6 +502,8 @@ mod tests {
         );
         let all = receiver.wait_until(Duration::from_secs(1), |r| r.len() == 2);
         assert_eq!(all.len(), 2);
+        assert_eq!(receiver.requests_at("/x").len(), 2);
+        assert!(receiver.requests_at("/y").is_empty());
     }
 
     /// Also: a receiver starts and stops inside a test's runtime.

@@ -1,5 +1,5 @@
 //! The webhook sink's receiver for its end-to-end tests, on the generic
-//! [`HttpReceiver`](crate::http_receiver::HttpReceiver) (HTTPS with a test CA, or plain HTTP:
+//! [`HttpReceiver`] (HTTPS with a test CA, or plain HTTP:
 //! [`HttpsReceiver::plain`]). It records every
 //! request (path, headers, body, when it came, the status it answered) and answers 200, unless
 //! told to answer a scripted run of statuses or to refuse requests whose body contains a given
@@ -102,6 +102,8 @@ impl HttpsReceiver {
             ca_der: c.ca_der.clone(),
             cert: c.cert.clone(),
             key: c.key.clone(),
+            client_cert: c.client_cert.clone(),
+            client_key: c.client_key.clone(),
         };
         HttpsReceiver {
             certs,

@@ -18,13 +18,37 @@ pub mod delivery;
 pub mod elasticsearch;
 pub mod http_receiver;
 pub mod https;
+pub mod loki;
 pub mod packaging;
 pub mod rsyslog;
+pub mod sentinel;
+pub mod splunk_hec;
 
 /// The broker id every test uses.
 pub const BROKER_ID: &str = "abcdef12345";
 /// The display name the simulator gives it.
 pub const BROKER_NAME: &str = "My Test Broker";
+
+/// The stock sinks and `extra` (a custom build's own sinks), sorted as `--list-sinks` and the
+/// unknown-sink error list them.
+pub fn stock_sinks_and(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut names: Vec<&str> = broker_sinks::STOCK_SINK_NAMES.to_vec();
+    names.extend(extra);
+    names.sort_unstable();
+    names
+}
+
+/// The sink list of an unknown-sink error (`this broker has: file, syslog`) of a binary with the
+/// stock sinks and `extra`.
+pub fn stock_sinks_listed(extra: &[&'static str]) -> String {
+    stock_sinks_and(extra).join(", ")
+}
+
+/// What an unknown-sink error says the broker has, e.g. `file, syslog`.
+pub fn sinks_listed(message: &str) -> Option<&str> {
+    let rest = message.split("this broker has: ").nth(1)?;
+    rest.split(')').next()
+}
 
 /// The path of one of the workspace's binaries, from cargo's target directory.
 pub fn binary(name: &str) -> PathBuf {

@@ -1,6 +1,7 @@
 //! A real rsyslog for the end-to-end tests: `rsyslogd` (Debian packages `rsyslog` and
-//! `rsyslog-gnutls`, which `scripts/test` installs) started in the foreground with its own config,
-//! pid file, work directory and output file in a temporary directory, listening on 127.0.0.1 only:
+//! `rsyslog-gnutls`, and `rsyslog-relp` for RELP, which `scripts/test` installs) started in the
+//! foreground with its own config, pid file, work directory and output file in a temporary
+//! directory, listening on 127.0.0.1 only:
 //! UDP, TCP (octet counting or LF framing, as rsyslog detects) and TLS (GnuTLS, with a CA and a
 //! server certificate made for the test by rcgen). It loads no `imuxsock`, so it never touches the
 //! machine's `/dev/log`, and it keeps its own messages to itself (`processInternalMessages`).
@@ -8,6 +9,13 @@
 //! [`Rsyslog::start_stock_udp`] starts instead one plain `imudp` listener as a stock rsyslog has it
 //! (the kernel's default receive buffer, no `rcvBufSize`), only with the larger message size an
 //! operator sets for the broker's events.
+//!
+//! [`Rsyslog::start_relp`] starts instead RELP listeners (`imrelp`, Debian package `rsyslog-relp`):
+//! plain and TLS (which `imrelp` runs with GnuTLS and a required client certificate, signed by the
+//! test CA: [`Certificates::client_cert`]), and a plain `imtcp` beside them for comparisons. Its
+//! main queue is direct: a message is written to the output file before `imrelp` answers `200`
+//! for it, so a test can kill it ([`Rsyslog::restart`]) or stop it ([`Rsyslog::pause`]) and still
+//! expect every answered message in the file.
 //!
 //! Every message received is written to one file as a JSON object per line with the fields rsyslog
 //! parsed ([`Received`]), so a test can check what a real syslog daemon made of the broker's bytes.
@@ -69,6 +77,10 @@ pub enum Input {
     Tcp,
     /// imtcp on 127.0.0.1 with the GnuTLS stream driver (server authentication only).
     Tls,
+    /// imrelp on 127.0.0.1, plain.
+    Relp,
+    /// imrelp on 127.0.0.1 with TLS (a client certificate signed by the test CA required).
+    RelpTls,
 }
 
 impl Input {
@@ -78,6 +90,8 @@ impl Input {
             Input::Udp => "udp",
             Input::Tcp => "tcp",
             Input::Tls => "tls",
+            Input::Relp => "relp",
+            Input::RelpTls => "relptls",
         }
     }
 }
@@ -154,6 +168,10 @@ pub struct Certificates {
     pub cert: PathBuf,
     /// The server's private key (PEM, PKCS #8).
     pub key: PathBuf,
+    /// A client certificate (PEM) signed by the CA, for `Cert =` (RELP over TLS requires one).
+    pub client_cert: PathBuf,
+    /// The client certificate's private key (PEM, PKCS #8), for `Key =`.
+    pub client_key: PathBuf,
 }
 
 impl Certificates {
@@ -192,15 +210,32 @@ impl Certificates {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params.signed_by(&key, &issuer).expect("sign the server");
 
+        let client_key = KeyPair::generate().expect("generate the client key");
+        let mut client_params =
+            CertificateParams::new(vec!["broker.test".to_string()]).expect("client parameters");
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "broker.test");
+        client_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params
+            .signed_by(&client_key, &issuer)
+            .expect("sign the client");
+
         let certs = Certificates {
             ca: dir.join("ca.pem"),
             ca_der: ca_cert.der().to_vec(),
             cert: dir.join("server-cert.pem"),
             key: dir.join("server-key.pem"),
+            client_cert: dir.join("client-cert.pem"),
+            client_key: dir.join("client-key.pem"),
         };
         std::fs::write(&certs.ca, ca_cert.pem()).expect("write ca.pem");
         std::fs::write(&certs.cert, cert.pem()).expect("write server-cert.pem");
         std::fs::write(&certs.key, key.serialize_pem()).expect("write server-key.pem");
+        std::fs::write(&certs.client_cert, client_cert.pem()).expect("write client-cert.pem");
+        std::fs::write(&certs.client_key, client_key.serialize_pem())
+            .expect("write client-key.pem");
         certs
     }
 }
@@ -212,6 +247,9 @@ enum Listeners {
     All,
     /// UDP alone, as a stock rsyslog has it: the kernel's default receive buffer.
     StockUdp,
+    /// RELP plain and over TLS, and plain TCP (UDP too, unused); with a direct main queue, or
+    /// (`direct: false`) rsyslog's default in-memory one.
+    Relp { direct: bool },
 }
 
 /// A running rsyslogd with its files in a temporary directory; stopped (SIGTERM, then SIGKILL)
@@ -228,6 +266,10 @@ pub struct Rsyslog {
     pub tcp_port: u16,
     /// The TLS port on 127.0.0.1.
     pub tls_port: u16,
+    /// The plain RELP port on 127.0.0.1 (of [`Rsyslog::start_relp`]).
+    pub relp_port: u16,
+    /// The RELP over TLS port on 127.0.0.1 (of [`Rsyslog::start_relp`]).
+    pub relp_tls_port: u16,
     listeners: Listeners,
     child: Child,
 }
@@ -245,7 +287,8 @@ pub fn rsyslogd() -> PathBuf {
         None if path.is_file() => path.to_path_buf(),
         None => panic!(
             "rsyslogd is not installed: these tests need the Debian packages `rsyslog` and \
-             `rsyslog-gnutls` (scripts/test installs them: apt-get install rsyslog rsyslog-gnutls)"
+             `rsyslog-gnutls` (and `rsyslog-relp` for RELP; scripts/test installs them: apt-get \
+             install rsyslog rsyslog-gnutls rsyslog-relp)"
         ),
     }
 }
@@ -264,6 +307,70 @@ impl Rsyslog {
     /// an event of 10 KB). The TCP and TLS ports are not opened.
     pub fn start_stock_udp() -> Rsyslog {
         Self::start_with(Listeners::StockUdp)
+    }
+
+    /// Starts rsyslogd with RELP listeners, plain and over TLS, and a plain TCP one, all feeding
+    /// the output file through a direct main queue (see the module docs). Panics with a hint at
+    /// the package when `imrelp` is missing.
+    pub fn start_relp() -> Rsyslog {
+        Self::start_with(Listeners::Relp { direct: true })
+    }
+
+    /// The listeners of [`Rsyslog::start_relp`] with rsyslog's default main queue (in memory):
+    /// `imrelp` answers a message once it is queued, before it is written.
+    pub fn start_relp_queued() -> Rsyslog {
+        Self::start_with(Listeners::Relp { direct: false })
+    }
+
+    /// Kills rsyslogd at once (SIGKILL: no goodbye to its clients) and starts it again on the
+    /// same ports with the same config, appending to the same output file; waits until it
+    /// listens again.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let start = Instant::now();
+        loop {
+            self.child =
+                spawn(rsyslogd().as_path(), self.dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            let deadline = Instant::now() + START_LIMIT;
+            while Instant::now() < deadline && !self.listening() {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if self.listening() {
+                return;
+            }
+            // A port of the killed process may still be in use for a moment: try again.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            assert!(
+                start.elapsed() < START_LIMIT * 2,
+                "rsyslogd did not start again\n{}",
+                self.diagnostics()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stops rsyslogd (SIGSTOP): it reads and answers nothing until [`Rsyslog::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused rsyslogd go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} rsyslogd failed");
     }
 
     fn start_with(listeners: Listeners) -> Rsyslog {
@@ -288,32 +395,29 @@ impl Rsyslog {
         let certs = Certificates::generate(dir.path());
         std::fs::create_dir(dir.path().join("work")).expect("work directory");
         let (udp_port, tcp_port, tls_port) = free_ports();
+        let (relp_port, relp_tls_port) = match listeners {
+            Listeners::Relp { .. } => free_ports_pair(),
+            Listeners::All | Listeners::StockUdp => (0, 0),
+        };
         let conf = dir.path().join("rsyslog.conf");
         let text = match listeners {
             Listeners::All => config(dir.path(), &certs, udp_port, tcp_port, tls_port),
             Listeners::StockUdp => stock_udp_config(dir.path(), udp_port),
+            Listeners::Relp { direct } => {
+                let ports = (tcp_port, relp_port, relp_tls_port);
+                relp_config(dir.path(), &certs, ports, direct)
+            }
         };
         std::fs::write(&conf, text).expect("write rsyslog.conf");
-        let stdout = std::fs::File::create(dir.path().join("rsyslogd.stdout")).expect("stdout");
-        let stderr = std::fs::File::create(dir.path().join("rsyslogd.stderr")).expect("stderr");
-        let child = Command::new(rsyslogd)
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-i")
-            .arg(dir.path().join("rsyslogd.pid"))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| Failure::Other(format!("cannot run {}: {e}", rsyslogd.display())))?;
+        let child = spawn(rsyslogd, dir.path()).map_err(Failure::Other)?;
         let mut rsyslog = Rsyslog {
             dir,
             certs,
             udp_port,
             tcp_port,
             tls_port,
+            relp_port,
+            relp_tls_port,
             listeners,
             child,
         };
@@ -338,8 +442,8 @@ impl Rsyslog {
             let late = start.elapsed() > START_LIMIT;
             if taken || module || late {
                 let what = if module {
-                    "a module is missing (is the Debian package rsyslog-gnutls installed? \
-                     scripts/test installs rsyslog and rsyslog-gnutls)"
+                    "a module is missing (are the Debian packages rsyslog-gnutls and \
+                     rsyslog-relp installed? scripts/test installs them)"
                         .to_string()
                 } else if taken {
                     format!("a port was taken (udp {udp_port}, tcp {tcp_port}, tls {tls_port})")
@@ -371,9 +475,19 @@ impl Rsyslog {
                 .iter()
                 .any(|i| mine.contains(i))
         };
-        has("udp", self.udp_port, "07")
-            && (self.listeners == Listeners::StockUdp
-                || has("tcp", self.tcp_port, "0A") && has("tcp", self.tls_port, "0A"))
+        match self.listeners {
+            Listeners::All => {
+                has("udp", self.udp_port, "07")
+                    && has("tcp", self.tcp_port, "0A")
+                    && has("tcp", self.tls_port, "0A")
+            }
+            Listeners::StockUdp => has("udp", self.udp_port, "07"),
+            Listeners::Relp { .. } => {
+                has("tcp", self.tcp_port, "0A")
+                    && has("tcp", self.relp_port, "0A")
+                    && has("tcp", self.relp_tls_port, "0A")
+            }
+        }
     }
 
     /// `127.0.0.1:PORT` of an input, for a pipe's `Socket`.
@@ -382,6 +496,8 @@ impl Rsyslog {
             Input::Udp => self.udp_port,
             Input::Tcp => self.tcp_port,
             Input::Tls => self.tls_port,
+            Input::Relp => self.relp_port,
+            Input::RelpTls => self.relp_tls_port,
         };
         format!("127.0.0.1:{port}")
     }
@@ -484,6 +600,32 @@ enum Failure {
     /// A listener could not bind its port (taken since it was found free).
     PortTaken(String),
     Other(String),
+}
+
+/// Starts rsyslogd in the foreground with the config, pid file and output files of `dir`.
+fn spawn(rsyslogd: &Path, dir: &Path) -> Result<Child, String> {
+    let stdout = std::fs::File::create(dir.join("rsyslogd.stdout")).expect("stdout");
+    let stderr = std::fs::File::create(dir.join("rsyslogd.stderr")).expect("stderr");
+    Command::new(rsyslogd)
+        .arg("-n")
+        .arg("-f")
+        .arg(dir.join("rsyslog.conf"))
+        .arg("-i")
+        .arg(dir.join("rsyslogd.pid"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", rsyslogd.display()))
+}
+
+/// Two TCP ports that are free now on 127.0.0.1.
+fn free_ports_pair() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").expect("bind TCP port 0");
+    let b = TcpListener::bind("127.0.0.1:0").expect("bind TCP port 0");
+    let port = |l: &TcpListener| l.local_addr().expect("local address").port();
+    (port(&a), port(&b))
 }
 
 /// Three ports that are free now on 127.0.0.1: one for UDP, two for TCP.
@@ -621,6 +763,56 @@ input(type="imudp" name="udp" address="127.0.0.1" port="{udp}" ruleset="received
 # rsyslog's own messages (the default ruleset has nothing else).
 action(type="omfile" file="{d}/rsyslogd.log")
 "#
+    )
+}
+
+/// rsyslog.conf of the RELP listeners: `imrelp` plain and over TLS (the server certificate of
+/// `certs`, client certificates signed by its CA required), and a plain `imtcp`, on the ports
+/// `(tcp, relp, relp_tls)`. With `direct`, a direct main queue, so each message is in the output
+/// file before its input takes the next one (and before `imrelp` answers for it).
+fn relp_config(
+    dir: &Path,
+    certs: &Certificates,
+    (tcp, relp, relp_tls): (u16, u16, u16),
+    direct: bool,
+) -> String {
+    let d = dir.display();
+    let queue = if direct {
+        "main_queue(queue.type=\"Direct\")"
+    } else {
+        "# rsyslog's default main queue (in memory)"
+    };
+    let template = template();
+    format!(
+        r#"# Made by broker-tests (tests/src/rsyslog.rs): RELP listeners on loopback, no imuxsock.
+global(
+  maxMessageSize="64k"
+  workDirectory="{d}/work"
+  processInternalMessages="on"
+  net.enableDNS="off"
+)
+{queue}
+
+module(load="imtcp" maxSessions="100")
+module(load="imrelp")
+
+{template}
+ruleset(name="received") {{
+  action(type="omfile" file="{d}/received.jsonl" template="fields")
+}}
+
+input(type="imtcp" name="tcp" address="127.0.0.1" port="{tcp}" ruleset="received")
+input(type="imrelp" name="relp" address="127.0.0.1" port="{relp}" ruleset="received")
+input(type="imrelp" name="relptls" address="127.0.0.1" port="{relp_tls}" ruleset="received"
+      tls="on" tls.caCert="{ca}" tls.myCert="{cert}" tls.myPrivKey="{key}"
+      tls.authMode="certvalid")
+
+# rsyslog's own messages (the default ruleset has nothing else).
+action(type="omfile" file="{d}/rsyslogd.log")
+"#,
+        ca = certs.ca.display(),
+        cert = certs.cert.display(),
+        key = certs.key.display(),
     )
 }
 

@@ -11,6 +11,7 @@ use std::path::Path;
 use ini::{Ini, ParseOption};
 
 use super::error::ConfigError;
+pub use super::keys::canonical_key;
 use super::secret::{secret_section_form, shown_key};
 
 /// One `key = value` line.
@@ -33,15 +34,6 @@ pub struct IniSection {
     pub line: usize,
     /// The entries, in file order, repeats included.
     pub entries: Vec<IniEntry>,
-}
-
-/// The canonical form of a key or section-name part: `PrivateKey`, `privatekey` and
-/// `private_key` are all `privatekey`.
-pub fn canonical_key(key: &str) -> String {
-    key.chars()
-        .filter(|c| *c != '_')
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
 }
 
 /// Parses a whole file. Keys before the first section are dropped, as are empty sections.

@@ -103,6 +103,24 @@ impl Pipeline {
         })
     }
 
+    /// A pipeline of sinks built by the caller, one per pipe, instead of by the registry: a test
+    /// hands it a sink that records what it got (through an `Arc` it keeps), with no plugin to
+    /// register and no global state. The pipes need not name a registered sink.
+    pub fn with_sinks(pipes: Vec<(PipeConfig, Box<dyn Sink>)>) -> Self {
+        let configs: Vec<PipeConfig> = pipes.iter().map(|(config, _)| config.clone()).collect();
+        Pipeline {
+            queues: gather_queues(&configs),
+            pipes: pipes
+                .into_iter()
+                .map(|(config, sink)| PipeRun {
+                    config,
+                    sink,
+                    status: None,
+                })
+                .collect(),
+        }
+    }
+
     /// The queues polled, with the `Max` used for each.
     pub fn queues(&self) -> &[(EventType, u32)] {
         &self.queues
@@ -126,6 +144,7 @@ impl Pipeline {
         stop: watch::Receiver<bool>,
     ) -> PollReport {
         let mut report = PollReport::default();
+        self.use_state_dir(&spool);
         delivery::import_redeliveries(&spool).await;
         let pulls = drain::pull_each_once(source, &self.queues, &spool, &stop).await;
         report.merge(pulls);
@@ -139,8 +158,18 @@ impl Pipeline {
 
     /// Starts one delivery task per pipe for `--loop` mode; they deliver what reaches the spool
     /// until [`Running::shutdown`].
-    pub fn start(self, spool: Arc<Spool>) -> Running {
+    pub fn start(mut self, spool: Arc<Spool>) -> Running {
+        self.use_state_dir(&spool);
         worker::start(self.pipes, self.queues, spool)
+    }
+
+    /// Tells every sink the spool directory, if the spool has one ([`Sink::use_state_dir`]).
+    fn use_state_dir(&mut self, spool: &Spool) {
+        if let Some(dir) = spool.dir() {
+            for pipe in &mut self.pipes {
+                pipe.sink.use_state_dir(dir);
+            }
+        }
     }
 
     /// [`Pipeline::start`] that records every pull and delivery on `status` and writes the

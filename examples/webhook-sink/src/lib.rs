@@ -15,10 +15,12 @@
 //! ```
 //!
 //! This crate is also the worked example of `docs/writing-a-sink.md`: a sink that lives in its
-//! own crate, uses only broker-core's public API, registers itself with [`inventory`], and is
-//! linked into a custom daemon (`examples/custom-broker`) by one call to [`link`].
+//! own crate, uses broker-core's public API and the sink toolkit of broker-sinks, registers itself
+//! with [`inventory`], and is linked into a custom daemon (`examples/custom-broker`) by one call
+//! to [`link`].
 //!
-//! - [`config`]: the keys, checked without I/O ([`WebhookConfig`]).
+//! - [`config`]: the keys ([`config::KEYS`]), checked without I/O but the `HeaderFile` files
+//!   ([`WebhookConfig`]).
 //! - [`body`]: a request's body (`ndjson` or `array`).
 //! - [`sink`](mod@sink): [`WebhookSink`], the requests and what each answer means for delivery
 //!   (a refused event against a refused request, retries, proxies).

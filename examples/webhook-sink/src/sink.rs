@@ -36,6 +36,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::{Event, Sink, SinkError};
+use broker_sinks::util::blocking::run_blocking;
 use broker_sinks::util::http::answer::QUOTE_BYTES;
 use broker_sinks::util::http::{retry_error, Answer, Class, Secrets};
 use reqwest::StatusCode;
@@ -112,15 +113,17 @@ impl WebhookSink {
         ))
     }
 
-    /// The client, built on first use: reads the `CA` file (on tokio's blocking pool).
-    async fn client(&mut self) -> Result<reqwest::Client, String> {
+    /// The client, built on first use: reads the `CA` file (on tokio's blocking pool). A
+    /// failure is a retry after the `delivered` events.
+    async fn client(&mut self, delivered: usize) -> Result<reqwest::Client, SinkError> {
         if let Some(client) = &self.client {
             return Ok(client.clone());
         }
         let settings = self.config.client.clone();
-        let client = tokio::task::spawn_blocking(move || settings.build())
+        let client = run_blocking("setting up the HTTP client", move || settings.build())
             .await
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))??;
+            .map_err(|e| SinkError::retry(delivered, e.message))?
+            .map_err(|e| SinkError::retry(delivered, e))?;
         self.client = Some(client.clone());
         Ok(client)
     }
@@ -292,7 +295,7 @@ impl Sink for WebhookSink {
             return Ok(());
         }
         let mut next = self.recall(events)?;
-        let client = self.client().await.map_err(|e| SinkError::retry(next, e))?;
+        let client = self.client(next).await?;
         while next < events.len() {
             let end = (next + self.config.batch).min(events.len());
             next = match self.post(&client, &events[next..end]).await {

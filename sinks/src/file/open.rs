@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::write::write_all_counted;
-use crate::os_error::reason;
+use crate::util::io_error::reason;
 
 /// The mode of a file the sink creates (before the umask): owner read/write, group read.
 const CREATE_MODE: u32 = 0o640;

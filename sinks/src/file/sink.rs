@@ -9,7 +9,8 @@ use broker_core::{Event, Sink, SinkError};
 use super::config::FileConfig;
 use super::open::{open_for_append, OpenFile};
 use super::write::{append_batch, encode_lines};
-use crate::os_error::reason;
+use crate::util::blocking::run_blocking;
+use crate::util::io_error::reason;
 
 /// A sink that appends each event's JSON line, and a newline, to a file.
 #[derive(Debug)]
@@ -48,21 +49,14 @@ impl Sink for FileSink {
         let (buffer, ends) = encode_lines(events);
         let path = self.path.clone();
         let file = self.file.take();
-        let task = tokio::task::spawn_blocking(move || append_batch(&path, file, &buffer, &ends));
-        match task.await {
-            Ok((file, Ok(()))) => {
+        let writing = format!("cannot write {}: writing task", self.path.display());
+        match run_blocking(writing, move || append_batch(&path, file, &buffer, &ends)).await? {
+            (file, Ok(())) => {
                 self.file = file;
                 Ok(())
             }
             // After any failure the handle is dropped: the next delivery opens the path again.
-            Ok((_, Err(failure))) => Err(SinkError::retry(failure.delivered, failure.message)),
-            Err(e) => Err(SinkError::retry(
-                0,
-                format!(
-                    "cannot write {}: writing task failed: {e}",
-                    self.path.display()
-                ),
-            )),
+            (_, Err(failure)) => Err(SinkError::retry(failure.delivered, failure.message)),
         }
     }
 
@@ -73,21 +67,12 @@ impl Sink for FileSink {
             return Ok(());
         }
         let path = self.path.clone();
-        let task = tokio::task::spawn_blocking(move || open_for_append(&path));
-        match task.await {
-            Ok(Ok(open)) => {
-                self.file = Some(open);
-                Ok(())
-            }
-            Ok(Err(message)) => Err(SinkError::retry(0, message)),
-            Err(e) => Err(SinkError::retry(
-                0,
-                format!(
-                    "cannot open {}: opening task failed: {e}",
-                    self.path.display()
-                ),
-            )),
-        }
+        let opening = format!("cannot open {}: opening task", self.path.display());
+        let open = run_blocking(opening, move || open_for_append(&path))
+            .await?
+            .map_err(|message| SinkError::retry(0, message))?;
+        self.file = Some(open);
+        Ok(())
     }
 
     async fn close(&mut self) -> Result<(), SinkError> {
@@ -97,13 +82,14 @@ impl Sink for FileSink {
         if !open.regular {
             return Ok(());
         }
-        let task = tokio::task::spawn_blocking(move || open.file.sync_data());
-        let result = match task.await {
-            Ok(result) => result.map_err(|e| reason(&e)),
-            Err(e) => Err(format!("flushing task failed: {e}")),
-        };
-        result.map_err(|why| {
-            SinkError::retry(0, format!("cannot flush {}: {why}", self.path.display()))
-        })
+        let flushing = format!("cannot flush {}: flushing task", self.path.display());
+        run_blocking(flushing, move || open.file.sync_data())
+            .await?
+            .map_err(|e| {
+                SinkError::retry(
+                    0,
+                    format!("cannot flush {}: {}", self.path.display(), reason(&e)),
+                )
+            })
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use broker_core::Event;
 
 use super::open::{open_for_append, OpenFile};
-use crate::os_error::reason;
+use crate::util::io_error::reason;
 
 /// Why a batch could not be written in full.
 pub(super) struct WriteFailure {

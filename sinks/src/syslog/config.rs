@@ -10,7 +10,8 @@
 //! | `Hostname` | the system's short host name |
 //! | `MaxSize` | 65507 over UDP; no limit otherwise (`64K`, `1M`: at most 256M) |
 //! | `Rate` | UDP only: datagrams per second, 2000 (`0`: no pacing; at most 1000000) |
-//! | `CA`, `Cert`, `Key`, `ServerName` | TLS only: the system roots, no client certificate, the host |
+//! | `Window` | RELP only: 1024 unanswered messages at most (1 to 65536) |
+//! | `CA`, `Cert`, `Key`, `ServerName` | TLS and RELP over TLS only: the system roots, no client certificate, the host |
 
 use std::fmt;
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ use super::address::{host_port, Socket, DEFAULT_HOST};
 use super::format::{check_hostname, check_tag, system_hostname, Format, MessageSettings};
 use super::framing::Framing;
 use super::names::{Facility, Priority};
+use super::transport::relp::{DEFAULT_WINDOW, MAX_WINDOW, RELP_PORT};
+use crate::util::tls::{self, TlsSettings};
 
 /// The syslog port over UDP and TCP.
 pub const SYSLOG_PORT: u16 = 514;
@@ -42,6 +45,22 @@ broker_core::keyword_enum! {
         Tls = "tls",
         /// A local socket: datagram if it is one, else stream.
         Unix = "unix",
+        /// RELP over TCP to `host:port`: every message acknowledged by the receiver.
+        Relp = "relp",
+        /// RELP over TLS to `host:port`.
+        RelpTls = "relp-tls",
+    }
+}
+
+impl Protocol {
+    /// Whether this is RELP, over TCP or TLS.
+    pub fn is_relp(self) -> bool {
+        matches!(self, Protocol::Relp | Protocol::RelpTls)
+    }
+
+    /// Whether the connection is TLS (the TLS keys apply).
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Tls | Protocol::RelpTls)
     }
 }
 
@@ -71,6 +90,15 @@ pub enum Endpoint {
     },
     /// A local (unix) socket.
     Local(PathBuf),
+    /// RELP to a host and port, over TCP or TLS.
+    Relp {
+        /// Host name or IP address (IPv6 without brackets).
+        host: String,
+        /// TCP port.
+        port: u16,
+        /// Whether the connection is TLS (`relp-tls`).
+        tls: bool,
+    },
 }
 
 impl Endpoint {
@@ -81,6 +109,8 @@ impl Endpoint {
             Endpoint::Tcp { .. } => Protocol::Tcp,
             Endpoint::Tls { .. } => Protocol::Tls,
             Endpoint::Local(_) => Protocol::Unix,
+            Endpoint::Relp { tls: false, .. } => Protocol::Relp,
+            Endpoint::Relp { tls: true, .. } => Protocol::RelpTls,
         }
     }
 }
@@ -91,23 +121,11 @@ impl fmt::Display for Endpoint {
         match self {
             Endpoint::Udp { host, port }
             | Endpoint::Tcp { host, port }
-            | Endpoint::Tls { host, port } => f.write_str(&host_port(host, *port)),
+            | Endpoint::Tls { host, port }
+            | Endpoint::Relp { host, port, .. } => f.write_str(&host_port(host, *port)),
             Endpoint::Local(path) => write!(f, "{}", path.display()),
         }
     }
-}
-
-/// The TLS keys of a pipe: file paths and names only; the files are read when the sink connects.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsSettings {
-    /// `CA`: PEM file of the certificates to trust (default: the system's roots).
-    pub ca: Option<PathBuf>,
-    /// `Cert`: PEM file of the client certificate chain, leaf first.
-    pub cert: Option<PathBuf>,
-    /// `Key`: PEM file of the client certificate's private key.
-    pub key: Option<PathBuf>,
-    /// `ServerName`: the name to verify the server's certificate against (default: the host).
-    pub server_name: Option<String>,
 }
 
 /// Every setting of a syslog pipe, checked.
@@ -125,8 +143,10 @@ pub struct SyslogConfig {
     pub rate: u32,
     /// Facility, priority, tag, host name and process id.
     pub message: MessageSettings,
-    /// The TLS keys (only with `Protocol = tls`).
+    /// The TLS keys (only with `Protocol = tls` or `relp-tls`).
     pub tls: TlsSettings,
+    /// `Window`: RELP messages unanswered at most (RELP only).
+    pub window: usize,
 }
 
 /// UDP datagrams per second by default: a burst faster than the receiver reads overflows its
@@ -139,9 +159,6 @@ pub const MAX_RATE: u32 = 1_000_000;
 /// The largest `MaxSize`: far above what any syslog receiver takes in one message.
 pub const MAX_MAX_SIZE: usize = 256 << 20;
 
-/// The TLS-only keys, as written in messages.
-const TLS_KEYS: [&str; 4] = ["CA", "Cert", "Key", "ServerName"];
-
 impl SyslogConfig {
     /// Reads and checks a pipe's keys (all optional). Errors name the file, line, pipe and key.
     pub fn from_settings(settings: &PipeSettings) -> Result<Self, ConfigError> {
@@ -149,6 +166,12 @@ impl SyslogConfig {
         let endpoint = endpoint(&keys, keys.parse("Protocol")?)?;
         let protocol = endpoint.protocol();
         let format: Format = keys.parse_or("Format", Format::Legacy)?;
+        if protocol.is_relp() && keys.has("Framing") {
+            return Err(keys.error(
+                "Framing",
+                format!("does not apply to Protocol = {protocol}: RELP frames each message itself"),
+            ));
+        }
         if protocol == Protocol::Udp && keys.has("Framing") {
             return Err(keys.error(
                 "Framing",
@@ -166,6 +189,7 @@ impl SyslogConfig {
                 .unwrap_or(DEFAULT_RATE),
             message: message_settings(&keys, format)?,
             tls: tls_settings(&keys, protocol)?,
+            window: relp_window(&keys, protocol)?,
         })
     }
 
@@ -223,7 +247,27 @@ fn endpoint(keys: &Keys, protocol: Option<Protocol>) -> Result<Endpoint, ConfigE
             host,
             port: port.unwrap_or(SYSLOG_TLS_PORT),
         }),
+        (Socket::Host { host, port }, Some(protocol @ (Protocol::Relp | Protocol::RelpTls))) => {
+            Ok(Endpoint::Relp {
+                host,
+                port: port.unwrap_or(RELP_PORT),
+                tls: protocol == Protocol::RelpTls,
+            })
+        }
     }
+}
+
+/// `Window`: only with RELP; 1 to [`MAX_WINDOW`], default [`DEFAULT_WINDOW`].
+fn relp_window(keys: &Keys, protocol: Protocol) -> Result<usize, ConfigError> {
+    if !protocol.is_relp() && keys.has("Window") {
+        return Err(keys.error(
+            "Window",
+            format!("applies only to Protocol = relp or relp-tls (this pipe uses {protocol})"),
+        ));
+    }
+    Ok(keys
+        .number("Window", 1..=MAX_WINDOW, "messages")?
+        .unwrap_or(DEFAULT_WINDOW))
 }
 
 /// `Facility`, `Priority`, `Tag` (checked for `format`) and `Hostname`.
@@ -248,39 +292,19 @@ fn message_settings(keys: &Keys, format: Format) -> Result<MessageSettings, Conf
     })
 }
 
-/// `CA`, `Cert`, `Key` and `ServerName`: only with `Protocol = tls`; `Cert` and `Key` together.
+/// `CA`, `Cert`, `Key` and `ServerName`: only with `Protocol = tls` or `relp-tls`; `Cert` and
+/// `Key` together.
 fn tls_settings(keys: &Keys, protocol: Protocol) -> Result<TlsSettings, ConfigError> {
-    if protocol != Protocol::Tls {
-        if let Some(key) = TLS_KEYS.iter().find(|k| keys.has(k)) {
+    if !protocol.is_tls() {
+        if let Some(key) = tls::KEYS.iter().find(|k| keys.has(k.name)) {
             return Err(keys.error(
-                key,
-                format!("applies only to Protocol = tls (this pipe uses {protocol})"),
+                key.name,
+                format!("applies only to Protocol = tls or relp-tls (this pipe uses {protocol})"),
             ));
         }
         return Ok(TlsSettings::default());
     }
-    let tls = TlsSettings {
-        ca: keys.path("CA", "a PEM file")?,
-        cert: keys.path("Cert", "a PEM file")?,
-        key: keys.path("Key", "a PEM file")?,
-        server_name: keys.value("ServerName").map(str::to_string),
-    };
-    match (&tls.cert, &tls.key) {
-        (Some(_), None) => {
-            return Err(keys.error("Cert", "needs Key, the certificate's private key"))
-        }
-        (None, Some(_)) => return Err(keys.error("Key", "needs Cert, the client certificate")),
-        _ => {}
-    }
-    if let Some(name) = &tls.server_name {
-        if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
-            return Err(keys.error(
-                "ServerName",
-                format!("{name:?} is not a DNS name or IP address"),
-            ));
-        }
-    }
-    Ok(tls)
+    TlsSettings::from_keys(keys)
 }
 
 #[cfg(test)]
@@ -334,7 +358,7 @@ mod tests {
         assert_eq!(
             config(&[("Protocol", "quic")]).unwrap_err(),
             "/etc/b.conf: pipe P: Protocol: unknown protocol \"quic\" (expected one of: \
-             udp, tcp, tls, unix)"
+             udp, tcp, tls, unix, relp, relp-tls)"
         );
     }
 
@@ -444,7 +468,8 @@ mod tests {
         assert_eq!(c.tls.server_name.as_deref(), Some("logs.example.com"));
         assert_eq!(
             config(&[("CA", "/etc/ca.pem")]).unwrap_err(),
-            "/etc/b.conf: pipe P: CA: applies only to Protocol = tls (this pipe uses udp)"
+            "/etc/b.conf: pipe P: CA: applies only to Protocol = tls or relp-tls (this pipe \
+             uses udp)"
         );
         assert_eq!(
             config(&[("Protocol", "tls"), ("Cert", "/c")]).unwrap_err(),
@@ -457,5 +482,43 @@ mod tests {
         assert!(config(&[("Protocol", "tls"), ("ServerName", "a b")]).is_err());
         assert!(config(&[("Protocol", "tls"), ("ServerName", "10.0.0.1")]).is_ok());
         assert!(config(&[("Protocol", "tls"), ("CA", "")]).is_err());
+    }
+
+    #[test]
+    fn relp_keys() {
+        assert_eq!(endpoint_of(&[("Protocol", "relp")]), "relp localhost:2514");
+        assert_eq!(
+            endpoint_of(&[("Protocol", "RELP-TLS"), ("Socket", "h:6514")]),
+            "relp-tls h:6514"
+        );
+        assert_eq!(config(&[("Protocol", "relp")]).unwrap().window, 1024);
+        let c = config(&[
+            ("Protocol", "relp-tls"),
+            ("Window", "16"),
+            ("CA", "/ca.pem"),
+        ])
+        .unwrap();
+        assert_eq!((c.window, c.tls.ca), (16, Some(PathBuf::from("/ca.pem"))));
+        assert_eq!(
+            config(&[("Protocol", "relp"), ("Framing", "lf")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Framing: does not apply to Protocol = relp: RELP frames each \
+             message itself"
+        );
+        assert_eq!(
+            config(&[("Protocol", "tcp"), ("Window", "8")]).unwrap_err(),
+            "/etc/b.conf: pipe P: Window: applies only to Protocol = relp or relp-tls (this \
+             pipe uses tcp)"
+        );
+        for bad in ["0", "x", "-1", "65537"] {
+            assert_eq!(
+                config(&[("Protocol", "relp"), ("Window", bad)]).unwrap_err(),
+                format!(
+                    "/etc/b.conf: pipe P: Window: {bad:?} is not a number of messages from 1 \
+                     to 65536"
+                )
+            );
+        }
+        assert!(config(&[("Protocol", "relp"), ("CA", "/ca.pem")]).is_err());
+        assert!(config(&[("Protocol", "relp"), ("Socket", "/dev/log")]).is_err());
     }
 }

@@ -10,6 +10,7 @@
 //! and host names are checked), so `lf` and `nul` frames are unambiguous.
 
 use super::format::Format;
+use crate::util::confirmed::Framer;
 
 broker_core::keyword_enum! {
     /// How messages are framed on a stream (the `Framing` key).
@@ -50,6 +51,12 @@ impl Framing {
                 out.push(0);
             }
         }
+    }
+}
+
+impl Framer for Framing {
+    fn frame_into(&self, message: &[u8], out: &mut Vec<u8>) {
+        Framing::frame_into(*self, message, out);
     }
 }
 

@@ -1,13 +1,15 @@
-//! The `syslog` sink: sends one syslog message per event over UDP, TCP, TLS or a local socket.
+//! The `syslog` sink: sends one syslog message per event over UDP, TCP, TLS, RELP or a local
+//! socket.
 //!
 //! ```ini
 //! [Pipe.MyAlerts]
 //! From = alerts
 //! To = syslog
 //! Socket = /dev/log        # or host[:port]; default localhost (port 514, 6514 for tls)
-//! Protocol = udp           # udp | tcp | tls | unix; default from Socket (host: udp, path: unix)
+//! Protocol = udp           # udp | tcp | tls | unix | relp | relp-tls; default from Socket
 //! Format = legacy          # legacy | rfc3164 | rfc5424; default legacy
 //! Framing = octet          # octet | lf | nul, streams only; default octet (nul: legacy on unix)
+//! Window = 1024            # relp: unanswered messages at most; default 1024
 //! Facility = local0        # default local0
 //! Priority = info          # default info
 //! Tag = procustodibus      # default procustodibus (RFC 5424: APP-NAME)
@@ -23,9 +25,9 @@
 //! socket is resolved and connected on the first delivery and kept until an error worth
 //! retrying, [`Sink::reopen`] or [`Sink::close`]. A stream connection the receiver closed is
 //! noticed before the next batch and replaced; a batch is handed over only once the stream
-//! confirmed it ([`transport::stream`]), and what was not confirmed when a connection failed is
+//! confirmed it ([`confirmed`](crate::util::confirmed)), and what was not confirmed when a connection failed is
 //! sent again on one new connection within the same delivery (at least once). The last batch
-//! confirmed is kept and sent again if its connection closes right after it ([`kept`]). A
+//! confirmed is kept and sent again if its connection closes right after it ([`Kept`]). A
 //! missing local socket, a refused connection, a failed lookup or TLS handshake is worth
 //! retrying; a message larger than `MaxSize` (or than the socket takes, `EMSGSIZE`) is
 //! permanent for that one event, which the pipeline sets aside in the dead-letter file: it is
@@ -33,15 +35,17 @@
 //!
 //! The parts: [`config`] (the keys), [`names`] (facility and priority tables),
 //! [`format`](mod@format) (the bytes of a message, pure), [`framing`] (frames on a stream),
-//! [`address`] (the `Socket` value), [`transport`] (the sockets) and [`kept`] (the last batch
-//! of a stream, kept in case its connection closes right after it).
+//! [`address`] (the `Socket` value) and [`transport`] (the connection for the endpoint). The
+//! sockets, TLS and the confirmed stream writer are the sink toolkit's ([`crate::util`]);
+//! [`relp`] delivers over RELP instead, where the receiver answers for each message (port 2514
+//! by default).
 
 pub mod address;
 pub mod config;
 pub mod format;
 pub mod framing;
-pub mod kept;
 pub mod names;
+pub mod relp;
 pub mod transport;
 
 use std::time::{Duration, Instant};
@@ -51,12 +55,14 @@ use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::registry::{BuildError, SinkKey};
 use broker_core::{Event, Sink, SinkError, SinkPlugin};
 
-use crate::os_error::reason;
+use crate::util::confirmed::kept::Kept;
+use crate::util::confirmed::{ConfirmedStream, Unconfirmed, SETTLE};
+use crate::util::connect::TIMEOUT;
+use crate::util::io_error::reason;
+use crate::util::tls::{self, TlsClient};
 use config::{Endpoint, SyslogConfig};
-use kept::Kept;
-use transport::stream::{Stream, Unconfirmed, SETTLE};
-use transport::tls::TlsClient;
-use transport::{Connection, TIMEOUT};
+use relp::RelpDelivery;
+use transport::Connection;
 
 /// The keys of a syslog pipe (see [`config`]), as messages and `--list-sinks` show them.
 pub const KEYS: &[SinkKey] = &[
@@ -64,7 +70,10 @@ pub const KEYS: &[SinkKey] = &[
         "Socket",
         "host[:port] or path of a local socket (default localhost)",
     ),
-    SinkKey::one("Protocol", "udp, tcp, tls or unix (default from Socket)"),
+    SinkKey::one(
+        "Protocol",
+        "udp, tcp, tls, unix, relp or relp-tls (default from Socket)",
+    ),
     SinkKey::one("Format", "legacy, rfc3164 or rfc5424 (default legacy)"),
     SinkKey::one(
         "Framing",
@@ -86,18 +95,13 @@ pub const KEYS: &[SinkKey] = &[
         "udp: datagrams per second at most (default 2000; 0 no pacing)",
     ),
     SinkKey::one(
-        "CA",
-        "tls: PEM file of the CAs to trust (default the system's roots)",
+        "Window",
+        "relp: messages sent and not yet answered at most (default 1024)",
     ),
-    SinkKey::one("Cert", "tls: PEM file of the client certificate chain"),
-    SinkKey::one(
-        "Key",
-        "tls: PEM file of the client certificate's private key",
-    ),
-    SinkKey::one(
-        "ServerName",
-        "tls: name to verify the server against (default the host)",
-    ),
+    tls::CA,
+    tls::CERT,
+    tls::KEY,
+    tls::SERVER_NAME,
 ];
 
 inventory::submit! {
@@ -124,6 +128,7 @@ pub struct SyslogSink {
     stall: Duration,
     settle: Duration,
     kept: Kept,
+    relp: RelpDelivery,
 }
 
 /// How long a UDP socket is kept before the host name is resolved again (a SIEM that moved to
@@ -142,12 +147,13 @@ impl SyslogSink {
             stall: TIMEOUT,
             settle: SETTLE,
             kept: Kept::new(SETTLE),
+            relp: RelpDelivery::default(),
         }
     }
 
     /// Sets, for stream connections, how long a write or the send queue may stay still before
     /// a send fails (default [`TIMEOUT`]) and how long a connection must stay open after a batch
-    /// for it to be let go (default [`SETTLE`]; see [`kept`]).
+    /// for it to be let go (default [`SETTLE`]; see [`Kept`]).
     pub fn set_stream_limits(&mut self, stall: Duration, settle: Duration) {
         self.stall = stall;
         self.settle = settle;
@@ -176,6 +182,7 @@ impl SyslogSink {
         match self.config.endpoint {
             Endpoint::Tcp { .. } => " over TCP",
             Endpoint::Tls { .. } => " over TLS",
+            Endpoint::Relp { .. } => relp::over(&self.config.endpoint),
             Endpoint::Udp { .. } | Endpoint::Local(_) => "",
         }
     }
@@ -251,12 +258,12 @@ impl SyslogSink {
     }
 
     /// Sends the messages on a stream until confirmed, after the kept batch if it is to go
-    /// again ([`kept`]); when the stream fails, once more from the first message not settled on a
+    /// again ([`Kept`]); when the stream fails, once more from the first message not settled on a
     /// new connection (unless `stream` is itself new). The error counts the messages of `batch`
     /// that settled.
     async fn send_stream(
         &mut self,
-        mut stream: Stream,
+        mut stream: ConfirmedStream,
         mut fresh: bool,
         batch: &[Vec<u8>],
     ) -> Result<(), SinkError> {
@@ -306,11 +313,55 @@ impl SyslogSink {
     }
 }
 
+impl SyslogSink {
+    /// Delivers over RELP: every message answered `200` by the receiver ([`relp`]); everything
+    /// before the first message over `MaxSize` goes, and that one is set aside.
+    async fn deliver_relp(&mut self, events: &[Event]) -> Result<(), SinkError> {
+        let time = chrono::Local::now().fixed_offset();
+        let max = self.config.max_size();
+        let mut messages = Vec::with_capacity(events.len());
+        for event in events {
+            let message = self
+                .config
+                .format
+                .encode(&self.config.message, event, &time);
+            if max.is_some_and(|max| message.len() > max) {
+                break;
+            }
+            messages.push(message);
+        }
+        let fit = messages.len();
+        self.relp
+            .send(
+                &self.config,
+                &mut self.tls,
+                self.stall,
+                &events[..fit],
+                &messages,
+            )
+            .await?;
+        match events.get(fit) {
+            Some(event) => {
+                let size = self
+                    .config
+                    .format
+                    .encode(&self.config.message, event, &time)
+                    .len();
+                Err(self.too_large(fit, event, size, max))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 #[async_trait]
 impl Sink for SyslogSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
         if events.is_empty() {
             return Ok(());
+        }
+        if self.config.endpoint.protocol().is_relp() {
+            return self.deliver_relp(events).await;
         }
         // Taken out while sending: after an error worth retrying (or a cancelled delivery) it
         // stays dropped, so the next delivery connects afresh (a restarted receiver, a socket
@@ -376,8 +427,13 @@ impl Sink for SyslogSink {
         }
     }
 
+    fn last_answer(&self) -> Option<String> {
+        self.relp.last_answer()
+    }
+
     async fn reopen(&mut self) -> Result<(), SinkError> {
         self.connection = None;
+        self.relp.forget();
         self.tls.forget();
         Ok(())
     }
@@ -386,6 +442,7 @@ impl Sink for SyslogSink {
         if let Some(Connection::Stream(mut stream)) = self.connection.take() {
             stream.shutdown().await;
         }
+        self.relp.close().await;
         Ok(())
     }
 }

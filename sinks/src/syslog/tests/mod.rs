@@ -4,6 +4,7 @@
 mod formats;
 mod local;
 mod props;
+mod relp;
 mod stream;
 mod tcp;
 mod tls;
@@ -198,6 +199,7 @@ fn registered_builder_does_no_io() {
             "hostname",
             "maxsize",
             "rate",
+            "window",
             "ca",
             "cert",
             "key",
@@ -233,8 +235,8 @@ fn the_config_loader_knows_every_key_by_its_written_name() {
     assert!(
         err.message.ends_with(
             "pipe Siem: unknown key MaxSise for sink syslog (expected one of: From, Max, To, \
-             Socket, Protocol, Format, Framing, Facility, Priority, Tag, Hostname, MaxSize, Rate, CA, \
-             Cert, Key, ServerName)"
+             Socket, Protocol, Format, Framing, Facility, Priority, Tag, Hostname, MaxSize, Rate, \
+             Window, CA, Cert, Key, ServerName)"
         ),
         "{}",
         err.message

@@ -11,7 +11,7 @@ use super::tcp::{
     deliver_like_the_pipeline, ids, numbered_events, read_octet_frames, read_to_end, tcp_sink,
 };
 use super::*;
-use transport::stream::SETTLE;
+use crate::util::confirmed::SETTLE;
 
 /// A listener on 127.0.0.1 whose connections have a receive buffer of about `bytes`.
 fn small_buffer_listener(bytes: u32) -> TcpListener {
@@ -225,7 +225,7 @@ async fn a_batch_is_not_sent_again_when_the_connection_closed_after_the_window()
     // it closed.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut sink = tcp_sink(listener.local_addr().unwrap().port(), &[]);
-    sink.set_stream_limits(transport::TIMEOUT, Duration::from_millis(200));
+    sink.set_stream_limits(crate::util::connect::TIMEOUT, Duration::from_millis(200));
     let (delivered, told) = tokio::sync::oneshot::channel::<()>();
     let receiver = tokio::spawn(async move {
         let (mut first, _) = listener.accept().await.unwrap();

@@ -8,7 +8,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use super::formats::{parse_back, settings, tricky_events, FORMATS, FRAMINGS};
 use super::*;
-use transport::stream::Stream;
+use crate::util::confirmed::ConfirmedStream;
 
 /// Accepts one connection on `listener` and reads it to its end, in the background.
 fn read_one_connection(listener: TcpListener) -> tokio::task::JoinHandle<Vec<u8>> {
@@ -217,7 +217,7 @@ async fn a_stream_the_receiver_closed_confirms_nothing() {
     let (accepted, connected) = tokio::join!(listener.accept(), connecting);
     drop(accepted.unwrap());
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut stream = Stream::tcp(connected.unwrap(), Framing::Octet);
+    let mut stream = ConfirmedStream::tcp(connected.unwrap(), Framing::Octet);
     let messages: Vec<Vec<u8>> = expected().into_iter().collect();
     let err = stream.send(&messages).await.unwrap_err();
     assert_eq!(err.confirmed, 0, "{}", err.error);

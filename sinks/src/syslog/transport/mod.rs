@@ -1,30 +1,24 @@
-//! Transports that carry syslog messages: UDP, TCP, TLS, and local (unix) datagram or stream
-//! sockets.
+//! The connection a syslog pipe uses: chosen from its [`Endpoint`], made with the sink toolkit
+//! ([`crate::util`]).
 //!
-//! A transport knows nothing of the message format: it connects to an [`Endpoint`] and carries
-//! bytes. A datagram transport ([`Connection::Udp`], [`Connection::UnixDatagram`]) sends one
-//! message per datagram; a stream ([`Connection::Stream`]) sends framed messages and confirms
-//! them ([`stream`]). The parts: [`udp`], [`unix`], [`tcp`], [`tls`] (connecting) and
-//! [`stream`] (writing and confirming on any stream).
+//! A transport knows nothing of the message format: it connects and carries bytes. A datagram
+//! connection ([`Connection::Udp`], [`Connection::UnixDatagram`]) sends one message per datagram;
+//! a stream ([`Connection::Stream`]: TCP, TLS or a local stream socket) sends messages in the
+//! pipe's [`Framing`](super::framing::Framing) and confirms them
+//! ([`ConfirmedStream`]). [`relp`] carries messages in RELP sessions over TCP or TLS,
+//! acknowledged one by one (the sink drives it apart from [`Connection`]).
 
-pub mod stream;
-pub mod tcp;
-pub mod tls;
-pub mod udp;
-pub mod unix;
+pub mod relp;
 
 use std::io;
-use std::time::Duration;
 
 use tokio::net::{UdpSocket, UnixDatagram};
 
 use super::config::{Endpoint, SyslogConfig};
-use stream::Stream;
-use tls::TlsClient;
-
-/// How long resolving, connecting, sending or confirming may take before it counts as failed
-/// (a syslog daemon that stopped reading would otherwise stall the pipe without a word).
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+use crate::util::confirmed::ConfirmedStream;
+use crate::util::connect::{self, within, LocalSocket, TIMEOUT};
+use crate::util::io_error::reason;
+use crate::util::tls::TlsClient;
 
 /// A connected socket to a syslog receiver.
 #[derive(Debug)]
@@ -34,7 +28,7 @@ pub enum Connection {
     /// A connected unix datagram socket.
     UnixDatagram(UnixDatagram),
     /// A TCP, TLS or unix stream connection with its framing.
-    Stream(Stream),
+    Stream(ConfirmedStream),
 }
 
 impl Connection {
@@ -42,29 +36,33 @@ impl Connection {
     /// (loaded on first use). The error is one line naming the endpoint.
     pub async fn connect(config: &SyslogConfig, tls: &mut TlsClient) -> Result<Connection, String> {
         let endpoint = &config.endpoint;
+        let framing = config.stream_framing();
         match endpoint {
-            Endpoint::Udp { host, port } => udp::connect(endpoint, host, *port)
+            Endpoint::Udp { host, port } => connect::udp(host, *port, endpoint)
                 .await
                 .map(Connection::Udp),
-            Endpoint::Local(path) => unix::connect(endpoint, path, config.stream_framing()).await,
+            Endpoint::Local(path) => match connect::local(path).await {
+                Ok(LocalSocket::Datagram(datagram)) => Ok(Connection::UnixDatagram(datagram)),
+                Ok(LocalSocket::Stream(stream)) => {
+                    Ok(Connection::Stream(ConfirmedStream::unix(stream, framing)))
+                }
+                Err(e) => Err(format!("cannot connect to {endpoint}: {}", reason(&e))),
+            },
             Endpoint::Tcp { host, port } => {
-                let tcp = tcp::connect(host, *port)
+                let tcp = connect::tcp(host, *port)
                     .await
                     .map_err(|e| format!("cannot connect to {endpoint} over TCP: {e}"))?;
-                Ok(Connection::Stream(Stream::tcp(
-                    tcp,
-                    config.stream_framing(),
-                )))
+                Ok(Connection::Stream(ConfirmedStream::tcp(tcp, framing)))
             }
+            Endpoint::Relp { .. } => Err(format!(
+                "{endpoint}: RELP runs in sessions of its own, not on a plain connection"
+            )),
             Endpoint::Tls { host, port } => {
                 let stream = tls
                     .connect(host, *port, &config.tls)
                     .await
                     .map_err(|e| format!("cannot connect to {endpoint} over TLS: {e}"))?;
-                Ok(Connection::Stream(Stream::tls(
-                    stream,
-                    config.stream_framing(),
-                )))
+                Ok(Connection::Stream(ConfirmedStream::tls(stream, framing)))
             }
         }
     }
@@ -82,8 +80,8 @@ impl Connection {
     /// Only for datagram connections; a stream refuses with `Unsupported`.
     pub async fn send_datagram(&mut self, datagram: &[u8]) -> io::Result<()> {
         let sent = match self {
-            Connection::Udp(udp) => within_timeout(udp.send(datagram)).await?,
-            Connection::UnixDatagram(unix) => within_timeout(unix.send(datagram)).await?,
+            Connection::Udp(udp) => within(TIMEOUT, udp.send(datagram)).await?,
+            Connection::UnixDatagram(unix) => within(TIMEOUT, unix.send(datagram)).await?,
             Connection::Stream(_) => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
@@ -99,35 +97,5 @@ impl Connection {
                 format!("sent only {sent} of {} bytes", datagram.len()),
             ))
         }
-    }
-}
-
-/// Runs `io` for at most [`TIMEOUT`].
-pub(crate) async fn within_timeout<T>(
-    io: impl std::future::Future<Output = io::Result<T>>,
-) -> io::Result<T> {
-    within(TIMEOUT, io).await
-}
-
-/// Runs `io` for at most `limit`; an error of kind `TimedOut` after that.
-pub(crate) async fn within<T>(
-    limit: Duration,
-    io: impl std::future::Future<Output = io::Result<T>>,
-) -> io::Result<T> {
-    match tokio::time::timeout(limit, io).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("timed out after {}", span(limit)),
-        )),
-    }
-}
-
-/// A duration in words for messages: `30 seconds`, or `250 ms` under a second.
-pub(crate) fn span(duration: Duration) -> String {
-    if duration >= Duration::from_secs(1) {
-        format!("{} seconds", duration.as_secs())
-    } else {
-        format!("{} ms", duration.as_millis())
     }
 }

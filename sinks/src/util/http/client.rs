@@ -22,6 +22,7 @@ use broker_core::registry::SinkKey;
 use reqwest::Url;
 
 use super::answer::transport_reason;
+use crate::util::tls::{self, TlsSettings};
 
 /// `Url`: where to send (a sink may word its own help and declare its own key instead).
 pub const URL: SinkKey = SinkKey::one(
@@ -142,8 +143,9 @@ impl ClientSettings {
         }
     }
 
-    /// Builds the client: reads the `CA` file (call it from a sink's first delivery, not at
-    /// build: a sink builds without I/O). The error says what failed, naming the `CA` file.
+    /// Builds the client. It reads the `CA` file, so call it on the first delivery (a sink
+    /// builds without I/O), on tokio's blocking pool (`spawn_blocking`). The error says what
+    /// failed, naming the `CA` file; a sink returns it as a retryable error.
     pub fn build(&self) -> Result<reqwest::Client, String> {
         broker_core::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
@@ -157,12 +159,26 @@ impl ClientSettings {
             ProxySetting::Url(url) => builder
                 .proxy(reqwest::Proxy::all(url.clone()).map_err(|_| "Proxy: not a proxy URL")?),
         };
-        if let Some(ca) = &self.ca {
-            builder = builder.tls_certs_only(read_ca(ca)?);
-        }
+        builder = builder.tls_backend_preconfigured(self.tls_config()?);
         builder
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {}", transport_reason(&e)))
+    }
+
+    /// The rustls config of the toolkit ([`tls::client_config`]: ring, the system's roots or
+    /// `CA`, always verifying), offering HTTP/2 and HTTP/1.1.
+    fn tls_config(&self) -> Result<rustls::ClientConfig, String> {
+        let settings = TlsSettings {
+            ca: self.ca.clone(),
+            ..TlsSettings::default()
+        };
+        let mut config = tls::client_config(&settings).map_err(|e| match self.ca {
+            // The error names the file: `CA /etc/ca.pem: no such file or directory`.
+            Some(_) => format!("cannot read {e}"),
+            None => format!("cannot set up TLS: {e}"),
+        })?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
     }
 
     /// The one-line reason of a failed request (see [`transport_reason`]), with what a timeout
@@ -198,26 +214,6 @@ fn parse_proxy(text: &str) -> Result<Url, String> {
         return Err("not a proxy URL: give `environment` or http://host:port".to_string());
     }
     Ok(url)
-}
-
-/// The certificates of a `CA` file.
-fn read_ca(ca: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = std::fs::read(ca).map_err(|e| {
-        format!(
-            "cannot read CA {}: {}",
-            ca.display(),
-            crate::os_error::reason(&e)
-        )
-    })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| format!("CA {}: not PEM certificates ({e})", ca.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "CA {}: no PEM certificate in the file",
-            ca.display()
-        ));
-    }
-    Ok(certs)
 }
 
 #[cfg(test)]
@@ -312,7 +308,10 @@ mod tests {
         std::fs::write(&path, "not a certificate\n").unwrap();
         let c = client(&[("CA", path.to_str().unwrap())]).unwrap();
         let e = c.build().unwrap_err();
-        assert!(e.contains("no PEM certificate in the file"), "{e}");
+        assert!(
+            e.starts_with(&format!("cannot read CA {}: ", path.display())),
+            "{e}"
+        );
         assert!(client(&[]).unwrap().build().is_ok());
     }
 }

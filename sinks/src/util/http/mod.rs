@@ -7,7 +7,8 @@
 //!   operator names one, no redirects.
 //! - [`secret`]: a token, password, API key or client secret ([`secret::Secret`], shown as
 //!   `***`), read from `Token` or `TokenFile` (and alike): the file is read when the sink is
-//!   built, so `--check-config` checks it, and no error ever quotes its content.
+//!   built, so `--check-config` checks it, and no error ever quotes its content. Also the
+//!   `Authorization` values made from one ([`authorization`], [`basic_authorization`]).
 //! - [`answer`]: a receiver's answer ([`answer::Answer`]: status, `Retry-After`, the start of the
 //!   body), what a status means for delivery ([`answer::classify`]), the retryable error and the
 //!   one-line reason of a failed request.
@@ -28,4 +29,4 @@ pub use answer::{classify, retry_error, transport_reason, Answer, Class};
 pub use client::{parse_url, ClientSettings, ProxySetting};
 pub use mask::Secrets;
 pub use retry_after::parse_retry_after;
-pub use secret::Secret;
+pub use secret::{authorization, basic_authorization, Secret};

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use broker_core::config::{ConfigError, Keys};
 use broker_core::registry::SinkKey;
+use reqwest::header::HeaderValue;
 
 /// The largest secret file: a secret is a line, not a document.
 pub const MAX_SECRET_FILE: u64 = 64 * 1024;
@@ -95,6 +96,32 @@ impl Secret {
     }
 }
 
+/// `SCHEME SECRET` (`Bearer ...`, `Splunk ...`, `ApiKey ...`) as a sensitive `Authorization`
+/// value. Check it when the sink is built: the error (a secret a header cannot carry) never
+/// quotes the secret.
+pub fn authorization(scheme: &str, secret: &Secret) -> Result<HeaderValue, String> {
+    sensitive(&format!("{scheme} {}", secret.expose()))
+}
+
+/// `Basic base64(user:password)` as a sensitive `Authorization` value.
+pub fn basic_authorization(user: &str, password: &Secret) -> Result<HeaderValue, String> {
+    use base64::Engine as _;
+    let pair = format!("{user}:{}", password.expose());
+    sensitive(&format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    ))
+}
+
+/// A header value marked sensitive (kept out of reqwest's debug output).
+fn sensitive(text: &str) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::from_str(text).map_err(|_| {
+        "holds a character an HTTP header cannot carry (printable ASCII only)".to_string()
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(super::mask::MASK)
@@ -111,7 +138,7 @@ impl fmt::Display for Secret {
 pub fn read_file(path: &Path) -> Result<Secret, String> {
     let shown = path.display();
     let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read {shown}: {}", crate::os_error::reason(&e)))?;
+        .map_err(|e| format!("cannot read {shown}: {}", crate::util::io_error::reason(&e)))?;
     if !meta.is_file() {
         return Err(format!("{shown} is not a regular file"));
     }
@@ -121,7 +148,7 @@ pub fn read_file(path: &Path) -> Result<Secret, String> {
         ));
     }
     let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read {shown}: {}", crate::os_error::reason(&e)))?;
+        .map_err(|e| format!("cannot read {shown}: {}", crate::util::io_error::reason(&e)))?;
     let text = String::from_utf8(bytes).map_err(|_| format!("{shown} is not UTF-8 text"))?;
     let text = text.trim();
     if text.is_empty() {
@@ -224,5 +251,18 @@ mod tests {
         assert!(e.contains("TokenFile: empty: give the path"), "{e}");
         let e = read(&[("Token", "")]).unwrap_err();
         assert!(e.contains("Token: must not be empty"), "{e}");
+    }
+
+    #[test]
+    fn authorization_values_are_sensitive_and_checked() {
+        let token = Secret::new("t0ken".to_string());
+        let value = authorization("Splunk", &token).unwrap();
+        assert_eq!(value, "Splunk t0ken");
+        assert!(value.is_sensitive());
+        let value = basic_authorization("admin", &Secret::new("pa55".to_string())).unwrap();
+        assert_eq!(value, "Basic YWRtaW46cGE1NQ==");
+        assert!(value.is_sensitive());
+        let e = authorization("Bearer", &Secret::new("s3cret\u{7f}".to_string())).unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
     }
 }

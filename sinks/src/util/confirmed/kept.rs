@@ -1,11 +1,11 @@
 //! The last batch a stream delivered, kept in memory in case its connection closes right after.
 //!
 //! A stream batch counts as delivered once the receiver's kernel has it (see
-//! [`transport::stream`](super::transport::stream)); a receiver that closes or restarts right
-//! then may drop it unread. So the sink keeps the batch until its connection has carried the next
-//! batch or was seen open [`SETTLE`](super::transport::stream::SETTLE) after it. If the
-//! connection is seen closed (end of stream, reset, a failed write) within that time, the kept
-//! batch goes again, first, on the next connection: duplicates are possible, loss is not.
+//! [`confirmed`](super)); a receiver that closes or restarts right then may drop it unread. So
+//! the sink keeps the batch until its connection has carried the next batch or was seen open
+//! [`SETTLE`](super::SETTLE) after it. If the connection is seen closed (end of stream, reset, a
+//! failed write) within that time, the kept batch goes again, first, on the next connection:
+//! duplicates are possible, loss is not.
 
 use std::time::{Duration, Instant};
 

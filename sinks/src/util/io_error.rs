@@ -1,10 +1,11 @@
-//! Turns an [`std::io::Error`] into the short reason that ends a sink's one-line messages.
+//! Turns an [`std::io::Error`] into the short reason that ends a sink's one-line messages:
+//! `cannot connect to logs:514: connection refused`, never `Connection refused (os error 111)`.
 
 use std::io;
 
 /// The error's description in lower case, without Rust's ` (os error N)` suffix:
 /// `No such file or directory (os error 2)` becomes `no such file or directory`.
-pub(crate) fn reason(error: &io::Error) -> String {
+pub fn reason(error: &io::Error) -> String {
     let text = error.to_string();
     let text = match text.rfind(" (os error ") {
         Some(at) if text.ends_with(')') => &text[..at],

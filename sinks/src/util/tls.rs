@@ -1,14 +1,20 @@
-//! TLS (RFC 5425) with rustls and the workspace's one crypto provider, ring.
+//! TLS clients with rustls and the workspace's one crypto provider, ring.
 //!
 //! The server's certificate is always verified: against the certificates of the `CA` file, or
-//! else the system's trusted roots, and for the host of `Socket` (or `ServerName`). `Cert` and
-//! `Key` give a client certificate. The files are read on the first connection (off the async
-//! runtime) and kept until the sink reopens. Errors name the file and the reason, never a key's
-//! content.
+//! else the system's trusted roots, and for the host connected to (or `ServerName`). `Cert` and
+//! `Key` give a client certificate. A sink declares the keys ([`CA`], [`CERT`], [`KEY`],
+//! [`SERVER_NAME`], or all of [`KEYS`]) in its key list, reads them with
+//! [`TlsSettings::from_keys`] when it is built (no I/O), and connects with a [`TlsClient`], which
+//! reads the files on the first connection (off the async runtime) and keeps them until
+//! [`TlsClient::forget`] (a sink's `reopen`). [`client_config`] gives the rustls settings alone,
+//! for a client library that makes its own connections. Errors name the file and the reason,
+//! never a key's content.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use broker_core::config::{ConfigError, Keys};
+use broker_core::registry::SinkKey;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
@@ -16,11 +22,79 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::{tcp, within_timeout};
-use crate::os_error::reason;
-use crate::syslog::config::TlsSettings;
+use super::connect::{self, within, TIMEOUT};
+use super::io_error::reason;
 
-/// The TLS client side of a sink: its rustls settings, loaded on the first connection.
+/// `CA`: PEM file of the certificates to trust.
+pub const CA: SinkKey = SinkKey::one(
+    "CA",
+    "tls: PEM file of the CAs to trust (default the system's roots)",
+);
+
+/// `Cert`: PEM file of the client certificate chain (with [`KEY`]).
+pub const CERT: SinkKey = SinkKey::one("Cert", "tls: PEM file of the client certificate chain");
+
+/// `Key`: PEM file of the client certificate's private key (with [`CERT`]).
+pub const KEY: SinkKey = SinkKey::one(
+    "Key",
+    "tls: PEM file of the client certificate's private key",
+);
+
+/// `ServerName`: the name to verify the server's certificate against.
+pub const SERVER_NAME: SinkKey = SinkKey::one(
+    "ServerName",
+    "tls: name to verify the server against (default the host)",
+);
+
+/// The four TLS keys, in the order a key list shows them.
+pub const KEYS: [SinkKey; 4] = [CA, CERT, KEY, SERVER_NAME];
+
+/// The TLS keys of a pipe: file paths and names only; the files are read when the sink connects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `CA`: PEM file of the certificates to trust (default: the system's roots).
+    pub ca: Option<PathBuf>,
+    /// `Cert`: PEM file of the client certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// `Key`: PEM file of the client certificate's private key.
+    pub key: Option<PathBuf>,
+    /// `ServerName`: the name to verify the server's certificate against (default: the host).
+    pub server_name: Option<String>,
+}
+
+impl TlsSettings {
+    /// Reads `CA`, `Cert`, `Key` and `ServerName` (all optional; the sink declared them), without
+    /// reading any file: `Cert` and `Key` go together, and `ServerName` must be a DNS name or an
+    /// IP address. Errors name the file, line, pipe and key.
+    pub fn from_keys(keys: &Keys) -> Result<TlsSettings, ConfigError> {
+        let tls = TlsSettings {
+            ca: keys.path(CA.name, "a PEM file")?,
+            cert: keys.path(CERT.name, "a PEM file")?,
+            key: keys.path(KEY.name, "a PEM file")?,
+            server_name: keys.value(SERVER_NAME.name).map(str::to_string),
+        };
+        match (&tls.cert, &tls.key) {
+            (Some(_), None) => {
+                return Err(keys.error(CERT.name, "needs Key, the certificate's private key"))
+            }
+            (None, Some(_)) => {
+                return Err(keys.error(KEY.name, "needs Cert, the client certificate"))
+            }
+            _ => {}
+        }
+        if let Some(name) = &tls.server_name {
+            if ServerName::try_from(name.as_str()).is_err() {
+                return Err(keys.error(
+                    SERVER_NAME.name,
+                    format!("{name:?} is not a DNS name or IP address"),
+                ));
+            }
+        }
+        Ok(tls)
+    }
+}
+
+/// The TLS client side of a sink: its rustls settings, loaded on the first connection and kept.
 #[derive(Debug, Default)]
 pub struct TlsClient {
     config: Option<Arc<ClientConfig>>,
@@ -56,9 +130,9 @@ impl TlsClient {
         let name = settings.server_name.as_deref().unwrap_or(host);
         let server_name = ServerName::try_from(name.to_string())
             .map_err(|_| format!("{name:?} is not a DNS name or IP address to verify"))?;
-        let tcp = tcp::connect(host, port).await?;
+        let tcp = connect::tcp(host, port).await?;
         let connector = TlsConnector::from(config);
-        within_timeout(connector.connect(server_name, tcp))
+        within(TIMEOUT, connector.connect(server_name, tcp))
             .await
             .map_err(|e| handshake_failure(&e, name, settings))
     }

@@ -1,0 +1,181 @@
+//! `splunk-bench`: how fast the `splunk` sink delivers into a Splunk HTTP Event Collector, as a
+//! ratio to what that collector takes on its own. Every figure comes from the same run.
+//!
+//! The collector is the test crate's HEC receiver (`broker_tests::splunk_hec`, HTTPS on
+//! 127.0.0.1, counting what it indexes); the simulator runs in this process. For `--events`
+//! generated events (default 100,000, a quarter per queue):
+//!
+//! - receiver: a plain client POSTs the very bodies the sink builds (HEC event objects,
+//!   `Batch = 1000` per request) one after the other ([`broker_bench::post_rate`]).
+//! - end to end: the release binary `procustodibus-broker --loop 1` (next to this binary, or
+//!   `--broker PATH`) drains the simulator through one `splunk` pipe from the four queues,
+//!   `Batch = 1000`, into the collector; timed from its start until the collector indexed every
+//!   event ([`broker_bench::broker_run`]). `--ack yes` turns indexer acknowledgement on.
+//!
+//! Repeated `--runs` times (default 3), interleaved; each figure is the middle run.
+
+use std::time::Duration;
+
+use broker_bench::args::Args;
+use broker_bench::broker_run::run_until;
+use broker_bench::post_rate::{client, post_all};
+use broker_bench::report::{rate, ratio, thousands, verdict};
+use broker_bench::sim::BenchSim;
+use broker_bench::workload::Workload;
+use broker_bench::{temp_dir, temp_root};
+use broker_sinks::splunk::body::Envelope;
+use broker_tests::splunk_hec::{SplunkHec, EVENT_PATH};
+use reqwest::header::{HeaderMap, HeaderValue};
+
+const USAGE: &str = "\
+splunk-bench: the splunk sink at Batch = 1000 into a local HEC, against the HEC's own rate
+
+usage: cargo run --release -p broker-bench --bin splunk-bench -- [OPTIONS]
+  (build the broker first: cargo build --release -p broker-cli)
+
+options:
+  --events N      events per measurement, a quarter per queue (default 100000)
+  --runs N        measurements of each kind, interleaved; the middle one counts (default 3)
+  --ack yes|no    indexer acknowledgement on the pipe and the collector (default no)
+  --broker PATH   the broker binary (default procustodibus-broker next to this binary)
+  --dir PATH      where to make temporary directories (default the system's)
+  --timeout S     give up on a run after S seconds (default 300)";
+
+/// The HEC token of the benchmark.
+const TOKEN: &str = "bench-token-0000";
+/// Events per request.
+const BATCH: usize = 1000;
+/// The end-to-end target, events per second.
+const TARGET: f64 = 50_000.0;
+
+fn main() {
+    let args = Args::from_env(
+        USAGE,
+        &["events", "runs", "ack", "broker", "dir", "timeout"],
+    );
+    let events = args.number("events", 100_000);
+    let runs = args.number("runs", 3).max(1);
+    let ack = matches!(args.value("ack"), Some("yes" | "true" | "on" | "1"));
+    let broker = args.path("broker").unwrap_or_else(|| {
+        std::env::current_exe()
+            .expect("own path")
+            .with_file_name("procustodibus-broker")
+    });
+    let root = temp_root(args.path("dir").as_deref());
+    let timeout = Duration::from_secs(args.number("timeout", 300) as u64);
+    if !broker.is_file() {
+        eprintln!(
+            "{} is missing: cargo build --release -p broker-cli (or give --broker)",
+            broker.display()
+        );
+        std::process::exit(2);
+    }
+
+    let sim = BenchSim::start();
+    let workload = Workload::generate(events, 7);
+    let encoded = workload.encode();
+    let envelope = Envelope::from_values(None, None, None, None);
+    let bodies: Vec<Vec<u8>> = encoded.chunks(BATCH).map(|c| envelope.body(c)).collect();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+
+    let mut receiver_rates = Vec::new();
+    let mut end_to_end_rates = Vec::new();
+    for run in 1..=runs {
+        // The receiver's own rate.
+        let hec = SplunkHec::start(TOKEN);
+        hec.hec().keep_indexed = false;
+        let http = client(hec.ca_path()).expect("a client");
+        let mut headers = HeaderMap::new();
+        let auth = format!("Splunk {TOKEN}");
+        headers.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+        headers.insert(
+            "x-splunk-request-channel",
+            HeaderValue::from_static("0a1b2c3d-0000-4000-8000-0123456789ab"),
+        );
+        let url = format!("{}{EVENT_PATH}", hec.url());
+        let seconds = runtime
+            .block_on(post_all(&http, &url, &headers, &bodies))
+            .unwrap_or_else(|e| fail(&e));
+        if hec.indexed_count() != events {
+            fail(&format!(
+                "the receiver indexed {} of {events}",
+                hec.indexed_count()
+            ));
+        }
+        receiver_rates.push(rate(events, seconds));
+        drop(hec);
+
+        // End to end.
+        let hec = SplunkHec::start(TOKEN);
+        {
+            let mut state = hec.hec();
+            state.keep_indexed = false;
+            state.ack = ack;
+        }
+        let dir = temp_dir(&root, "splunk-bench-");
+        let pipe = format!(
+            "[Pipe.Splunk]\nFrom = alerts, endpoint_stats, log_authn, log_changes\nMax = 1000\n\
+             To = splunk\nUrl = {}\nToken = {TOKEN}\nCA = {}\nBatch = {BATCH}\nAck = {}\n",
+            hec.url(),
+            hec.ca_path().display(),
+            if ack { "yes" } else { "no" }
+        );
+        let config = sim.write_broker_files(
+            dir.path(),
+            &sim.config_with_pipes(&dir.path().join("spool"), &pipe),
+        );
+        workload.enqueue(&sim.sim);
+        let seconds = run_until(&broker, dir.path(), &config, timeout, || {
+            hec.indexed_count() >= events
+        })
+        .unwrap_or_else(|e| fail(&e));
+        if hec.indexed_count() != events {
+            fail(&format!(
+                "the receiver indexed {} events, {events} expected",
+                hec.indexed_count()
+            ));
+        }
+        end_to_end_rates.push(rate(events, seconds));
+        println!(
+            "run {run}: receiver {} ev/s, end to end {} ev/s",
+            thousands(receiver_rates[run - 1]),
+            thousands(end_to_end_rates[run - 1])
+        );
+    }
+    let receiver = middle(&mut receiver_rates);
+    let end_to_end = middle(&mut end_to_end_rates);
+    println!();
+    println!(
+        "splunk sink, {events} events, Batch = {BATCH}, Ack = {}, middle of {runs} runs:",
+        if ack { "yes" } else { "no" }
+    );
+    println!(
+        "  receiver's own rate (raw client):  {:>12} ev/s",
+        thousands(receiver)
+    );
+    println!(
+        "  end to end (sim -> broker -> HEC): {:>12} ev/s",
+        thousands(end_to_end)
+    );
+    println!(
+        "  end to end / receiver:             {:>12}",
+        ratio(end_to_end, receiver)
+    );
+    println!(
+        "  target end to end >= {} ev/s:    {:>12}",
+        thousands(TARGET),
+        verdict(end_to_end >= TARGET)
+    );
+}
+
+/// The middle value (the median of an odd count).
+fn middle(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Prints `message` and exits 1.
+fn fail(message: &str) -> ! {
+    eprintln!("splunk-bench: {message}");
+    std::process::exit(1);
+}

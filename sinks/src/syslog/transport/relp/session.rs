@@ -8,20 +8,22 @@
 //! sends every unanswered message again on a new session.
 
 use std::fmt;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 
+use super::ack::{ack_now, ACK_DELAY};
 use super::frame::{self, encode, next_txnr, Answer, Frame, Parser};
 use super::window::Window;
 use crate::util::io_error::reason;
 
-/// A connection a session runs on: TCP or TLS.
-pub trait RelpIo: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
+/// A connection a session runs on: TCP or TLS over TCP (its descriptor is the TCP socket's).
+pub trait RelpIo: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + fmt::Debug {}
 
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> RelpIo for T {}
+impl<T: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + fmt::Debug> RelpIo for T {}
 
 /// How many bytes of frames go to the connection in one write.
 const CHUNK: usize = 64 * 1024;
@@ -33,6 +35,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 pub struct Session {
     reader: ReadHalf<Box<dyn RelpIo>>,
     writer: WriteHalf<Box<dyn RelpIo>>,
+    /// The TCP socket under `reader` and `writer` (open as long as they are), for [`ack_now`].
+    socket: RawFd,
     parser: Parser,
     frames: Vec<Frame>,
     buf: Box<[u8]>,
@@ -55,10 +59,12 @@ impl Session {
     /// receiver's `200` that enables the `syslog` command. `stall` bounds every wait. The error
     /// is the reason only (the caller names the endpoint).
     pub async fn open(io: Box<dyn RelpIo>, stall: Duration) -> Result<Session, String> {
+        let socket = io.as_raw_fd();
         let (reader, writer) = tokio::io::split(io);
         let mut session = Session {
             reader,
             writer,
+            socket,
             parser: Parser::default(),
             frames: Vec::new(),
             buf: vec![0; CHUNK].into_boxed_slice(),
@@ -122,6 +128,10 @@ impl Session {
         let mut progress = Instant::now();
         let stalled = tokio::time::sleep(self.stall);
         tokio::pin!(stalled);
+        // Set after a read while nothing is left to send: then the acknowledgement goes out.
+        let ack = tokio::time::sleep(ACK_DELAY);
+        tokio::pin!(ack);
+        let mut ack_due = false;
         loop {
             // Frames go out as soon as the window has room: an answer's place is filled at once,
             // which also keeps acknowledgements riding on data (waiting for a larger burst
@@ -161,6 +171,11 @@ impl Session {
                     }
                     self.take_answers(n, window)?;
                     progress = Instant::now();
+                    // No frame of ours will carry the acknowledgement of these answers.
+                    if written == out.len() && window.next_to_send().is_none() {
+                        ack.as_mut().reset((progress + ACK_DELAY).into());
+                        ack_due = true;
+                    }
                 }
                 wrote = async {
                     if pending.is_empty() {
@@ -176,6 +191,10 @@ impl Session {
                     written += n;
                     unflushed = n > 0;
                     progress = Instant::now();
+                }
+                () = &mut ack, if ack_due => {
+                    ack_due = false;
+                    ack_now(self.socket);
                 }
                 () = &mut stalled => {
                     if progress.elapsed() >= stall {

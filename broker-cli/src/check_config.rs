@@ -22,7 +22,9 @@ pub fn run(config: &BrokerConfig) -> ExitCode {
 }
 
 fn check(config: &BrokerConfig) -> Result<String, String> {
-    Pipeline::new(&config.pipes).map_err(|e| e.to_string())?;
+    Pipeline::new(&config.pipes)
+        .and_then(|pipeline| pipeline.check_files())
+        .map_err(|e| e.to_string())?;
     let identity = match config.load_credentials().map_err(|e| e.to_string())? {
         Some(_) => format!("credentials {}", config.credentials_path.display()),
         None => match config.load_setup().map_err(|e| e.to_string())? {

@@ -24,7 +24,7 @@ pub mod text;
 
 pub use event::{Event, EventType};
 pub use registry::SinkPlugin;
-pub use sink::{Sink, SinkError, SinkErrorKind};
+pub use sink::{KeyError, Sink, SinkError, SinkErrorKind};
 pub use source::{Source, SourceError};
 
 /// The broker's own version: printed by `--version` and sent in the hello path.

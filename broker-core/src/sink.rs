@@ -23,7 +23,8 @@
 //! - [`Sink::use_state_dir`] tells a sink the spool directory, for state that must outlive a
 //!   restart (a channel id).
 //! - A sink builds without I/O; it opens files and sockets on first use, so a config check has
-//!   no side effects.
+//!   no side effects. [`Sink::check_files`] lets `--check-config` read the files a key names
+//!   (a `CA`) that the sink itself reads only when it connects.
 
 use std::time::Duration;
 
@@ -67,6 +68,36 @@ pub trait Sink: Send {
     /// nothing.
     fn use_state_dir(&mut self, dir: &std::path::Path) {
         let _ = dir;
+    }
+
+    /// Reads the files the sink's keys name that building it did not read, the ones it reads
+    /// only when it connects (a `CA`, a client certificate), and checks them, without network
+    /// or writes: `--check-config` calls it, so that a missing or malformed file shows there,
+    /// not at the first delivery. The daemon does not: it reads them when it connects, and a
+    /// failure then is retried. Default: nothing to check.
+    fn check_files(&self) -> Result<(), KeyError> {
+        Ok(())
+    }
+}
+
+/// What is wrong with the file a key names ([`Sink::check_files`]); the caller words it with
+/// the config file, the key's line and the pipe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyError {
+    /// The key, as the sink declares it (`CA`).
+    pub key: &'static str,
+    /// What is wrong, naming the file and never quoting its content
+    /// (`/etc/ca.pem: no such file or directory`).
+    pub message: String,
+}
+
+impl KeyError {
+    /// `message` about the file `key` names.
+    pub fn new(key: &'static str, message: impl Into<String>) -> Self {
+        KeyError {
+            key,
+            message: message.into(),
+        }
     }
 }
 

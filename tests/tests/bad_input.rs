@@ -691,3 +691,127 @@ fn a_nul_byte_in_any_value_is_an_error_naming_the_line() {
         )
     );
 }
+
+/// A pipe `Net` of each network sink with its required keys and `tls`, the TLS keys to check.
+fn network_pipes(tls: &str) -> Vec<(&'static str, String)> {
+    let http = |to: &str, keys: &str| format!("[Pipe.Net]\nFrom = alerts\nTo = {to}\n{keys}{tls}");
+    vec![
+        (
+            "splunk",
+            http("splunk", "Url = https://127.0.0.1:9\nToken = t\n"),
+        ),
+        (
+            "elasticsearch",
+            http("elasticsearch", "Url = https://127.0.0.1:9\nApiKey = k\n"),
+        ),
+        ("loki", http("loki", "Url = https://127.0.0.1:9\n")),
+        (
+            "sentinel",
+            http(
+                "sentinel",
+                "Endpoint = https://127.0.0.1:9\nDcr = dcr-1\nStream = Custom-P\nTenantId = 72f988bf-86f1-41af-91ab-2d7cd011db47\n\
+                 ClientId = 0f2d3c4b-1a2b-4c5d-8e9f-0a1b2c3d4e5f\nClientSecret = s\nAuthorityHost = https://127.0.0.1:9\n",
+            ),
+        ),
+        (
+            "syslog",
+            http("syslog", "Socket = 127.0.0.1:9\nProtocol = relp-tls\n"),
+        ),
+    ]
+}
+
+#[test]
+fn a_missing_or_malformed_tls_file_is_named_at_check_config_for_every_network_sink() {
+    let dir = BrokerDir::new();
+    write_credentials(&dir.credentials(), [7; 32]);
+    let certs = rsyslog::Certificates::generate(&dir.path(""));
+    let secret = "-----BEGIN PRIVATE KEY-----\nSECRET-KEY-LINE\n-----END PRIVATE KEY-----\n";
+    dir.write("not-a-cert.pem", secret);
+    let (ca, cert, key) = (
+        certs.ca.display().to_string(),
+        certs.client_cert.display().to_string(),
+        certs.client_key.display().to_string(),
+    );
+    let missing = dir.path("missing-ca.pem").display().to_string();
+    let not_a_cert = dir.path("not-a-cert.pem").display().to_string();
+    let config = dir.config().display().to_string();
+    // The line of `key` in the config's text.
+    let line_of = |text: &str, key: &str| {
+        1 + text
+            .lines()
+            .position(|l| l.starts_with(&format!("{key} =")))
+            .unwrap()
+    };
+    for (sink, good) in network_pipes(&format!("CA = {ca}\n")) {
+        dir.write_config("http://127.0.0.1:9", &good);
+        let run = dir.run("procustodibus-broker", &["--check-config"]);
+        assert!(run.status.success(), "{sink}: {}", describe(&run));
+    }
+    let cases = [
+        (
+            format!("CA = {missing}\n"),
+            "CA",
+            format!("{missing}: no such file or directory"),
+        ),
+        (
+            format!("CA = {not_a_cert}\n"),
+            "CA",
+            format!("{not_a_cert}: not a valid PEM file of a certificate"),
+        ),
+    ];
+    for (tls, key_name, reason) in &cases {
+        for (sink, pipe) in network_pipes(tls) {
+            dir.write_config("http://127.0.0.1:9", &pipe);
+            let text = std::fs::read_to_string(dir.config()).unwrap();
+            let run = dir.run("procustodibus-broker", &["--check-config"]);
+            let error = one_line_error(&run);
+            let line = line_of(&text, key_name);
+            assert_eq!(
+                error,
+                format!("{config} line {line}: pipe Net: {key_name}: {reason}"),
+                "{sink}"
+            );
+            assert!(!error.contains("SECRET"), "{error}");
+        }
+    }
+
+    // The client certificate of RELP over TLS: a key that is not one, a key of another
+    // certificate.
+    let syslog = |extra: &str| {
+        format!(
+            "[Pipe.Net]\nFrom = alerts\nTo = syslog\nSocket = 127.0.0.1:9\nProtocol = relp-tls\n\
+             CA = {ca}\nCert = {cert}\n{extra}"
+        )
+    };
+    for (extra, key_name, reason) in [
+        (
+            format!("Key = {not_a_cert}\n"),
+            "Key",
+            format!("{not_a_cert}: not a valid PEM file of a private key"),
+        ),
+        (
+            format!("Key = {}\n", certs.key.display()),
+            "Cert",
+            format!(
+                "{cert} and Key {} do not make a client certificate",
+                certs.key.display()
+            ),
+        ),
+    ] {
+        dir.write_config("http://127.0.0.1:9", &syslog(&extra));
+        let text = std::fs::read_to_string(dir.config()).unwrap();
+        let run = dir.run("procustodibus-broker", &["--check-config"]);
+        let error = one_line_error(&run);
+        let line = line_of(&text, key_name);
+        assert!(
+            error.starts_with(&format!(
+                "{config} line {line}: pipe Net: {key_name}: {reason}"
+            )),
+            "{error}"
+        );
+        assert!(!error.contains("SECRET"), "{error}");
+    }
+    dir.write_config("http://127.0.0.1:9", &syslog(&format!("Key = {key}\n")));
+    let run = dir.run("procustodibus-broker", &["--check-config"]);
+    assert!(run.status.success(), "{}", describe(&run));
+}

@@ -121,6 +121,17 @@ impl Pipeline {
         }
     }
 
+    /// Checks the files each pipe's sink reads only when it connects ([`Sink::check_files`]):
+    /// the first problem, naming the config file, the key's line and the pipe.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        for pipe in &self.pipes {
+            pipe.sink
+                .check_files()
+                .map_err(|e| pipe.config.settings.error(e.key, e.message))?;
+        }
+        Ok(())
+    }
+
     /// The queues polled, with the `Max` used for each.
     pub fn queues(&self) -> &[(EventType, u32)] {
         &self.queues

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
-use broker_core::{Event, Sink, SinkError};
+use broker_core::{Event, KeyError, Sink, SinkError};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 
@@ -318,6 +318,10 @@ impl Sink for LokiSink {
     /// Loki's last answer: `STATUS: the start of the body`, secrets masked.
     fn last_answer(&self) -> Option<String> {
         self.last_answer.clone()
+    }
+
+    fn check_files(&self) -> Result<(), KeyError> {
+        self.config.client.check_files()
     }
 
     /// Drops the client and its connections. Nothing is buffered: every request was answered.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
-use broker_core::{Event, Sink, SinkError};
+use broker_core::{Event, KeyError, Sink, SinkError};
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 
@@ -420,5 +420,9 @@ impl Sink for SentinelSink {
 
     fn last_answer(&self) -> Option<String> {
         self.last_answer.clone()
+    }
+
+    fn check_files(&self) -> Result<(), KeyError> {
+        self.config.client.check_files()
     }
 }

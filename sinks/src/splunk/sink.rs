@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
-use broker_core::{Event, Sink, SinkError};
+use broker_core::{Event, KeyError, Sink, SinkError};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use tokio::time::Instant;
 
@@ -413,5 +413,9 @@ impl Sink for SplunkSink {
 
     fn last_answer(&self) -> Option<String> {
         self.last_answer.clone()
+    }
+
+    fn check_files(&self) -> Result<(), KeyError> {
+        self.config.client.check_files()
     }
 }

@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::registry::{BuildError, SinkKey};
-use broker_core::{Event, Sink, SinkError, SinkPlugin};
+use broker_core::{Event, KeyError, Sink, SinkError, SinkPlugin};
 
 use crate::util::confirmed::kept::Kept;
 use crate::util::confirmed::{ConfirmedStream, Unconfirmed, SETTLE};
@@ -429,6 +429,10 @@ impl Sink for SyslogSink {
 
     fn last_answer(&self) -> Option<String> {
         self.relp.last_answer()
+    }
+
+    fn check_files(&self) -> Result<(), KeyError> {
+        self.config.tls.check_files()
     }
 
     async fn reopen(&mut self) -> Result<(), SinkError> {

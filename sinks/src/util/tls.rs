@@ -4,7 +4,8 @@
 //! else the system's trusted roots, and for the host connected to (or `ServerName`). `Cert` and
 //! `Key` give a client certificate. A sink declares the keys ([`CA`], [`CERT`], [`KEY`],
 //! [`SERVER_NAME`], or all of [`KEYS`]) in its key list, reads them with
-//! [`TlsSettings::from_keys`] when it is built (no I/O), and connects with a [`TlsClient`], which
+//! [`TlsSettings::from_keys`] when it is built (no I/O), checks the files for `--check-config`
+//! with [`TlsSettings::check_files`], and connects with a [`TlsClient`], which
 //! reads the files on the first connection (off the async runtime) and keeps them until
 //! [`TlsClient::forget`] (a sink's `reopen`). [`client_config`] gives the rustls settings alone,
 //! for a client library that makes its own connections. Errors name the file and the reason,
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use broker_core::config::{ConfigError, Keys};
 use broker_core::registry::SinkKey;
+use broker_core::KeyError;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
@@ -92,6 +94,29 @@ impl TlsSettings {
         }
         Ok(tls)
     }
+
+    /// Reads the files the keys name, as a connection will, and checks them: `CA` and `Cert`
+    /// hold PEM certificates, `Key` a PEM private key, and `Cert` and `Key` make a client
+    /// certificate (a sink's [`Sink::check_files`](broker_core::Sink::check_files)). The error
+    /// names the key and the file, never a file's content. The system's roots (no `CA`) are
+    /// left to the connection.
+    pub fn check_files(&self) -> Result<(), KeyError> {
+        if let Some(ca) = &self.ca {
+            read_ca(ca).map_err(|e| KeyError::new(CA.name, e))?;
+        }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            let chain = read_certs(cert).map_err(|e| KeyError::new(CERT.name, e))?;
+            let key_der = read_key(key).map_err(|e| KeyError::new(KEY.name, e))?;
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| KeyError::new(CERT.name, format!("TLS settings: {e}")))?
+                .with_root_certificates(RootCertStore::empty())
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| KeyError::new(CERT.name, not_a_pair(cert, key, &e)))?;
+        }
+        Ok(())
+    }
 }
 
 /// The TLS client side of a sink: its rustls settings, loaded on the first connection and kept.
@@ -141,7 +166,7 @@ impl TlsClient {
 /// The rustls client settings: trusted roots, and the client certificate if any.
 pub fn client_config(settings: &TlsSettings) -> Result<ClientConfig, String> {
     let roots = match &settings.ca {
-        Some(path) => load_ca(path)?,
+        Some(path) => read_ca(path).map_err(|e| format!("CA {e}"))?,
         None => system_roots()?,
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -151,27 +176,32 @@ pub fn client_config(settings: &TlsSettings) -> Result<ClientConfig, String> {
         .with_root_certificates(roots);
     match (&settings.cert, &settings.key) {
         (Some(cert), Some(key)) => {
-            let chain = load_certs(cert)?;
-            let key_der = load_key(key)?;
-            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
-                format!(
-                    "Cert {} and Key {} do not make a client certificate: {e}",
-                    cert.display(),
-                    key.display()
-                )
-            })
+            let chain = read_certs(cert).map_err(|e| format!("Cert {e}"))?;
+            let key_der = read_key(key).map_err(|e| format!("Key {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| format!("Cert {}", not_a_pair(cert, key, &e)))
         }
         _ => Ok(builder.with_no_client_auth()),
     }
 }
 
-/// The certificates of a `CA` file.
-fn load_ca(path: &Path) -> Result<RootCertStore, String> {
+/// `Cert` and `Key` that do not make a client certificate, in words (after the key `Cert`).
+fn not_a_pair(cert: &Path, key: &Path, error: &rustls::Error) -> String {
+    format!(
+        "{} and Key {} do not make a client certificate: {error}",
+        cert.display(),
+        key.display()
+    )
+}
+
+/// The certificates of a `CA` file as trusted roots; the error names the file.
+fn read_ca(path: &Path) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
-    for cert in load_certs_named(path, "CA")? {
+    for cert in read_certs(path)? {
         roots
             .add(cert)
-            .map_err(|e| format!("CA {}: {e}", path.display()))?;
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(roots)
 }
@@ -195,15 +225,10 @@ fn system_roots() -> Result<RootCertStore, String> {
     ))
 }
 
-/// The certificate chain of a `Cert` file, leaf first.
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    load_certs_named(path, "Cert")
-}
-
-/// Every certificate of a PEM file; `key` names the setting in errors.
-fn load_certs_named(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let failed =
-        |e: &pem::Error| format!("{key} {}: {}", path.display(), pem_reason(e, "certificate"));
+/// Every certificate of a PEM file (a `Cert` chain, leaf first, or a `CA` file's); the error
+/// names the file.
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let failed = |e: &pem::Error| format!("{}: {}", path.display(), pem_reason(e, "certificate"));
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| failed(&e))?
         .collect::<Result<Vec<_>, _>>()
@@ -214,10 +239,10 @@ fn load_certs_named(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static
     Ok(certs)
 }
 
-/// The private key of a `Key` file (PKCS#8, PKCS#1 or SEC1, in PEM).
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+/// The private key of a `Key` file (PKCS#8, PKCS#1 or SEC1, in PEM); the error names the file.
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_file(path)
-        .map_err(|e| format!("Key {}: {}", path.display(), pem_reason(&e, "private key")))
+        .map_err(|e| format!("{}: {}", path.display(), pem_reason(&e, "private key")))
 }
 
 /// Why a PEM file could not be read, without quoting any of its content (a key's lines must

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use broker_core::config::{ConfigError, Keys, PipeSettings};
 use broker_core::registry::SinkKey;
+use broker_core::KeyError;
 use reqwest::Url;
 
 use super::answer::transport_reason;
@@ -141,6 +142,16 @@ impl ClientSettings {
             ProxySetting::Url(url) => url.password().map(str::to_string),
             _ => None,
         }
+    }
+
+    /// Reads the `CA` file, if any, and checks that it holds PEM certificates (a sink's
+    /// [`Sink::check_files`](broker_core::Sink::check_files)); the error names the file.
+    pub fn check_files(&self) -> Result<(), KeyError> {
+        let settings = TlsSettings {
+            ca: self.ca.clone(),
+            ..TlsSettings::default()
+        };
+        settings.check_files()
     }
 
     /// Builds the client. It reads the `CA` file, so call it on the first delivery (a sink

@@ -19,6 +19,10 @@
 //! - [`http`]: the HTTP sink layer: client keys (`Url`, `Timeout`, `Proxy`, `CA`) and the
 //!   reqwest client, secrets from a key or a file, a receiver's answer and what it means,
 //!   `Retry-After`, and masking secrets in whatever a receiver echoes.
+//! - [`verdicts`]: a receiver's answer for each event of a request (taken, refused, to send
+//!   again) past the first failure, which is all a `deliver` reports: [`verdicts::Verdicts`]
+//!   keeps the verdicts on the events after it, so that the next delivery, which starts there,
+//!   sends none of the taken ones twice and dead-letters each refused one with its reason.
 //!
 //! A sink reads its keys and builds without I/O; on its first `deliver` it connects with
 //! [`connect`], and it words every failure as `cannot <do what> <where>: <reason>` with
@@ -65,3 +69,4 @@ pub mod connect;
 pub mod http;
 pub mod io_error;
 pub mod tls;
+pub mod verdicts;

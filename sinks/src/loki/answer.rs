@@ -22,17 +22,7 @@
 //! is about the request (bad labels, a proxy's 400, a missing stream): `None`.
 
 use super::body::{without_spaces, PushBody};
-
-/// What Loki did with one event of a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Taken.
-    Taken,
-    /// Refused for itself: Loki's words.
-    Refused(String),
-    /// Maybe refused without being named: send again.
-    Resend,
-}
+use crate::util::verdicts::Verdict;
 
 /// How a named entry is told from the others of its stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,10 +10,9 @@
 //! | 413 | the request is sent again in halves; an event Loki refuses alone with 413 is dead-lettered |
 //!
 //! What Loki said about the events after a dead-lettered one is kept for the next delivery,
-//! which starts with them: they are not sent again. An answer is read up to 8 MiB; should a 400
+//! which starts with them: they are not sent again ([`crate::util::verdicts`]). An answer is read up to 8 MiB; should a 400
 //! be longer, the events after the last one it names are sent again rather than counted.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,11 +21,12 @@ use broker_core::{Event, KeyError, Sink, SinkError};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 
-use super::answer::{verdicts, Verdict};
+use super::answer::verdicts;
 use super::body::{build, now_nanos};
 use super::config::LokiConfig;
 use crate::util::blocking::run_blocking;
 use crate::util::http::{retry_error, Answer, Class, Secrets};
+use crate::util::verdicts::{Recalled, Settled, Verdict, Verdicts};
 
 /// How much of an answer the sink reads: Loki's 400 names each refused entry in about 250
 /// bytes, so this holds the names of every entry of the largest request.
@@ -44,7 +44,7 @@ pub struct LokiSink {
     /// Loki's last answer, for `--test-pipe`.
     last_answer: Option<String>,
     /// What Loki said about the events after the one last reported refused.
-    ahead: VecDeque<(String, Verdict)>,
+    ahead: Verdicts,
 }
 
 /// How Loki answered one request.
@@ -69,7 +69,7 @@ impl LokiSink {
             pipe: pipe.into(),
             client: None,
             last_answer: None,
-            ahead: VecDeque::new(),
+            ahead: Verdicts::new(),
         }
     }
 
@@ -175,33 +175,18 @@ impl LokiSink {
     /// Uses what Loki already said about the first events of `events` (see
     /// [`LokiSink::ahead`]): how many were taken, or the permanent failure of the first refused.
     fn recall(&mut self, events: &[Event]) -> Result<usize, SinkError> {
-        let mut taken = 0;
-        while let Some((line, verdict)) = self.ahead.front() {
-            if events.get(taken).map(Event::line) != Some(line.as_str()) {
-                self.ahead.clear();
-                break;
+        match self.ahead.recall(events)? {
+            Recalled::Taken(taken) => Ok(taken),
+            Recalled::Resend(taken) => {
+                tracing::info!(
+                    "pipe {}: Loki {} counted more ignored entries than it named: sending the \
+                     unnamed ones again",
+                    self.pipe,
+                    self.config.origin()
+                );
+                Ok(taken)
             }
-            match verdict {
-                Verdict::Taken => taken += 1,
-                Verdict::Refused(why) => {
-                    let error = SinkError::permanent(taken, why.clone());
-                    self.ahead.pop_front();
-                    return Err(error);
-                }
-                Verdict::Resend => {
-                    tracing::info!(
-                        "pipe {}: Loki {} counted more ignored entries than it named: sending the \
-                         unnamed ones again",
-                        self.pipe,
-                        self.config.origin()
-                    );
-                    self.ahead.clear();
-                    break;
-                }
-            }
-            self.ahead.pop_front();
         }
-        Ok(taken)
     }
 
     /// The error for a request of `events[start..]` whose verdicts are `verdicts`: how many
@@ -213,25 +198,11 @@ impl LokiSink {
         start: usize,
         verdicts: Vec<Verdict>,
     ) -> Result<usize, SinkError> {
-        let end = start + verdicts.len();
-        let taken = verdicts
-            .iter()
-            .take_while(|v| **v == Verdict::Taken)
-            .count();
-        let mut rest = verdicts.into_iter().skip(taken);
-        match rest.next() {
-            None => Ok(end),
-            Some(Verdict::Refused(why)) => {
-                let first = start + taken;
-                self.ahead = events[first + 1..end]
-                    .iter()
-                    .map(|e| e.line().to_string())
-                    .zip(rest)
-                    .collect();
-                Err(SinkError::permanent(first, why))
-            }
-            Some(_) => Err(SinkError::retry(
-                start + taken,
+        match self.ahead.settle(events, start, verdicts) {
+            Settled::Taken(end) => Ok(end),
+            Settled::Refused(error) => Err(error),
+            Settled::Resend(first) => Err(SinkError::retry(
+                first,
                 format!(
                     "Loki {} counted more ignored entries than it named: sending the unnamed \
                      ones again",

@@ -3,9 +3,10 @@
 use broker_core::config::{BrokerConfig, PipeSettings};
 use broker_core::{Event, EventType};
 
-use super::answer::{verdicts, Verdict};
+use super::answer::verdicts;
 use super::body::{build, created_nanos, stream_name};
 use super::config::{push_url, Auth, LokiConfig};
+use crate::util::verdicts::Verdict;
 
 fn settings(pairs: &[(&str, &str)]) -> PipeSettings {
     PipeSettings::new("Loki", "/b.conf", pairs)

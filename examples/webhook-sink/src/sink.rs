@@ -20,7 +20,7 @@
 //! - Some events refused while another is taken: each refused event is a permanent failure (the
 //!   core writes it to the dead-letter file and goes on). The sending stops at the first event
 //!   taken after a refusal; what the receiver said about the events after the reported one is
-//!   kept for the next delivery, so no event is sent (or taken) twice for it.
+//!   kept for the next delivery ([`Verdicts`]), so no event is sent (or taken) twice for it.
 //!
 //! A request that timed out may have reached the receiver: it is sent again, so delivery is at
 //! least once. The HTTP client is the layer's ([`broker_sinks::util::http`]): no proxy unless
@@ -30,7 +30,6 @@
 //! a message has them masked in every form a receiver may echo ([`Secrets`]). Every answer is
 //! kept for `--test-pipe` ([`Sink::last_answer`]).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,6 +38,7 @@ use broker_core::{Event, KeyError, Sink, SinkError};
 use broker_sinks::util::blocking::run_blocking;
 use broker_sinks::util::http::answer::QUOTE_BYTES;
 use broker_sinks::util::http::{retry_error, Answer, Class, Secrets};
+use broker_sinks::util::verdicts::{Recalled, Settled, Verdict, Verdicts};
 use reqwest::StatusCode;
 
 use crate::body::encode_body;
@@ -58,7 +58,7 @@ pub struct WebhookSink {
     /// What the receiver said about events past the one last reported refused, learnt while
     /// sorting out a refused request: used instead of sending them again, when the next
     /// delivery starts with them.
-    ahead: VecDeque<(String, Verdict)>,
+    ahead: Verdicts,
 }
 
 /// How the receiver answered one request.
@@ -69,13 +69,6 @@ enum Outcome {
     /// Worth sending again later, not before the wait if any; the message says why.
     Retry(String, Option<Duration>),
     /// The request's content was refused; the message says why.
-    Refused(String),
-}
-
-/// What the receiver said about one event sent alone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Verdict {
-    Taken,
     Refused(String),
 }
 
@@ -101,7 +94,7 @@ impl WebhookSink {
             pipe: pipe.into(),
             client: None,
             last_answer: None,
-            ahead: VecDeque::new(),
+            ahead: Verdicts::new(),
         }
     }
 
@@ -176,27 +169,10 @@ impl WebhookSink {
     /// [`WebhookSink::ahead`]): how many of them were taken, or the permanent failure of the first
     /// one refused. Forgets what does not match.
     fn recall(&mut self, events: &[Event]) -> Result<usize, SinkError> {
-        let first = events.first().map(Event::line);
-        while self
-            .ahead
-            .front()
-            .is_some_and(|(l, _)| Some(l.as_str()) != first)
-        {
-            self.ahead.pop_front();
+        match self.ahead.recall(events)? {
+            // This sink keeps no `Resend` verdict.
+            Recalled::Taken(taken) | Recalled::Resend(taken) => Ok(taken),
         }
-        let mut taken = 0;
-        while let Some((line, verdict)) = self.ahead.front() {
-            if events.get(taken).map(Event::line) != Some(line.as_str()) {
-                self.ahead.clear();
-                break;
-            }
-            match verdict {
-                Verdict::Taken => taken += 1,
-                Verdict::Refused(why) => return Err(SinkError::permanent(taken, why.clone())),
-            }
-            self.ahead.pop_front();
-        }
-        Ok(taken)
     }
 
     /// Sorts out a request of `events[start..end]` that the receiver refused (see the module
@@ -236,13 +212,6 @@ impl WebhookSink {
                 }
             }
         }
-        let taken = verdicts
-            .iter()
-            .take_while(|v| **v == Verdict::Taken)
-            .count();
-        if taken == verdicts.len() {
-            return Ok(end);
-        }
         if !verdicts.contains(&Verdict::Taken) {
             let alone = match verdicts.len() {
                 1 => "its event sent alone was".to_string(),
@@ -257,17 +226,12 @@ impl WebhookSink {
                 ),
             ));
         }
-        let refused = start + taken;
-        let mut known = verdicts.into_iter().skip(taken);
-        let Some(Verdict::Refused(why)) = known.next() else {
-            unreachable!("the first verdict after the taken ones is a refusal");
-        };
-        self.ahead = events[refused + 1..]
-            .iter()
-            .map(|e| e.line().to_string())
-            .zip(known)
-            .collect();
-        Err(SinkError::permanent(refused, why))
+        // All taken (`Ok(end)`), or the first refused one's error, the verdicts after it kept.
+        match self.ahead.settle(events, start, verdicts) {
+            Settled::Taken(end) => Ok(end),
+            Settled::Refused(error) => Err(error),
+            Settled::Resend(_) => unreachable!("this sink gives no Resend verdict"),
+        }
     }
 }
 

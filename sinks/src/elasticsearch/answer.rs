@@ -18,6 +18,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::util::http::quote;
+
 /// The most characters of a receiver's reason a message quotes.
 const REASON_CHARS: usize = 300;
 
@@ -95,7 +97,7 @@ pub fn verdict(item: &Value) -> Verdict {
                 why.push_str(text);
             }
         }
-        one_line(&why)
+        quote(&why, REASON_CHARS)
     };
     match status {
         Some(200..=299 | 409) => Verdict::Delivered,
@@ -121,7 +123,7 @@ pub fn request_error(body: &[u8]) -> Option<String> {
         (false, false) => format!("{kind}: {reason}"),
         _ => format!("{kind}{reason}"),
     };
-    Some(one_line(&text))
+    Some(quote(&text, REASON_CHARS))
 }
 
 /// The error's type and reason, and its cause's (`caused_by`) if it has one. An error given as a
@@ -142,19 +144,4 @@ fn error_text(error: Option<&Value>) -> (String, String) {
         }
         _ => (String::new(), String::new()),
     }
-}
-
-/// `text` on one line (control characters and runs of white space made one space), at most
-/// [`REASON_CHARS`] characters (then `...`).
-fn one_line(text: &str) -> String {
-    let mut text = text
-        .split(|c: char| c.is_control() || c.is_whitespace())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if let Some((cut, _)) = text.char_indices().nth(REASON_CHARS) {
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
 }

@@ -25,12 +25,15 @@ use super::answer::verdicts;
 use super::body::{build, now_nanos};
 use super::config::LokiConfig;
 use crate::util::blocking::run_blocking;
-use crate::util::http::{retry_error, Answer, Class, Secrets};
+use crate::util::http::{quote, retry_error, Answer, Class, Secrets};
 use crate::util::verdicts::{Recalled, Settled, Verdict, Verdicts};
 
 /// How much of an answer the sink reads: Loki's 400 names each refused entry in about 250
 /// bytes, so this holds the names of every entry of the largest request.
 const ANSWER_BYTES: usize = 8 << 20;
+
+/// The most characters of Loki's words about a refused entry a dead letter's reason quotes.
+const REASON_CHARS: usize = 500;
 
 /// A sink that pushes events to Grafana Loki.
 pub struct LokiSink {
@@ -149,7 +152,7 @@ impl LokiSink {
                             .map(|v| match v {
                                 Verdict::Refused(why) => Verdict::Refused(format!(
                                     "Loki {origin} refused the entry (400): {}",
-                                    one_line(&why)
+                                    quote(&why, REASON_CHARS)
                                 )),
                                 other => other,
                             })
@@ -232,16 +235,6 @@ fn hint(status: StatusCode) -> &'static str {
         404 | 405 | 410 | 421 => " (check Url: Loki's base URL; the events wait in the spool)",
         _ => "",
     }
-}
-
-/// `text` on one line, runs of white space made one space, at most 500 characters.
-fn one_line(text: &str) -> String {
-    let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Some((cut, _)) = line.char_indices().nth(500) {
-        line.truncate(cut);
-        line.push_str("...");
-    }
-    line
 }
 
 #[async_trait]

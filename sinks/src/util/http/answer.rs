@@ -9,7 +9,8 @@
 //!
 //! A request that got no answer (refused, reset, timed out, TLS failure) is a retry too, its
 //! reason from [`transport_reason`]. Every text from the receiver is quoted with its secrets
-//! masked ([`Secrets`]), on one line, cut to [`QUOTED_CHARS`] characters.
+//! masked ([`Secrets`]), on one line, cut to [`QUOTED_CHARS`] characters ([`quote`], which a
+//! sink also uses for the reasons it picks out of an answer: an item's error, a named entry).
 
 use std::time::{Duration, SystemTime};
 
@@ -107,17 +108,7 @@ impl Answer {
             let keep = bytes.len().saturating_sub(8 * secrets.longest());
             bytes = &bytes[..keep];
         }
-        let text = secrets.mask(&String::from_utf8_lossy(bytes));
-        let mut text = text
-            .split(|c: char| c.is_control() || c.is_whitespace())
-            .filter(|w| !w.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        if let Some((cut, _)) = text.char_indices().nth(QUOTED_CHARS) {
-            text.truncate(cut);
-            text.push_str("...");
-        }
-        text
+        quote(&secrets.mask(&String::from_utf8_lossy(bytes)), QUOTED_CHARS)
     }
 
     /// `STATUS` and `: EXCERPT` when the body says something (`400 Bad Request: {"text":...}`):
@@ -137,6 +128,22 @@ impl Answer {
             format!(" (Retry-After: waiting at least {} s)", w.as_secs_f64())
         })
     }
+}
+
+/// A receiver's `text` as a message quotes it: on one line (control characters and runs of
+/// white space made one space, none at either end), at most `chars` characters (then `...`).
+/// Mask its secrets first ([`Secrets::mask`]): a cut may split one.
+pub fn quote(text: &str, chars: usize) -> String {
+    let mut text = text
+        .split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Some((cut, _)) = text.char_indices().nth(chars) {
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
 }
 
 /// A retryable error after `delivered` events, asking for `wait` if any. The core logs it as a
@@ -212,6 +219,16 @@ mod tests {
         // A body cut off may end in the start of a secret: that end is left out.
         let cut = answer(500, "abc t0ken-va", false).excerpt(&secrets);
         assert!(!cut.contains("t0ken"), "{cut}");
+    }
+
+    #[test]
+    fn quotes_are_one_line_and_cut_to_their_length() {
+        assert_eq!(quote("  a\n\tb \u{1b}[2J  c\r\n", 100), "a b [2J c");
+        assert_eq!(quote("", 10), "");
+        assert_eq!(quote("abcdef", 6), "abcdef");
+        assert_eq!(quote("abcdefg", 6), "abcdef...");
+        // Characters, not bytes.
+        assert_eq!(quote("ééééé", 3), "ééé...");
     }
 
     #[test]

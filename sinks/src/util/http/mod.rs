@@ -10,8 +10,9 @@
 //!   built, so `--check-config` checks it, and no error ever quotes its content. Also the
 //!   `Authorization` values made from one ([`authorization`], [`basic_authorization`]).
 //! - [`answer`]: a receiver's answer ([`answer::Answer`]: status, `Retry-After`, the start of the
-//!   body), what a status means for delivery ([`answer::classify`]), the retryable error and the
-//!   one-line reason of a failed request.
+//!   body), what a status means for delivery ([`answer::classify`]), the retryable error, the
+//!   one-line reason of a failed request, and a receiver's text quoted on one line, cut to a
+//!   length ([`answer::quote`]).
 //! - [`mask`]: every secret replaced by `***` in any form a receiver may echo it, before a
 //!   receiver's text reaches a log line, an error or the dead-letter file.
 //! - [`retry_after`]: the wait a 429 or 503 asks for, capped at 300 s.
@@ -25,7 +26,7 @@ pub mod mask;
 pub mod retry_after;
 pub mod secret;
 
-pub use answer::{classify, retry_error, transport_reason, Answer, Class};
+pub use answer::{classify, quote, retry_error, transport_reason, Answer, Class};
 pub use client::{parse_url, ClientSettings, ProxySetting};
 pub use mask::Secrets;
 pub use retry_after::parse_retry_after;

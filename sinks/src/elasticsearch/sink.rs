@@ -47,7 +47,9 @@ pub struct ElasticSink {
     current: usize,
     /// The receiver's last answer, for `--test-pipe`.
     last_answer: Option<String>,
-    /// What the receiver said about events past the first one not delivered, by `_id`.
+    /// What the receiver said about events past the first one not delivered, by `_id` (not in
+    /// the batch's order as [`crate::util::verdicts`] keeps them: a delivery sends only its
+    /// events still waiting, wherever they stand, and each item may ask for a retry alone).
     known: HashMap<String, Known>,
 }
 

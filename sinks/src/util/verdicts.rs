@@ -197,6 +197,14 @@ mod tests {
         SinkError::permanent(delivered, why)
     }
 
+    /// `n` events, and what is kept after a request of the first ones got `verdicts`.
+    fn kept(n: usize, verdicts: Vec<Verdict>) -> (Vec<Event>, Verdicts) {
+        let all = events(n);
+        let mut ahead = Verdicts::new();
+        ahead.settle(&all, 0, verdicts);
+        (all, ahead)
+    }
+
     #[test]
     fn a_request_all_taken_goes_on_and_keeps_nothing() {
         let all = events(5);
@@ -252,13 +260,7 @@ mod tests {
     #[test]
     fn a_delivery_that_starts_with_a_reported_refusal_again_gets_it_again() {
         // The dead-letter file could not be written: the core delivers from e1 again.
-        let all = events(3);
-        let mut ahead = Verdicts::new();
-        ahead.settle(
-            &all,
-            0,
-            vec![refused("zero"), refused("one"), Verdict::Taken],
-        );
+        let (all, mut ahead) = kept(3, vec![refused("zero"), refused("one"), Verdict::Taken]);
         assert_eq!(ahead.recall(&all[1..]), Err(permanent(0, "one")));
         assert_eq!(ahead.recall(&all[1..]), Err(permanent(0, "one")));
         assert_eq!(ahead.recall(&all[2..]), Ok(Recalled::Taken(1)));
@@ -266,13 +268,7 @@ mod tests {
 
     #[test]
     fn verdicts_that_do_not_match_the_delivery_are_forgotten() {
-        let all = events(4);
-        let mut ahead = Verdicts::new();
-        ahead.settle(
-            &all,
-            0,
-            vec![refused("zero"), Verdict::Taken, Verdict::Taken],
-        );
+        let (all, mut ahead) = kept(4, vec![refused("zero"), Verdict::Taken, Verdict::Taken]);
         // A delivery from elsewhere (the core went back to e0): sent again, nothing recalled.
         assert_eq!(ahead.recall(&all[..]), Ok(Recalled::Taken(0)));
         assert!(ahead.is_empty());
@@ -298,22 +294,20 @@ mod tests {
         assert_eq!(settled, Settled::Resend(2));
         assert!(ahead.is_empty());
         // After a refusal: the taken ones before the resend count, the rest is sent again.
-        let verdicts = vec![
-            refused("zero"),
-            Verdict::Taken,
-            Verdict::Resend,
-            Verdict::Resend,
-        ];
-        ahead.settle(&all, 0, verdicts);
+        let resend = Verdict::Resend;
+        ahead.settle(
+            &all,
+            0,
+            vec![refused("0"), Verdict::Taken, resend.clone(), resend],
+        );
         assert_eq!(ahead.recall(&all[1..]), Ok(Recalled::Resend(1)));
         assert!(ahead.is_empty());
     }
 
     #[test]
     fn a_new_refusal_replaces_what_was_kept() {
-        let all = events(6);
-        let mut ahead = Verdicts::new();
-        ahead.settle(&all, 0, vec![refused("zero"), Verdict::Taken]);
+        let (all, mut ahead) = kept(6, vec![refused("zero"), Verdict::Taken]);
+        assert_eq!(ahead.len(), 1);
         let settled = ahead.settle(&all, 3, vec![refused("three"), refused("four")]);
         assert_eq!(settled, Settled::Refused(permanent(3, "three")));
         assert_eq!(ahead.recall(&all[4..]), Err(permanent(0, "four")));

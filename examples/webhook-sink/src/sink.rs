@@ -35,8 +35,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use broker_core::config::{ConfigError, PipeSettings};
 use broker_core::{Event, KeyError, Sink, SinkError};
-use broker_sinks::util::blocking::run_blocking;
 use broker_sinks::util::http::answer::QUOTE_BYTES;
+use broker_sinks::util::http::client::LazyClient;
 use broker_sinks::util::http::{retry_error, Answer, Class, Secrets};
 use broker_sinks::util::verdicts::{Recalled, Settled, Verdict, Verdicts};
 use reqwest::StatusCode;
@@ -50,7 +50,7 @@ pub struct WebhookSink {
     /// The pipe's name, for log lines (the core names the pipe in its own lines).
     pipe: String,
     /// The HTTP client, built (and the `CA` file read) on the first delivery.
-    client: Option<reqwest::Client>,
+    client: LazyClient,
     /// Texts never to show: the header values, the URL's path and query, a proxy's password.
     secrets: Secrets,
     /// The receiver's last answer, for `--test-pipe`.
@@ -92,7 +92,7 @@ impl WebhookSink {
             secrets: secrets_of(&config),
             config,
             pipe: pipe.into(),
-            client: None,
+            client: LazyClient::default(),
             last_answer: None,
             ahead: Verdicts::new(),
         }
@@ -104,21 +104,6 @@ impl WebhookSink {
             WebhookConfig::from_settings(settings)?,
             &settings.pipe,
         ))
-    }
-
-    /// The client, built on first use: reads the `CA` file (on tokio's blocking pool). A
-    /// failure is a retry after the `delivered` events.
-    async fn client(&mut self, delivered: usize) -> Result<reqwest::Client, SinkError> {
-        if let Some(client) = &self.client {
-            return Ok(client.clone());
-        }
-        let settings = self.config.client.clone();
-        let client = run_blocking("setting up the HTTP client", move || settings.build())
-            .await
-            .map_err(|e| SinkError::retry(delivered, e.message))?
-            .map_err(|e| SinkError::retry(delivered, e))?;
-        self.client = Some(client.clone());
-        Ok(client)
     }
 
     /// POSTs one request of `events` and sorts the answer.
@@ -259,7 +244,11 @@ impl Sink for WebhookSink {
             return Ok(());
         }
         let mut next = self.recall(events)?;
-        let client = self.client(next).await?;
+        let client = self
+            .client
+            .get(&self.config.client)
+            .await
+            .map_err(|e| SinkError::retry(next, e))?;
         while next < events.len() {
             let end = (next + self.config.batch).min(events.len());
             next = match self.post(&client, &events[next..end]).await {
@@ -273,7 +262,7 @@ impl Sink for WebhookSink {
 
     /// Drops the client: the next delivery reads the `CA` file again and opens new connections.
     async fn reopen(&mut self) -> Result<(), SinkError> {
-        self.client = None;
+        self.client.forget();
         Ok(())
     }
 
@@ -288,7 +277,7 @@ impl Sink for WebhookSink {
 
     /// Drops the client and its connections. Nothing is buffered: every request was answered.
     async fn close(&mut self) -> Result<(), SinkError> {
-        self.client = None;
+        self.client.forget();
         self.ahead.clear();
         Ok(())
     }

@@ -32,7 +32,7 @@ use super::answer::{request_error, verdicts, Verdict};
 use super::body::push_entry;
 use super::config::ElasticConfig;
 use crate::util::http::answer::QUOTE_BYTES;
-use crate::util::http::client::origin;
+use crate::util::http::client::{origin, LazyClient};
 use crate::util::http::{retry_error, Answer};
 
 /// The most of an answer's body read: a bulk answer has an item per event.
@@ -42,7 +42,7 @@ const MAX_ANSWER: usize = 64 << 20;
 pub struct ElasticSink {
     config: ElasticConfig,
     /// The HTTP client, built (and the `CA` file read) on the first delivery.
-    client: Option<reqwest::Client>,
+    client: LazyClient,
     /// The `Url` tried first: the last one that answered.
     current: usize,
     /// The receiver's last answer, for `--test-pipe`.
@@ -101,7 +101,7 @@ impl ElasticSink {
     pub fn new(config: ElasticConfig) -> Self {
         ElasticSink {
             config,
-            client: None,
+            client: LazyClient::default(),
             current: 0,
             last_answer: None,
             known: HashMap::new(),
@@ -111,19 +111,6 @@ impl ElasticSink {
     /// Checks a pipe's settings and makes the sink. No I/O but the secret files.
     pub fn from_settings(settings: &PipeSettings) -> Result<Self, ConfigError> {
         Ok(Self::new(ElasticConfig::from_settings(settings)?))
-    }
-
-    /// The client, built on first use: reads the `CA` file (on tokio's blocking pool).
-    async fn client(&mut self) -> Result<reqwest::Client, String> {
-        if let Some(client) = &self.client {
-            return Ok(client.clone());
-        }
-        let settings = self.config.client.clone();
-        let client = tokio::task::spawn_blocking(move || settings.build())
-            .await
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))??;
-        self.client = Some(client.clone());
-        Ok(client)
     }
 
     /// POSTs `body` (`count` entries) to the receivers in turn, from the current one, until one
@@ -380,7 +367,7 @@ impl Sink for ElasticSink {
             ids.push(id);
         }
         if states.contains(&State::Waiting) {
-            match self.client().await {
+            match self.client.get(&self.config.client).await {
                 Ok(client) => {
                     self.send_waiting(&client, &encoded, &entries, &mut states)
                         .await
@@ -396,7 +383,7 @@ impl Sink for ElasticSink {
 
     /// Drops the client: the next delivery reads the `CA` file again and opens new connections.
     async fn reopen(&mut self) -> Result<(), SinkError> {
-        self.client = None;
+        self.client.forget();
         Ok(())
     }
 
@@ -411,7 +398,7 @@ impl Sink for ElasticSink {
 
     /// Drops the client and its connections. Nothing is buffered: every request was answered.
     async fn close(&mut self) -> Result<(), SinkError> {
-        self.client = None;
+        self.client.forget();
         self.known.clear();
         Ok(())
     }

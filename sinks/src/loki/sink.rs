@@ -24,7 +24,7 @@ use reqwest::StatusCode;
 use super::answer::verdicts;
 use super::body::{build, now_nanos};
 use super::config::LokiConfig;
-use crate::util::blocking::run_blocking;
+use crate::util::http::client::LazyClient;
 use crate::util::http::{quote, retry_error, Answer, Class, Secrets};
 use crate::util::verdicts::{Recalled, Settled, Verdict, Verdicts};
 
@@ -41,7 +41,7 @@ pub struct LokiSink {
     /// The pipe's name, for log lines.
     pipe: String,
     /// The HTTP client, built (and the `CA` file read) on the first delivery.
-    client: Option<reqwest::Client>,
+    client: LazyClient,
     /// Texts never to show.
     secrets: Secrets,
     /// Loki's last answer, for `--test-pipe`.
@@ -70,7 +70,7 @@ impl LokiSink {
             secrets: config.secrets(),
             config,
             pipe: pipe.into(),
-            client: None,
+            client: LazyClient::default(),
             last_answer: None,
             ahead: Verdicts::new(),
         }
@@ -82,20 +82,6 @@ impl LokiSink {
             LokiConfig::from_settings(settings)?,
             &settings.pipe,
         ))
-    }
-
-    /// The client, built on first use: reads the `CA` file (on tokio's blocking pool).
-    async fn client(&mut self, delivered: usize) -> Result<reqwest::Client, SinkError> {
-        if let Some(client) = &self.client {
-            return Ok(client.clone());
-        }
-        let settings = self.config.client.clone();
-        let client = run_blocking("setting up the HTTP client", move || settings.build())
-            .await
-            .map_err(|e| SinkError::retry(delivered, e.message))?
-            .map_err(|e| SinkError::retry(delivered, e))?;
-        self.client = Some(client.clone());
-        Ok(client)
     }
 
     /// Pushes one request of `events` and sorts the answer.
@@ -246,7 +232,11 @@ impl Sink for LokiSink {
             return Ok(());
         }
         let mut next = self.recall(events)?;
-        let client = self.client(next).await?;
+        let client = self
+            .client
+            .get(&self.config.client)
+            .await
+            .map_err(|e| SinkError::retry(next, e))?;
         let mut size = self.config.batch;
         while next < events.len() {
             let end = (next + size).min(events.len());
@@ -275,7 +265,7 @@ impl Sink for LokiSink {
 
     /// Drops the client: the next delivery reads the `CA` file again and opens new connections.
     async fn reopen(&mut self) -> Result<(), SinkError> {
-        self.client = None;
+        self.client.forget();
         Ok(())
     }
 
@@ -290,7 +280,7 @@ impl Sink for LokiSink {
 
     /// Drops the client and its connections. Nothing is buffered: every request was answered.
     async fn close(&mut self) -> Result<(), SinkError> {
-        self.client = None;
+        self.client.forget();
         self.ahead.clear();
         Ok(())
     }

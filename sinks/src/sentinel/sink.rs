@@ -14,8 +14,8 @@ use reqwest::StatusCode;
 use super::answer::{self, refresh_margin};
 use super::body::{self, too_large, MAX_REQUEST};
 use super::config::SentinelConfig;
-use crate::util::blocking::run_blocking;
 use crate::util::http::answer::QUOTE_BYTES;
+use crate::util::http::client::LazyClient;
 use crate::util::http::{retry_error, Answer, Class, Secret, Secrets};
 
 /// How many bytes of a token answer are read (a token is a few kilobytes).
@@ -48,7 +48,7 @@ pub struct SentinelSink {
     /// The ingestion URL.
     url: String,
     /// The client, built on the first delivery.
-    client: Option<reqwest::Client>,
+    client: LazyClient,
     token: Option<CachedToken>,
     /// The client secret and the proxy's password.
     base_secrets: Secrets,
@@ -72,7 +72,7 @@ impl SentinelSink {
         SentinelSink {
             url: config.ingestion_url(),
             config,
-            client: None,
+            client: LazyClient::default(),
             token: None,
             base_secrets: secrets.clone(),
             secrets,
@@ -89,19 +89,6 @@ impl SentinelSink {
     /// The checked configuration.
     pub fn config(&self) -> &SentinelConfig {
         &self.config
-    }
-
-    /// The client, built now if needed (reading the `CA` file: on the blocking pool).
-    async fn client(&mut self) -> Result<reqwest::Client, String> {
-        if let Some(client) = &self.client {
-            return Ok(client.clone());
-        }
-        let settings = self.config.client.clone();
-        let client = run_blocking("setting up the HTTP client", move || settings.build())
-            .await
-            .map_err(|e| e.message)??;
-        self.client = Some(client.clone());
-        Ok(client)
     }
 
     /// `text` masked, on one line, cut to the length a message quotes.
@@ -278,7 +265,8 @@ impl SentinelSink {
     /// Delivers `events` from `start` (see the module docs).
     async fn send(&mut self, events: &[Event], start: usize) -> Result<(), SinkError> {
         let client = self
-            .client()
+            .client
+            .get(&self.config.client)
             .await
             .map_err(|why| SinkError::retry(start, format!("Azure Monitor: {why}")))?;
         let now = chrono::Utc::now();
@@ -413,7 +401,7 @@ impl Sink for SentinelSink {
 
     async fn reopen(&mut self) -> Result<(), SinkError> {
         // A renewed CA file or proxy setting is read again; a token is fetched again.
-        self.client = None;
+        self.client.forget();
         self.token = None;
         Ok(())
     }

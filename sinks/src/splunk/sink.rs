@@ -37,6 +37,7 @@ use super::body::Envelope;
 use super::channel;
 use super::config::SplunkConfig;
 use crate::util::http::answer::{retry_error, Answer, QUOTE_BYTES};
+use crate::util::http::client::LazyClient;
 use crate::util::http::Secrets;
 
 /// The header that names the channel.
@@ -58,7 +59,7 @@ pub struct SplunkSink {
     /// Texts never to show: the token, a proxy password.
     secrets: Secrets,
     /// The HTTP client, built (and the `CA` file read) on the first delivery.
-    client: Option<reqwest::Client>,
+    client: LazyClient,
     /// Where the channel file is kept (the spool directory), once the pipeline said.
     state_dir: Option<PathBuf>,
     /// The channel GUID, read or made on the first delivery.
@@ -95,7 +96,7 @@ impl SplunkSink {
             pipe: pipe.into(),
             authorization,
             secrets,
-            client: None,
+            client: LazyClient::default(),
             state_dir: None,
             channel: None,
             last_answer: None,
@@ -111,19 +112,6 @@ impl SplunkSink {
             "Token"
         };
         Self::new(config, &settings.pipe).map_err(|e| settings.error(token_key, e))
-    }
-
-    /// The client, built on first use (reads the `CA` file, on tokio's blocking pool).
-    async fn client(&mut self) -> Result<reqwest::Client, String> {
-        if let Some(client) = &self.client {
-            return Ok(client.clone());
-        }
-        let settings = self.config.client.clone();
-        let client = tokio::task::spawn_blocking(move || settings.build())
-            .await
-            .map_err(|e| format!("setting up the HTTP client failed: {e}"))??;
-        self.client = Some(client.clone());
-        Ok(client)
     }
 
     /// The channel: kept in the state directory when there is one, else made for this sink.
@@ -306,7 +294,8 @@ impl Sink for SplunkSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<(), SinkError> {
         let origin = self.config.origin();
         let client = self
-            .client()
+            .client
+            .get(&self.config.client)
             .await
             .map_err(|e| SinkError::retry(0, format!("splunk {origin}: {e}")))?;
         let channel = self
@@ -400,7 +389,7 @@ impl Sink for SplunkSink {
 
     async fn reopen(&mut self) -> Result<(), SinkError> {
         // Read the CA file again on the next delivery (a renewed certificate); keep the channel.
-        self.client = None;
+        self.client.forget();
         Ok(())
     }
 

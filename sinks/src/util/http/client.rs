@@ -23,6 +23,7 @@ use broker_core::KeyError;
 use reqwest::Url;
 
 use super::answer::transport_reason;
+use crate::util::blocking::run_blocking;
 use crate::util::tls::{self, TlsSettings};
 
 /// `Url`: where to send (a sink may word its own help and declare its own key instead).
@@ -214,6 +215,35 @@ impl ClientSettings {
             });
         }
         reason
+    }
+}
+
+/// A sink's HTTP client, built on the first delivery (reading the `CA` file, on tokio's blocking
+/// pool) and kept; [`LazyClient::forget`] (a sink's `reopen` and `close`) drops it and its
+/// connections, so the next delivery reads the `CA` file again.
+#[derive(Debug, Default)]
+pub struct LazyClient {
+    client: Option<reqwest::Client>,
+}
+
+impl LazyClient {
+    /// The client, built from `settings` now if there is none yet. The error says what failed
+    /// (naming the `CA` file); a sink returns it as a retryable error.
+    pub async fn get(&mut self, settings: &ClientSettings) -> Result<reqwest::Client, String> {
+        if let Some(client) = &self.client {
+            return Ok(client.clone());
+        }
+        let settings = settings.clone();
+        let client = run_blocking("setting up the HTTP client", move || settings.build())
+            .await
+            .map_err(|e| e.message)??;
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Drops the client and its connections.
+    pub fn forget(&mut self) {
+        self.client = None;
     }
 }
 

@@ -4,7 +4,8 @@
 //! - [`client`]: the `Url`, `Timeout`, `Proxy` and `CA` keys ([`client::ClientSettings`]) and
 //!   the `reqwest` client built from them: rustls with ring, the server's certificate always
 //!   verified (system roots or `CA`), `http://` only to a loopback host, no proxy unless the
-//!   operator names one, no redirects.
+//!   operator names one, no redirects; [`client::LazyClient`] builds it on a sink's first
+//!   delivery and keeps it until `reopen` or `close`.
 //! - [`secret`]: a token, password, API key or client secret ([`secret::Secret`], shown as
 //!   `***`), read from `Token` or `TokenFile` (and alike): the file is read when the sink is
 //!   built, so `--check-config` checks it, and no error ever quotes its content. Also the
@@ -27,7 +28,7 @@ pub mod retry_after;
 pub mod secret;
 
 pub use answer::{classify, quote, retry_error, transport_reason, Answer, Class};
-pub use client::{parse_url, ClientSettings, ProxySetting};
+pub use client::{parse_url, ClientSettings, LazyClient, ProxySetting};
 pub use mask::Secrets;
 pub use retry_after::parse_retry_after;
 pub use secret::{authorization, basic_authorization, Secret};

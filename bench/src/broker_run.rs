@@ -1,13 +1,48 @@
-//! Runs the release broker as a `--loop` daemon in a directory of its own until a condition on
-//! its receiver holds, and times it: the end-to-end half of the SIEM sink benchmarks
-//! (`splunk-bench` and the like), whose receiver counts what arrived.
+//! The end-to-end half of the sink benchmarks (`splunk-bench`, `elasticsearch-bench`,
+//! `loki-bench`, `sentinel-bench`): the release broker binary drains the simulator through one
+//! pipe into a receiver, as a `--loop` daemon in a directory of its own, timed until the receiver
+//! holds every event.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::sim::BenchSim;
 use crate::stats::{has_exited, terminate};
+
+/// The release broker: `given` (`--broker PATH`), else `procustodibus-broker` next to the
+/// running benchmark (`target/release/`). Exits 2 with the command that builds it when it is
+/// missing.
+pub fn release_broker(given: Option<PathBuf>) -> PathBuf {
+    let broker = given.unwrap_or_else(|| {
+        std::env::current_exe()
+            .expect("the benchmark's own path")
+            .with_file_name("procustodibus-broker")
+    });
+    if !broker.is_file() {
+        eprintln!(
+            "{} is missing: cargo build --release -p broker-cli (or give --broker)",
+            broker.display()
+        );
+        std::process::exit(2);
+    }
+    broker
+}
+
+/// A pipe `Sink` from the four queues with `Max = 1000` (a batch as the benchmarks measure) and
+/// the sink's keys `keys` (`To = ...` and the rest, one a line).
+pub fn sink_pipe(keys: &str) -> String {
+    format!(
+        "[Pipe.Sink]\nFrom = alerts, endpoint_stats, log_authn, log_changes\nMax = 1000\n{keys}\n"
+    )
+}
+
+/// Writes the broker's files for `sim` in `dir` (the spool in `dir/spool`, the one `pipe`) and
+/// returns the config's path.
+pub fn write_broker(sim: &BenchSim, dir: &Path, pipe: &str) -> PathBuf {
+    sim.write_broker_files(dir, &sim.config_with_pipes(&dir.join("spool"), pipe))
+}
 
 /// Starts `broker --config CONFIG --loop 1` in `dir` (its output in `dir/broker.log`), polls
 /// `arrived` every 2 ms until it says true, then stops the broker with SIGTERM. Returns the

@@ -1,11 +1,9 @@
 //! A receiver's own rate: a plain HTTP client POSTing pre-built request bodies one after the
-//! other on one kept-alive connection, every answer checked to be 2xx. The baseline of the SIEM
-//! sink benchmarks: what the receiver takes when nothing else (pulling, spooling, encoding) is
-//! in the way.
+//! other on one kept-alive connection, every answer checked to be 2xx. The baseline of the sink
+//! benchmarks: what the receiver takes when nothing else (pulling, spooling, encoding) is in the
+//! way.
 
 use std::time::Instant;
-
-use reqwest::header::HeaderMap;
 
 /// A client that trusts the PEM CA file `ca` (the test receiver's), no proxy.
 pub fn client(ca: &std::path::Path) -> Result<reqwest::Client, String> {
@@ -23,15 +21,16 @@ pub fn client(ca: &std::path::Path) -> Result<reqwest::Client, String> {
 pub async fn post_all(
     client: &reqwest::Client,
     url: &str,
-    headers: &HeaderMap,
+    headers: &[(&str, &str)],
     bodies: &[Vec<u8>],
 ) -> Result<f64, String> {
     let start = Instant::now();
     for body in bodies {
-        let response = client
-            .post(url)
-            .headers(headers.clone())
-            .body(body.clone())
+        let mut request = client.post(url).body(body.clone());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| format!("POST failed: {e}"))?;

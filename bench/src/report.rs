@@ -113,6 +113,31 @@ pub fn middle(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// Prints the figures of a sink benchmark under `title`: the receiver's own rate, the end-to-end
+/// rate (events per second), their ratio, and the verdict against `target` (events per second
+/// end to end).
+pub fn print_sink_figures(title: &str, receiver: f64, end_to_end: f64, target: f64) {
+    println!();
+    println!("{title}:");
+    println!(
+        "  receiver's own rate (raw client, pre-built bodies): {:>10} ev/s",
+        thousands(receiver)
+    );
+    println!(
+        "  end to end (simulator -> broker -> receiver):       {:>10} ev/s",
+        thousands(end_to_end)
+    );
+    println!(
+        "  end to end / receiver:                              {:>10}",
+        ratio(end_to_end, receiver)
+    );
+    println!(
+        "  target end to end >= {:>6} ev/s:                   {:>10}",
+        thousands(target),
+        verdict(end_to_end >= target)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,15 +19,14 @@
 use std::time::Duration;
 
 use broker_bench::args::Args;
-use broker_bench::broker_run::run_until;
+use broker_bench::broker_run::{release_broker, run_until, sink_pipe, write_broker};
 use broker_bench::post_rate::{client, post_all};
-use broker_bench::report::{middle, rate, ratio, thousands, verdict};
+use broker_bench::report::{middle, print_sink_figures, rate, thousands};
 use broker_bench::sim::BenchSim;
 use broker_bench::workload::Workload;
 use broker_bench::{temp_dir, temp_root};
 use broker_sinks::elasticsearch::body::push_entry;
 use broker_tests::elasticsearch::{ElasticReceiver, Faults};
-use reqwest::header::{HeaderMap, HeaderValue};
 
 const USAGE: &str = "\
 elasticsearch-bench: the elasticsearch sink at Batch = 1000 into a local _bulk receiver, against
@@ -61,20 +60,9 @@ fn main() {
     let args = Args::from_env(USAGE, &["events", "runs", "broker", "dir", "timeout"]);
     let events = args.number("events", 100_000);
     let runs = args.number("runs", 3).max(1);
-    let broker = args.path("broker").unwrap_or_else(|| {
-        std::env::current_exe()
-            .expect("own path")
-            .with_file_name("procustodibus-broker")
-    });
+    let broker = release_broker(args.path("broker"));
     let root = temp_root(args.path("dir").as_deref());
     let timeout = Duration::from_secs(args.number("timeout", 300) as u64);
-    if !broker.is_file() {
-        eprintln!(
-            "{} is missing: cargo build --release -p broker-cli (or give --broker)",
-            broker.display()
-        );
-        std::process::exit(2);
-    }
 
     let sim = BenchSim::start();
     let workload = Workload::generate(events, 7);
@@ -89,11 +77,7 @@ fn main() {
             body
         })
         .collect();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static("application/x-ndjson"),
-    );
+    let headers = [("content-type", "application/x-ndjson")];
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
 
     let mut receiver_rates = Vec::new();
@@ -118,16 +102,12 @@ fn main() {
         // End to end.
         let es = receiver();
         let dir = temp_dir(&root, "elasticsearch-bench-");
-        let pipe = format!(
-            "[Pipe.Es]\nFrom = alerts, endpoint_stats, log_authn, log_changes\nMax = 1000\n\
-             To = elasticsearch\nUrl = {}\nCA = {}\nBatch = {BATCH}\n",
+        let pipe = sink_pipe(&format!(
+            "To = elasticsearch\nUrl = {}\nCA = {}\nBatch = {BATCH}",
             es.url(),
             es.ca_path().display(),
-        );
-        let config = sim.write_broker_files(
-            dir.path(),
-            &sim.config_with_pipes(&dir.path().join("spool"), &pipe),
-        );
+        ));
+        let config = write_broker(&sim, dir.path(), &pipe);
         workload.enqueue(&sim.sim);
         let seconds = run_until(&broker, dir.path(), &config, timeout, || {
             es.doc_count() >= events
@@ -146,26 +126,11 @@ fn main() {
             thousands(end_to_end_rates[run - 1])
         );
     }
-    let receiver = middle(&mut receiver_rates);
-    let end_to_end = middle(&mut end_to_end_rates);
-    println!();
-    println!("elasticsearch sink, {events} events, Batch = {BATCH}, middle of {runs} runs:");
-    println!(
-        "  receiver's own rate (raw client):        {:>12} ev/s",
-        thousands(receiver)
-    );
-    println!(
-        "  end to end (sim -> broker -> _bulk):     {:>12} ev/s",
-        thousands(end_to_end)
-    );
-    println!(
-        "  end to end / receiver:                   {:>12}",
-        ratio(end_to_end, receiver)
-    );
-    println!(
-        "  target end to end >= {} ev/s:          {:>12}",
-        thousands(TARGET),
-        verdict(end_to_end >= TARGET)
+    print_sink_figures(
+        &format!("elasticsearch sink, {events} events, Batch = {BATCH}, middle of {runs} runs"),
+        middle(&mut receiver_rates),
+        middle(&mut end_to_end_rates),
+        TARGET,
     );
 }
 

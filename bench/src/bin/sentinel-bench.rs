@@ -14,11 +14,12 @@
 use std::time::Duration;
 
 use broker_bench::args::Args;
-use broker_bench::report::{rate, ratio, thousands, verdict};
+use broker_bench::broker_run::{release_broker, run_until, sink_pipe, write_broker};
+use broker_bench::post_rate::{client, post_all};
+use broker_bench::report::{middle, print_sink_figures, rate};
 use broker_bench::sim::BenchSim;
-use broker_bench::sink_run::{broker_binary, broker_to_receiver, client_trusting, post_bodies};
-use broker_bench::temp_root;
 use broker_bench::workload::Workload;
+use broker_bench::{temp_dir, temp_root};
 use broker_sinks::sentinel::body::{body, next_request, row};
 use broker_tests::sentinel::{SentinelReceiver, CLIENT_SECRET, DCR, STREAM};
 
@@ -40,18 +41,12 @@ const TARGET_RATE: f64 = 50_000.0;
 /// Rows per request, as the pipe's `Batch`.
 const BATCH: usize = 1000;
 
-/// The middle of `seconds` (of an even number, the slower of the middle two).
-fn middle(mut seconds: Vec<f64>) -> Option<f64> {
-    seconds.sort_by(f64::total_cmp);
-    seconds.get(seconds.len() / 2).copied()
-}
-
 fn main() {
     let args = Args::from_env(USAGE, &["events", "broker", "dir", "runs", "timeout"]);
     let events = args.number("events", 100_000);
     let runs = args.number("runs", 3).max(1);
     let timeout = Duration::from_secs(args.number("timeout", 600) as u64);
-    let broker = broker_binary(args.path("broker"));
+    let broker = release_broker(args.path("broker"));
     let root = temp_root(args.path("dir").as_deref());
 
     let sim = BenchSim::start();
@@ -79,7 +74,7 @@ fn main() {
         "{}/dataCollectionRules/{DCR}/streams/{STREAM}?api-version=2023-01-01",
         receiver.url()
     );
-    let client = client_trusting(receiver.http.ca_path()).expect("a client");
+    let client = client(receiver.http.ca_path()).expect("a client");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let keys = receiver.pipe_keys(&format!(
         "ClientSecret = {CLIENT_SECRET}\nBatch = {BATCH}\n"
@@ -95,8 +90,8 @@ fn main() {
             ("content-type", "application/json"),
         ];
         let before = taken();
-        match runtime.block_on(post_bodies(&client, &url, &headers, &bodies)) {
-            Ok(seconds) if taken() - before == events => raw.push(seconds),
+        match runtime.block_on(post_all(&client, &url, &headers, &bodies)) {
+            Ok(seconds) if taken() - before == events => raw.push(rate(events, seconds)),
             Ok(_) => failures.push(format!(
                 "run {run}: the receiver took {} rows",
                 taken() - before
@@ -104,39 +99,27 @@ fn main() {
             Err(e) => failures.push(format!("run {run}: receiver baseline: {e}")),
         }
         let before = taken();
-        match broker_to_receiver(
-            &broker,
-            &root,
-            &sim,
-            &workload,
-            &keys,
-            || taken() - before,
-            timeout,
-        ) {
-            Ok(seconds) => e2e.push(seconds),
+        workload.enqueue(&sim.sim);
+        let dir = temp_dir(&root, "sentinel-bench-");
+        let config = write_broker(&sim, dir.path(), &sink_pipe(&keys));
+        match run_until(&broker, dir.path(), &config, timeout, || {
+            taken() - before >= events
+        }) {
+            Ok(seconds) => e2e.push(rate(events, seconds)),
             Err(e) => failures.push(format!("run {run}: end to end: {e}")),
         }
     }
     for failure in &failures {
         println!("FAILED {failure}");
     }
-    let (Some(raw), Some(e2e)) = (middle(raw), middle(e2e)) else {
+    if raw.is_empty() || e2e.is_empty() {
         println!("no figures: every run of a measurement failed");
         std::process::exit(1);
-    };
-    let (raw_rate, e2e_rate) = (rate(events, raw), rate(events, e2e));
-    println!(
-        "receiver's own rate (raw client, pre-built bodies): {} events/s",
-        thousands(raw_rate)
-    );
-    println!(
-        "end to end (simulator -> broker -> sentinel sink -> receiver): {} events/s",
-        thousands(e2e_rate)
-    );
-    println!("end to end / receiver: {}", ratio(e2e_rate, raw_rate));
-    println!(
-        "target: end to end >= {} events/s: {}",
-        thousands(TARGET_RATE),
-        verdict(e2e_rate >= TARGET_RATE)
+    }
+    print_sink_figures(
+        &format!("sentinel sink, {events} events, Batch = {BATCH}, middle of {runs} runs"),
+        middle(&mut raw),
+        middle(&mut e2e),
+        TARGET_RATE,
     );
 }

@@ -17,15 +17,14 @@
 use std::time::Duration;
 
 use broker_bench::args::Args;
-use broker_bench::broker_run::run_until;
+use broker_bench::broker_run::{release_broker, run_until, sink_pipe, write_broker};
 use broker_bench::post_rate::{client, post_all};
-use broker_bench::report::{rate, ratio, thousands, verdict};
+use broker_bench::report::{middle, print_sink_figures, rate, thousands};
 use broker_bench::sim::BenchSim;
 use broker_bench::workload::Workload;
 use broker_bench::{temp_dir, temp_root};
 use broker_sinks::splunk::body::Envelope;
 use broker_tests::splunk_hec::{SplunkHec, EVENT_PATH};
-use reqwest::header::{HeaderMap, HeaderValue};
 
 const USAGE: &str = "\
 splunk-bench: the splunk sink at Batch = 1000 into a local HEC, against the HEC's own rate
@@ -56,20 +55,9 @@ fn main() {
     let events = args.number("events", 100_000);
     let runs = args.number("runs", 3).max(1);
     let ack = matches!(args.value("ack"), Some("yes" | "true" | "on" | "1"));
-    let broker = args.path("broker").unwrap_or_else(|| {
-        std::env::current_exe()
-            .expect("own path")
-            .with_file_name("procustodibus-broker")
-    });
+    let broker = release_broker(args.path("broker"));
     let root = temp_root(args.path("dir").as_deref());
     let timeout = Duration::from_secs(args.number("timeout", 300) as u64);
-    if !broker.is_file() {
-        eprintln!(
-            "{} is missing: cargo build --release -p broker-cli (or give --broker)",
-            broker.display()
-        );
-        std::process::exit(2);
-    }
 
     let sim = BenchSim::start();
     let workload = Workload::generate(events, 7);
@@ -85,13 +73,14 @@ fn main() {
         let hec = SplunkHec::start(TOKEN);
         hec.hec().keep_indexed = false;
         let http = client(hec.ca_path()).expect("a client");
-        let mut headers = HeaderMap::new();
         let auth = format!("Splunk {TOKEN}");
-        headers.insert("authorization", HeaderValue::from_str(&auth).unwrap());
-        headers.insert(
-            "x-splunk-request-channel",
-            HeaderValue::from_static("0a1b2c3d-0000-4000-8000-0123456789ab"),
-        );
+        let headers = [
+            ("authorization", auth.as_str()),
+            (
+                "x-splunk-request-channel",
+                "0a1b2c3d-0000-4000-8000-0123456789ab",
+            ),
+        ];
         let url = format!("{}{EVENT_PATH}", hec.url());
         let seconds = runtime
             .block_on(post_all(&http, &url, &headers, &bodies))
@@ -113,17 +102,13 @@ fn main() {
             state.ack = ack;
         }
         let dir = temp_dir(&root, "splunk-bench-");
-        let pipe = format!(
-            "[Pipe.Splunk]\nFrom = alerts, endpoint_stats, log_authn, log_changes\nMax = 1000\n\
-             To = splunk\nUrl = {}\nToken = {TOKEN}\nCA = {}\nBatch = {BATCH}\nAck = {}\n",
+        let pipe = sink_pipe(&format!(
+            "To = splunk\nUrl = {}\nToken = {TOKEN}\nCA = {}\nBatch = {BATCH}\nAck = {}",
             hec.url(),
             hec.ca_path().display(),
             if ack { "yes" } else { "no" }
-        );
-        let config = sim.write_broker_files(
-            dir.path(),
-            &sim.config_with_pipes(&dir.path().join("spool"), &pipe),
-        );
+        ));
+        let config = write_broker(&sim, dir.path(), &pipe);
         workload.enqueue(&sim.sim);
         let seconds = run_until(&broker, dir.path(), &config, timeout, || {
             hec.indexed_count() >= events
@@ -142,36 +127,15 @@ fn main() {
             thousands(end_to_end_rates[run - 1])
         );
     }
-    let receiver = middle(&mut receiver_rates);
-    let end_to_end = middle(&mut end_to_end_rates);
-    println!();
-    println!(
-        "splunk sink, {events} events, Batch = {BATCH}, Ack = {}, middle of {runs} runs:",
-        if ack { "yes" } else { "no" }
+    print_sink_figures(
+        &format!(
+            "splunk sink, {events} events, Batch = {BATCH}, Ack = {}, middle of {runs} runs",
+            if ack { "yes" } else { "no" }
+        ),
+        middle(&mut receiver_rates),
+        middle(&mut end_to_end_rates),
+        TARGET,
     );
-    println!(
-        "  receiver's own rate (raw client):  {:>12} ev/s",
-        thousands(receiver)
-    );
-    println!(
-        "  end to end (sim -> broker -> HEC): {:>12} ev/s",
-        thousands(end_to_end)
-    );
-    println!(
-        "  end to end / receiver:             {:>12}",
-        ratio(end_to_end, receiver)
-    );
-    println!(
-        "  target end to end >= {} ev/s:    {:>12}",
-        thousands(TARGET),
-        verdict(end_to_end >= TARGET)
-    );
-}
-
-/// The middle value (the median of an odd count).
-fn middle(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Prints `message` and exits 1.

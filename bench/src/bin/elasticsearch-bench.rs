@@ -112,6 +112,7 @@ fn main() {
         let seconds = run_until(&broker, dir.path(), &config, timeout, || {
             es.doc_count() >= events
         })
+        .map(|finished| finished.seconds)
         .unwrap_or_else(|e| fail(&e));
         if es.doc_count() != events {
             fail(&format!(

@@ -105,7 +105,7 @@ fn main() {
         match run_until(&broker, dir.path(), &config, timeout, || {
             taken() - before >= events
         }) {
-            Ok(seconds) => e2e.push(rate(events, seconds)),
+            Ok(finished) => e2e.push(rate(events, finished.seconds)),
             Err(e) => failures.push(format!("run {run}: end to end: {e}")),
         }
     }

@@ -1,7 +1,7 @@
 //! The end-to-end half of the sink benchmarks (`splunk-bench`, `elasticsearch-bench`,
-//! `loki-bench`, `sentinel-bench`) and of `drain-bench`: the release broker binary drains the
-//! simulator through one pipe into a receiver (or a file), as a `--loop` daemon in a directory of
-//! its own, timed until the receiver holds every event.
+//! `loki-bench`, `sentinel-bench`): the release broker binary drains the simulator through one
+//! pipe into a receiver, as a `--loop` daemon in a directory of its own, timed until the receiver
+//! holds every event.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::sim::BenchSim;
-use crate::stats::{has_exited, terminate, watch_peak_rss, ChildUsage};
+use crate::stats::{has_exited, terminate};
 
 /// The release broker: `given` (`--broker PATH`), else `procustodibus-broker` next to the
 /// running benchmark (`target/release/`). Exits 2 with the command that builds it when it is
@@ -44,26 +44,17 @@ pub fn write_broker(sim: &BenchSim, dir: &Path, pipe: &str) -> PathBuf {
     sim.write_broker_files(dir, &sim.config_with_pipes(&dir.join("spool"), pipe))
 }
 
-/// A broker run that ended well: how long until every event arrived, and what the broker used.
-#[derive(Clone, Copy, Debug)]
-pub struct Finished {
-    /// Seconds from the broker's start to the moment every event had arrived.
-    pub seconds: f64,
-    /// How the broker ended (after SIGTERM) and what it used, its peak RSS included.
-    pub usage: ChildUsage,
-}
-
 /// Starts `broker --config CONFIG --loop 1` in `dir` (its output in `dir/broker.log`), polls
-/// `arrived` every 2 ms until it says true (watching the broker's peak RSS), then stops the broker
-/// with SIGTERM. An error (with the log's last lines) when the broker exits first, `timeout`
-/// passes or the broker does not exit 0.
+/// `arrived` every 2 ms until it says true, then stops the broker with SIGTERM. Returns the
+/// seconds from the start to the moment `arrived` held; an error (with the log's last lines)
+/// when the broker exits first, `timeout` passes or the broker does not exit 0.
 pub fn run_until(
     broker: &Path,
     dir: &Path,
     config: &Path,
     timeout: Duration,
     mut arrived: impl FnMut() -> bool,
-) -> Result<Finished, String> {
+) -> Result<f64, String> {
     let log_path = dir.join("broker.log");
     let log = File::create(&log_path).map_err(|e| e.to_string())?;
     let start = Instant::now();
@@ -81,13 +72,7 @@ pub fn run_until(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", broker.display()))?;
     let pid = child.id();
-    let mut peak_rss = None;
-    let mut polls = 0u32;
     let waited = loop {
-        if polls.is_multiple_of(8) {
-            watch_peak_rss(pid, &mut peak_rss);
-        }
-        polls += 1;
         if arrived() {
             break Ok(start.elapsed().as_secs_f64());
         }
@@ -99,7 +84,7 @@ pub fn run_until(
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let usage = terminate(pid, Duration::from_secs(10), peak_rss);
+    let usage = terminate(pid, Duration::from_secs(10), None);
     drop(child);
     let log_tail = || {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -113,5 +98,5 @@ pub fn run_until(
             log_tail()
         ));
     }
-    Ok(Finished { seconds, usage })
+    Ok(seconds)
 }

@@ -30,15 +30,17 @@ use std::fs::File;
 use std::future::Future;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_bench::args::Args;
-use broker_bench::broker_run::run_until;
 use broker_bench::raw_client::RawClient;
 use broker_bench::report::{megabytes, rate, ratio, thousands, verdict, Table};
 use broker_bench::sim::{BenchSim, BROKER_ID};
-use broker_bench::stats::{peak_rss_kib, self_cpu_seconds, ChildUsage};
+use broker_bench::stats::{
+    has_exited, peak_rss_kib, self_cpu_seconds, terminate, watch_peak_rss, ChildUsage,
+};
 use broker_bench::workload::{per_queue, LinesDigest, Workload};
 use broker_bench::{temp_dir, temp_root};
 use broker_core::pipeline::Pipeline;
@@ -505,23 +507,70 @@ fn end_to_end(
     let dir = temp_dir(&options.root, "drain-bench-e2e-");
     let output = dir.path().join("all.jsonl");
     let config = sim.write_broker_dir(dir.path(), &dir.path().join("spool"), max, &output);
+    let log_path = dir.path().join("broker.log");
+    let log = File::create(&log_path).map_err(|e| e.to_string())?;
     let parent_rss_kib = peak_rss_kib();
     let cpu = self_cpu_seconds();
-    let finished = run_until(
-        &options.broker,
-        dir.path(),
-        &config,
-        options.timeout,
-        || std::fs::metadata(&output).map_or(0, |m| m.len()) >= expected.bytes,
-    )?;
+    let start = Instant::now();
+    let child = Command::new(&options.broker)
+        .arg("--config")
+        .arg(&config)
+        .args(["--loop", "1"])
+        .current_dir(dir.path())
+        .env("STATE_DIRECTORY", dir.path().join("state"))
+        .env_remove("PROCUSTODIBUS_CONF")
+        .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", options.broker.display()))?;
+    let pid = child.id();
+    let mut peak_rss = None;
+    let mut polls = 0u32;
+    let waited = loop {
+        if polls.is_multiple_of(8) {
+            watch_peak_rss(pid, &mut peak_rss);
+        }
+        polls += 1;
+        let size = std::fs::metadata(&output).map_or(0, |m| m.len());
+        if size >= expected.bytes {
+            break Ok(start.elapsed().as_secs_f64());
+        }
+        if has_exited(pid) {
+            break Err("the broker exited before it wrote every line".to_string());
+        }
+        if start.elapsed() > options.timeout {
+            break Err(format!(
+                "timed out after {} s with {size} of {} bytes written",
+                options.timeout.as_secs(),
+                expected.bytes
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
     let sim_cpu = self_cpu_seconds() - cpu;
+    let usage = terminate(pid, Duration::from_secs(10), peak_rss);
+    drop(child);
+    let log_tail = || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    };
+    let seconds = waited.map_err(|e| format!("{e}; broker log: {}", log_tail()))?;
     check_file(&output, expected)?;
+    if usage.exit_code != Some(0) {
+        return Err(format!(
+            "the broker did not exit 0 after SIGTERM ({usage:?}); broker log: {}",
+            log_tail()
+        ));
+    }
     Ok(EndToEnd {
         timed: Timed {
-            seconds: finished.seconds,
+            seconds,
             cpu: sim_cpu,
         },
-        usage: finished.usage,
+        usage,
         parent_rss_kib,
     })
 }

@@ -112,7 +112,6 @@ fn main() {
         let seconds = run_until(&broker, dir.path(), &config, timeout, || {
             es.doc_count() >= events
         })
-        .map(|finished| finished.seconds)
         .unwrap_or_else(|e| fail(&e));
         if es.doc_count() != events {
             fail(&format!(

@@ -83,7 +83,7 @@ fn main() {
             loki.http.ca_path().display()
         ));
         let config = write_broker(&sim, dir.path(), &pipe);
-        let finished = run_until(
+        let seconds = run_until(
             &broker,
             dir.path(),
             &config,
@@ -91,7 +91,7 @@ fn main() {
             || loki.state().count() >= workload.len(),
         )
         .expect("the broker delivers every event");
-        end_to_end.push(rate(workload.len(), finished.seconds));
+        end_to_end.push(rate(workload.len(), seconds));
     }
     print_sink_figures(
         &format!("loki sink, {events} events, Batch = {BATCH}, middle of {runs} runs"),

@@ -105,7 +105,7 @@ fn main() {
         match run_until(&broker, dir.path(), &config, timeout, || {
             taken() - before >= events
         }) {
-            Ok(finished) => e2e.push(rate(events, finished.seconds)),
+            Ok(seconds) => e2e.push(rate(events, seconds)),
             Err(e) => failures.push(format!("run {run}: end to end: {e}")),
         }
     }

@@ -113,7 +113,6 @@ fn main() {
         let seconds = run_until(&broker, dir.path(), &config, timeout, || {
             hec.indexed_count() >= events
         })
-        .map(|finished| finished.seconds)
         .unwrap_or_else(|e| fail(&e));
         if hec.indexed_count() != events {
             fail(&format!(

@@ -4,13 +4,14 @@
 //! machine hits every figure alike:
 //!
 //! - `drain-bench`: how fast the real broker drains a backlog of the simulator into a file
-//!   (end to end, as a child process), next to what bounds it: the simulator serving the same
-//!   pulls to a client that discards them (baseline A), and writing the same lines straight to a
-//!   file (baseline B); plus the cost of the durable spool against an in-memory one, in process.
+//!   (end to end, as a child process: [`broker_run`]), next to what bounds it: the simulator
+//!   serving the same pulls to a client that discards them (baseline A), and writing the same
+//!   lines straight to a file (baseline B); plus the cost of the durable spool against an
+//!   in-memory one, in process.
 //! - `splunk-bench`, `elasticsearch-bench`, `loki-bench`, `sentinel-bench`: each HTTP SIEM sink
 //!   at `Batch = 1000` into its test receiver, end to end ([`broker_run`]: the release broker
 //!   drains the simulator into the receiver), against the receiver's own rate ([`post_rate`]:
-//!   pre-built bodies POSTed by a plain client), printed by [`report::print_sink_figures`].
+//!   pre-built bodies POSTed by a plain client), printed by [`report::SinkRates`].
 //! - `relp-bench`: the syslog sink over RELP against plain TCP, into one real rsyslogd.
 //! - `encode-bench`: the cost of encoding events.
 //! - `spool-choice`: the spool's append-only segment files against a small store on redb doing

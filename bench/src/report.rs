@@ -113,29 +113,54 @@ pub fn middle(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// Prints the figures of a sink benchmark under `title`: the receiver's own rate, the end-to-end
-/// rate (events per second), their ratio, and the verdict against `target` (events per second
-/// end to end).
-pub fn print_sink_figures(title: &str, receiver: f64, end_to_end: f64, target: f64) {
-    println!();
-    println!("{title}:");
-    println!(
-        "  receiver's own rate (raw client, pre-built bodies): {:>10} ev/s",
-        thousands(receiver)
-    );
-    println!(
-        "  end to end (simulator -> broker -> receiver):       {:>10} ev/s",
-        thousands(end_to_end)
-    );
-    println!(
-        "  end to end / receiver:                              {:>10}",
-        ratio(end_to_end, receiver)
-    );
-    println!(
-        "  target end to end >= {:>6} ev/s:                   {:>10}",
-        thousands(target),
-        verdict(end_to_end >= target)
-    );
+/// The rates of a sink benchmark's runs, in events per second: the receiver's own (pre-built
+/// bodies POSTed by a plain client) and end to end (simulator -> broker -> receiver).
+#[derive(Default)]
+pub struct SinkRates {
+    /// The receiver's own rate of each run.
+    pub receiver: Vec<f64>,
+    /// The end-to-end rate of each run.
+    pub end_to_end: Vec<f64>,
+}
+
+impl SinkRates {
+    /// Prints the last run's rates as `run N: receiver X ev/s, end to end Y ev/s`.
+    pub fn print_last_run(&self) {
+        let last = |rates: &[f64]| rates.last().map_or("-".to_string(), |r| thousands(*r));
+        println!(
+            "run {}: receiver {} ev/s, end to end {} ev/s",
+            self.receiver.len().max(self.end_to_end.len()),
+            last(&self.receiver),
+            last(&self.end_to_end)
+        );
+    }
+
+    /// Prints the figures under `title`: the middle run of the receiver's own rate and of the
+    /// end-to-end rate, their ratio, and the verdict against `target` (events per second end to
+    /// end).
+    pub fn print_figures(mut self, title: &str, target: f64) {
+        let receiver = middle(&mut self.receiver);
+        let end_to_end = middle(&mut self.end_to_end);
+        println!();
+        println!("{title}:");
+        println!(
+            "  receiver's own rate (raw client, pre-built bodies): {:>10} ev/s",
+            thousands(receiver)
+        );
+        println!(
+            "  end to end (simulator -> broker -> receiver):       {:>10} ev/s",
+            thousands(end_to_end)
+        );
+        println!(
+            "  end to end / receiver:                              {:>10}",
+            ratio(end_to_end, receiver)
+        );
+        println!(
+            "  target end to end >= {:>6} ev/s:                   {:>10}",
+            thousands(target),
+            verdict(end_to_end >= target)
+        );
+    }
 }
 
 #[cfg(test)]

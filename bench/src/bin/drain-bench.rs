@@ -10,7 +10,8 @@
 //!   file pipe from the four queues. Timed from its start until the output file holds every
 //!   line (its size is polled, its content checked afterwards); then SIGTERM. Its CPU time comes
 //!   from `wait4`; its peak RSS from its own `VmHWM` (read while it runs), because `wait4`'s
-//!   `ru_maxrss` also counts the resident set of this (big) process that spawned it.
+//!   `ru_maxrss` also counts the resident set of this (big) process that spawned it
+//!   ([`broker_bench::broker_run`]).
 //! - baseline A: the same pulls (same `Max`, the four queues concurrently, each until it is
 //!   empty) by a minimal client that splits each answer into events and discards them
 //!   ([`broker_bench::raw_client`]); A2 does the same through the broker's `ApiSource`, which
@@ -29,20 +30,18 @@
 use std::fs::File;
 use std::future::Future;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_bench::args::Args;
+use broker_bench::broker_run::ReleaseBroker;
 use broker_bench::raw_client::RawClient;
 use broker_bench::report::{megabytes, rate, ratio, thousands, verdict, Table};
 use broker_bench::sim::{BenchSim, BROKER_ID};
-use broker_bench::stats::{
-    has_exited, peak_rss_kib, self_cpu_seconds, terminate, watch_peak_rss, ChildUsage,
-};
+use broker_bench::stats::{peak_rss_kib, self_cpu_seconds, ChildUsage};
+use broker_bench::temp_dir;
 use broker_bench::workload::{per_queue, LinesDigest, Workload};
-use broker_bench::{temp_dir, temp_root};
 use broker_core::pipeline::Pipeline;
 use broker_core::spool::Spool;
 use broker_core::status::StatusBoard;
@@ -89,9 +88,8 @@ struct Options {
     events: usize,
     runs: usize,
     maxes: Vec<u32>,
-    broker: PathBuf,
-    root: PathBuf,
-    timeout: Duration,
+    /// The broker of the end-to-end runs, where the temporary directories go and the timeout.
+    broker: ReleaseBroker,
 }
 
 /// A timed drain: how long it took and the CPU seconds of this process meanwhile.
@@ -220,7 +218,7 @@ fn main() {
     let generated = generating.elapsed().as_secs_f64();
 
     let mut baselines = Vec::new();
-    let (first, expected) = baseline_b(&options.root, &workload);
+    let (first, expected) = baseline_b(&options.broker.root, &workload);
     baselines.push(first);
     let largest = workload
         .queues
@@ -245,8 +243,8 @@ fn main() {
         "machine: {} CPUs; broker {}; temp dirs in {}; the simulator runs in this process \
          (one thread)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        options.broker.display(),
-        options.root.display()
+        options.broker.binary.display(),
+        options.broker.root.display()
     );
     println!(
         "{} runs, interleaved; each figure is its middle run by time, and the ratios are of \
@@ -258,7 +256,7 @@ fn main() {
     let mut samples: Vec<Samples> = options.maxes.iter().map(|_| Samples::default()).collect();
     for run in 1..=options.runs {
         if run > 1 {
-            baselines.push(baseline_b(&options.root, &workload).0);
+            baselines.push(baseline_b(&options.broker.root, &workload).0);
         }
         for (&max, s) in options.maxes.iter().zip(&mut samples) {
             let step = |what: &str| eprintln!("run {run} of {}, Max = {max}: {what}", options.runs);
@@ -321,18 +319,7 @@ fn options() -> Options {
         USAGE,
         &["events", "max", "broker", "dir", "runs", "timeout"],
     );
-    let broker = args.path("broker").unwrap_or_else(|| {
-        let exe = std::env::current_exe().expect("this binary's path");
-        exe.with_file_name("procustodibus-broker")
-    });
-    if !broker.is_file() {
-        eprintln!(
-            "{} is missing: build it first with `cargo build --release -p broker-cli`, or pass \
-             --broker PATH",
-            broker.display()
-        );
-        std::process::exit(2);
-    }
+    let broker = ReleaseBroker::from_args(&args, 600);
     let events = args.number("events", 200_000);
     if events == 0 {
         eprintln!("--events must be at least 1");
@@ -343,8 +330,6 @@ fn options() -> Options {
         runs: args.number("runs", 3).max(1),
         maxes: args.numbers("max", &[100, 1000]),
         broker,
-        root: temp_root(args.path("dir").as_deref()),
-        timeout: Duration::from_secs(args.number("timeout", 600) as u64),
     }
 }
 
@@ -504,73 +489,26 @@ fn end_to_end(
     expected: &LinesDigest,
 ) -> Result<EndToEnd, String> {
     fill(sim, workload);
-    let dir = temp_dir(&options.root, "drain-bench-e2e-");
+    let dir = temp_dir(&options.broker.root, "drain-bench-e2e-");
     let output = dir.path().join("all.jsonl");
     let config = sim.write_broker_dir(dir.path(), &dir.path().join("spool"), max, &output);
-    let log_path = dir.path().join("broker.log");
-    let log = File::create(&log_path).map_err(|e| e.to_string())?;
     let parent_rss_kib = peak_rss_kib();
-    let cpu = self_cpu_seconds();
-    let start = Instant::now();
-    let child = Command::new(&options.broker)
-        .arg("--config")
-        .arg(&config)
-        .args(["--loop", "1"])
-        .current_dir(dir.path())
-        .env("STATE_DIRECTORY", dir.path().join("state"))
-        .env_remove("PROCUSTODIBUS_CONF")
-        .env_remove("PROCUSTODIBUS_LOGGING_LEVEL")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", options.broker.display()))?;
-    let pid = child.id();
-    let mut peak_rss = None;
-    let mut polls = 0u32;
-    let waited = loop {
-        if polls.is_multiple_of(8) {
-            watch_peak_rss(pid, &mut peak_rss);
-        }
-        polls += 1;
-        let size = std::fs::metadata(&output).map_or(0, |m| m.len());
-        if size >= expected.bytes {
-            break Ok(start.elapsed().as_secs_f64());
-        }
-        if has_exited(pid) {
-            break Err("the broker exited before it wrote every line".to_string());
-        }
-        if start.elapsed() > options.timeout {
-            break Err(format!(
-                "timed out after {} s with {size} of {} bytes written",
-                options.timeout.as_secs(),
-                expected.bytes
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let sim_cpu = self_cpu_seconds() - cpu;
-    let usage = terminate(pid, Duration::from_secs(10), peak_rss);
-    drop(child);
-    let log_tail = || {
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
-    };
-    let seconds = waited.map_err(|e| format!("{e}; broker log: {}", log_tail()))?;
+    let run = options
+        .broker
+        .run_until(dir.path(), &config, || {
+            std::fs::metadata(&output).map_or(0, |m| m.len()) >= expected.bytes
+        })
+        .map_err(|e| {
+            let size = std::fs::metadata(&output).map_or(0, |m| m.len());
+            format!("{e} ({size} of {} bytes written)", expected.bytes)
+        })?;
     check_file(&output, expected)?;
-    if usage.exit_code != Some(0) {
-        return Err(format!(
-            "the broker did not exit 0 after SIGTERM ({usage:?}); broker log: {}",
-            log_tail()
-        ));
-    }
     Ok(EndToEnd {
         timed: Timed {
-            seconds,
-            cpu: sim_cpu,
+            seconds: run.seconds,
+            cpu: run.cpu,
         },
-        usage,
+        usage: run.usage,
         parent_rss_kib,
     })
 }
@@ -602,7 +540,7 @@ fn pipeline(
     expected: &LinesDigest,
 ) -> Result<Timed, String> {
     fill(sim, workload);
-    let dir = temp_dir(&options.root, "drain-bench-pipeline-");
+    let dir = temp_dir(&options.broker.root, "drain-bench-pipeline-");
     let output = dir.path().join("all.jsonl");
     let spool_dir = dir.path().join("spool");
     let config = sim.config(dir.path(), &spool_dir, max, &output);
@@ -636,7 +574,7 @@ fn pipeline(
                 }
             }
             while spool.pending(0) > 0 {
-                if start.elapsed() > options.timeout {
+                if start.elapsed() > options.broker.timeout {
                     return Err(format!(
                         "timed out with {} events undelivered",
                         spool.pending(0)

@@ -16,15 +16,12 @@
 //!
 //! Repeated `--runs` times (default 3), interleaved; each figure is the middle run.
 
-use std::time::Duration;
-
 use broker_bench::args::Args;
-use broker_bench::broker_run::{release_broker, run_until, sink_pipe, write_broker};
-use broker_bench::post_rate::{client, post_all};
-use broker_bench::report::{middle, print_sink_figures, rate, thousands};
+use broker_bench::broker_run::ReleaseBroker;
+use broker_bench::post_rate::Poster;
+use broker_bench::report::{rate, SinkRates};
 use broker_bench::sim::BenchSim;
 use broker_bench::workload::Workload;
-use broker_bench::{temp_dir, temp_root};
 use broker_sinks::elasticsearch::body::push_entry;
 use broker_tests::elasticsearch::{ElasticReceiver, Faults};
 
@@ -60,9 +57,7 @@ fn main() {
     let args = Args::from_env(USAGE, &["events", "runs", "broker", "dir", "timeout"]);
     let events = args.number("events", 100_000);
     let runs = args.number("runs", 3).max(1);
-    let broker = release_broker(args.path("broker"));
-    let root = temp_root(args.path("dir").as_deref());
-    let timeout = Duration::from_secs(args.number("timeout", 300) as u64);
+    let broker = ReleaseBroker::from_args(&args, 300);
 
     let sim = BenchSim::start();
     let workload = Workload::generate(events, 7);
@@ -78,60 +73,46 @@ fn main() {
         })
         .collect();
     let headers = [("content-type", "application/x-ndjson")];
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
 
-    let mut receiver_rates = Vec::new();
-    let mut end_to_end_rates = Vec::new();
-    for run in 1..=runs {
+    let mut rates = SinkRates::default();
+    for _ in 1..=runs {
         // The receiver's own rate.
         let es = receiver();
-        let http = client(es.ca_path()).expect("a client");
         let url = format!("{}/{INDEX}/_bulk", es.url());
-        let seconds = runtime
-            .block_on(post_all(&http, &url, &headers, &bodies))
+        let seconds = Poster::new(es.ca_path())
+            .and_then(|poster| poster.post_all(&url, &headers, &bodies))
             .unwrap_or_else(|e| fail(&e));
-        if es.doc_count() != events {
-            fail(&format!(
-                "the receiver stored {} of {events}",
-                es.doc_count()
-            ));
-        }
-        receiver_rates.push(rate(events, seconds));
+        check(es.doc_count(), events);
+        rates.receiver.push(rate(events, seconds));
         drop(es);
 
         // End to end.
         let es = receiver();
-        let dir = temp_dir(&root, "elasticsearch-bench-");
-        let pipe = sink_pipe(&format!(
+        let keys = format!(
             "To = elasticsearch\nUrl = {}\nCA = {}\nBatch = {BATCH}",
             es.url(),
             es.ca_path().display(),
-        ));
-        let config = write_broker(&sim, dir.path(), &pipe);
-        workload.enqueue(&sim.sim);
-        let seconds = run_until(&broker, dir.path(), &config, timeout, || {
-            es.doc_count() >= events
-        })
-        .unwrap_or_else(|e| fail(&e));
-        if es.doc_count() != events {
-            fail(&format!(
-                "the receiver stored {} events, {events} expected",
-                es.doc_count()
-            ));
-        }
-        end_to_end_rates.push(rate(events, seconds));
-        println!(
-            "run {run}: receiver {} ev/s, end to end {} ev/s",
-            thousands(receiver_rates[run - 1]),
-            thousands(end_to_end_rates[run - 1])
         );
+        let seconds = broker
+            .drain_into_sink(&sim, &workload, "elasticsearch-bench-", &keys, || {
+                es.doc_count() >= events
+            })
+            .unwrap_or_else(|e| fail(&e));
+        check(es.doc_count(), events);
+        rates.end_to_end.push(rate(events, seconds));
+        rates.print_last_run();
     }
-    print_sink_figures(
+    rates.print_figures(
         &format!("elasticsearch sink, {events} events, Batch = {BATCH}, middle of {runs} runs"),
-        middle(&mut receiver_rates),
-        middle(&mut end_to_end_rates),
         TARGET,
     );
+}
+
+/// Exits 1 unless the receiver stored exactly `events`.
+fn check(stored: usize, events: usize) {
+    if stored != events {
+        fail(&format!("the receiver stored {stored} of {events} events"));
+    }
 }
 
 /// Prints `message` and exits 1.

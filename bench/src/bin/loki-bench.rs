@@ -9,15 +9,12 @@
 //! `cargo build --release -p broker-cli -p broker-bench --bin loki-bench` then
 //! `target/release/loki-bench [--events N] [--runs N] [--broker PATH]`.
 
-use std::time::Duration;
-
 use broker_bench::args::Args;
-use broker_bench::broker_run::{release_broker, run_until, sink_pipe, write_broker};
-use broker_bench::post_rate::{client, post_all};
-use broker_bench::report::{middle, print_sink_figures, rate, thousands};
+use broker_bench::broker_run::ReleaseBroker;
+use broker_bench::post_rate::Poster;
+use broker_bench::report::{rate, thousands, SinkRates};
 use broker_bench::sim::BenchSim;
 use broker_bench::workload::Workload;
-use broker_bench::{temp_dir, temp_root};
 use broker_sinks::loki::body::build;
 use broker_tests::loki::{LokiReceiver, LokiState};
 
@@ -32,8 +29,8 @@ fn main() {
     let args = Args::from_env(USAGE, &["events", "runs", "broker", "dir"]);
     let events = args.number("events", 100_000);
     let runs = args.number("runs", 3).max(1);
-    let root = temp_root(args.path("dir").as_deref());
-    let broker = release_broker(args.path("broker"));
+    // No --timeout: a run may take 600 s.
+    let broker = ReleaseBroker::from_args(&args, 600);
     let sim = BenchSim::start();
     let workload = Workload::generate(events, 7);
     let bodies: Vec<Vec<u8>> = workload
@@ -50,53 +47,38 @@ fn main() {
         bytes / 1_000_000
     );
     let loki = LokiReceiver::start_tls(LokiState::loki());
-    let http = client(loki.http.ca_path()).expect("a client");
+    let poster = Poster::new(loki.http.ca_path()).expect("a client");
     let url = loki.http.url("/loki/api/v1/push");
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let mut own = Vec::new();
-    let mut end_to_end = Vec::new();
+    let keys = format!(
+        "To = loki\nUrl = {}\nCA = {}\nBatch = {BATCH}",
+        loki.url(),
+        loki.http.ca_path().display()
+    );
+    let mut rates = SinkRates::default();
     for run in 1..=runs {
         eprintln!("run {run} of {runs}: the receiver's own rate");
         *loki.state() = LokiState::loki();
-        let seconds = runtime
-            .block_on(post_all(
-                &http,
-                &url,
-                &[("content-type", "application/json")],
-                &bodies,
-            ))
+        let seconds = poster
+            .post_all(&url, &[("content-type", "application/json")], &bodies)
             .expect("the receiver takes every push");
         assert_eq!(
             loki.state().count(),
             workload.len(),
             "the receiver stored every entry"
         );
-        own.push(rate(workload.len(), seconds));
+        rates.receiver.push(rate(workload.len(), seconds));
 
         eprintln!("run {run} of {runs}: end to end");
         *loki.state() = LokiState::loki();
-        workload.enqueue(&sim.sim);
-        let dir = temp_dir(&root, "loki-bench-");
-        let pipe = sink_pipe(&format!(
-            "To = loki\nUrl = {}\nCA = {}\nBatch = {BATCH}",
-            loki.url(),
-            loki.http.ca_path().display()
-        ));
-        let config = write_broker(&sim, dir.path(), &pipe);
-        let seconds = run_until(
-            &broker,
-            dir.path(),
-            &config,
-            Duration::from_secs(600),
-            || loki.state().count() >= workload.len(),
-        )
-        .expect("the broker delivers every event");
-        end_to_end.push(rate(workload.len(), seconds));
+        let seconds = broker
+            .drain_into_sink(&sim, &workload, "loki-bench-", &keys, || {
+                loki.state().count() >= workload.len()
+            })
+            .expect("the broker delivers every event");
+        rates.end_to_end.push(rate(workload.len(), seconds));
     }
-    print_sink_figures(
+    rates.print_figures(
         &format!("loki sink, {events} events, Batch = {BATCH}, middle of {runs} runs"),
-        middle(&mut own),
-        middle(&mut end_to_end),
         TARGET,
     );
 }

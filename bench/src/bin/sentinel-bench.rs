@@ -11,15 +11,12 @@
 //! Each is measured `--runs` times, interleaved; the middle run of each is reported, with the
 //! ratio and the target (50,000 events per second end to end).
 
-use std::time::Duration;
-
 use broker_bench::args::Args;
-use broker_bench::broker_run::{release_broker, run_until, sink_pipe, write_broker};
-use broker_bench::post_rate::{client, post_all};
-use broker_bench::report::{middle, print_sink_figures, rate};
+use broker_bench::broker_run::ReleaseBroker;
+use broker_bench::post_rate::Poster;
+use broker_bench::report::{rate, SinkRates};
 use broker_bench::sim::BenchSim;
 use broker_bench::workload::Workload;
-use broker_bench::{temp_dir, temp_root};
 use broker_sinks::sentinel::body::{body, next_request, row};
 use broker_tests::sentinel::{SentinelReceiver, CLIENT_SECRET, DCR, STREAM};
 
@@ -45,9 +42,7 @@ fn main() {
     let args = Args::from_env(USAGE, &["events", "broker", "dir", "runs", "timeout"]);
     let events = args.number("events", 100_000);
     let runs = args.number("runs", 3).max(1);
-    let timeout = Duration::from_secs(args.number("timeout", 600) as u64);
-    let broker = release_broker(args.path("broker"));
-    let root = temp_root(args.path("dir").as_deref());
+    let broker = ReleaseBroker::from_args(&args, 600);
 
     let sim = BenchSim::start();
     let receiver = SentinelReceiver::start();
@@ -74,14 +69,13 @@ fn main() {
         "{}/dataCollectionRules/{DCR}/streams/{STREAM}?api-version=2023-01-01",
         receiver.url()
     );
-    let client = client(receiver.http.ca_path()).expect("a client");
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let poster = Poster::new(receiver.http.ca_path()).expect("a client");
     let keys = receiver.pipe_keys(&format!(
         "ClientSecret = {CLIENT_SECRET}\nBatch = {BATCH}\n"
     ));
     let taken = || receiver.state().taken;
 
-    let (mut raw, mut e2e, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut rates, mut failures) = (SinkRates::default(), Vec::new());
     for run in 1..=runs {
         let token = receiver.state().issue_token();
         let authorization = format!("Bearer {token}");
@@ -90,8 +84,8 @@ fn main() {
             ("content-type", "application/json"),
         ];
         let before = taken();
-        match runtime.block_on(post_all(&client, &url, &headers, &bodies)) {
-            Ok(seconds) if taken() - before == events => raw.push(rate(events, seconds)),
+        match poster.post_all(&url, &headers, &bodies) {
+            Ok(seconds) if taken() - before == events => rates.receiver.push(rate(events, seconds)),
             Ok(_) => failures.push(format!(
                 "run {run}: the receiver took {} rows",
                 taken() - before
@@ -99,27 +93,22 @@ fn main() {
             Err(e) => failures.push(format!("run {run}: receiver baseline: {e}")),
         }
         let before = taken();
-        workload.enqueue(&sim.sim);
-        let dir = temp_dir(&root, "sentinel-bench-");
-        let config = write_broker(&sim, dir.path(), &sink_pipe(&keys));
-        match run_until(&broker, dir.path(), &config, timeout, || {
+        match broker.drain_into_sink(&sim, &workload, "sentinel-bench-", &keys, || {
             taken() - before >= events
         }) {
-            Ok(seconds) => e2e.push(rate(events, seconds)),
+            Ok(seconds) => rates.end_to_end.push(rate(events, seconds)),
             Err(e) => failures.push(format!("run {run}: end to end: {e}")),
         }
     }
     for failure in &failures {
         println!("FAILED {failure}");
     }
-    if raw.is_empty() || e2e.is_empty() {
+    if rates.receiver.is_empty() || rates.end_to_end.is_empty() {
         println!("no figures: every run of a measurement failed");
         std::process::exit(1);
     }
-    print_sink_figures(
+    rates.print_figures(
         &format!("sentinel sink, {events} events, Batch = {BATCH}, middle of {runs} runs"),
-        middle(&mut raw),
-        middle(&mut e2e),
         TARGET_RATE,
     );
 }

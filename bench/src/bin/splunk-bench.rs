@@ -14,15 +14,12 @@
 //!
 //! Repeated `--runs` times (default 3), interleaved; each figure is the middle run.
 
-use std::time::Duration;
-
 use broker_bench::args::Args;
-use broker_bench::broker_run::{release_broker, run_until, sink_pipe, write_broker};
-use broker_bench::post_rate::{client, post_all};
-use broker_bench::report::{middle, print_sink_figures, rate, thousands};
+use broker_bench::broker_run::ReleaseBroker;
+use broker_bench::post_rate::Poster;
+use broker_bench::report::{rate, SinkRates};
 use broker_bench::sim::BenchSim;
 use broker_bench::workload::Workload;
-use broker_bench::{temp_dir, temp_root};
 use broker_sinks::splunk::body::Envelope;
 use broker_tests::splunk_hec::{SplunkHec, EVENT_PATH};
 
@@ -47,6 +44,17 @@ const BATCH: usize = 1000;
 /// The end-to-end target, events per second.
 const TARGET: f64 = 50_000.0;
 
+/// A collector that counts what it indexes and keeps nothing, with indexer acknowledgement when
+/// `ack`.
+fn receiver(ack: bool) -> SplunkHec {
+    let hec = SplunkHec::start(TOKEN);
+    let mut state = hec.hec();
+    state.keep_indexed = false;
+    state.ack = ack;
+    drop(state);
+    hec
+}
+
 fn main() {
     let args = Args::from_env(
         USAGE,
@@ -55,87 +63,67 @@ fn main() {
     let events = args.number("events", 100_000);
     let runs = args.number("runs", 3).max(1);
     let ack = matches!(args.value("ack"), Some("yes" | "true" | "on" | "1"));
-    let broker = release_broker(args.path("broker"));
-    let root = temp_root(args.path("dir").as_deref());
-    let timeout = Duration::from_secs(args.number("timeout", 300) as u64);
+    let broker = ReleaseBroker::from_args(&args, 300);
 
     let sim = BenchSim::start();
     let workload = Workload::generate(events, 7);
     let encoded = workload.encode();
     let envelope = Envelope::from_values(None, None, None, None);
     let bodies: Vec<Vec<u8>> = encoded.chunks(BATCH).map(|c| envelope.body(c)).collect();
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let auth = format!("Splunk {TOKEN}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        (
+            "x-splunk-request-channel",
+            "0a1b2c3d-0000-4000-8000-0123456789ab",
+        ),
+    ];
 
-    let mut receiver_rates = Vec::new();
-    let mut end_to_end_rates = Vec::new();
-    for run in 1..=runs {
+    let mut rates = SinkRates::default();
+    for _ in 1..=runs {
         // The receiver's own rate.
-        let hec = SplunkHec::start(TOKEN);
-        hec.hec().keep_indexed = false;
-        let http = client(hec.ca_path()).expect("a client");
-        let auth = format!("Splunk {TOKEN}");
-        let headers = [
-            ("authorization", auth.as_str()),
-            (
-                "x-splunk-request-channel",
-                "0a1b2c3d-0000-4000-8000-0123456789ab",
-            ),
-        ];
+        let hec = receiver(false);
         let url = format!("{}{EVENT_PATH}", hec.url());
-        let seconds = runtime
-            .block_on(post_all(&http, &url, &headers, &bodies))
+        let seconds = Poster::new(hec.ca_path())
+            .and_then(|poster| poster.post_all(&url, &headers, &bodies))
             .unwrap_or_else(|e| fail(&e));
-        if hec.indexed_count() != events {
-            fail(&format!(
-                "the receiver indexed {} of {events}",
-                hec.indexed_count()
-            ));
-        }
-        receiver_rates.push(rate(events, seconds));
+        check(hec.indexed_count(), events);
+        rates.receiver.push(rate(events, seconds));
         drop(hec);
 
         // End to end.
-        let hec = SplunkHec::start(TOKEN);
-        {
-            let mut state = hec.hec();
-            state.keep_indexed = false;
-            state.ack = ack;
-        }
-        let dir = temp_dir(&root, "splunk-bench-");
-        let pipe = sink_pipe(&format!(
+        let hec = receiver(ack);
+        let keys = format!(
             "To = splunk\nUrl = {}\nToken = {TOKEN}\nCA = {}\nBatch = {BATCH}\nAck = {}",
             hec.url(),
             hec.ca_path().display(),
             if ack { "yes" } else { "no" }
-        ));
-        let config = write_broker(&sim, dir.path(), &pipe);
-        workload.enqueue(&sim.sim);
-        let seconds = run_until(&broker, dir.path(), &config, timeout, || {
-            hec.indexed_count() >= events
-        })
-        .unwrap_or_else(|e| fail(&e));
-        if hec.indexed_count() != events {
-            fail(&format!(
-                "the receiver indexed {} events, {events} expected",
-                hec.indexed_count()
-            ));
-        }
-        end_to_end_rates.push(rate(events, seconds));
-        println!(
-            "run {run}: receiver {} ev/s, end to end {} ev/s",
-            thousands(receiver_rates[run - 1]),
-            thousands(end_to_end_rates[run - 1])
         );
+        let seconds = broker
+            .drain_into_sink(&sim, &workload, "splunk-bench-", &keys, || {
+                hec.indexed_count() >= events
+            })
+            .unwrap_or_else(|e| fail(&e));
+        check(hec.indexed_count(), events);
+        rates.end_to_end.push(rate(events, seconds));
+        rates.print_last_run();
     }
-    print_sink_figures(
+    rates.print_figures(
         &format!(
             "splunk sink, {events} events, Batch = {BATCH}, Ack = {}, middle of {runs} runs",
             if ack { "yes" } else { "no" }
         ),
-        middle(&mut receiver_rates),
-        middle(&mut end_to_end_rates),
         TARGET,
     );
+}
+
+/// Exits 1 unless the collector indexed exactly `events`.
+fn check(indexed: usize, events: usize) {
+    if indexed != events {
+        fail(&format!(
+            "the receiver indexed {indexed} of {events} events"
+        ));
+    }
 }
 
 /// Prints `message` and exits 1.

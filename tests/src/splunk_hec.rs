@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use broker_sinks::util::guid::is_guid;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
@@ -177,16 +178,6 @@ fn channel_of(request: &Request) -> Option<String> {
         .split('&')
         .find_map(|pair| pair.strip_prefix("channel="))
         .map(str::to_string)
-}
-
-/// Whether `text` is a GUID (`8-4-4-4-12` hex digits).
-fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The channel check when acknowledgement is on: `Err` answers the request.

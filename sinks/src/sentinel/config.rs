@@ -5,6 +5,7 @@ use broker_core::config::{ConfigError, Keys, PipeSettings};
 use reqwest::Url;
 
 use super::KEYS;
+use crate::util::guid::is_guid;
 use crate::util::http::client::{origin, parse_url};
 use crate::util::http::secret::{CLIENT_SECRET, CLIENT_SECRET_FILE};
 use crate::util::http::{ClientSettings, Secret};
@@ -180,16 +181,6 @@ fn is_stream(text: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     })
-}
-
-/// A GUID: 8-4-4-4-12 hex digits.
-fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A GUID or a domain name (letters, digits, `-`, dots between labels).

@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use super::answer::{self, refresh_margin};
 use super::body::{self, too_large, MAX_REQUEST};
 use super::config::SentinelConfig;
-use crate::util::http::answer::QUOTE_BYTES;
+use crate::util::http::answer::{quote, QUOTED_CHARS, QUOTE_BYTES};
 use crate::util::http::client::LazyClient;
 use crate::util::http::{retry_error, Answer, Class, Secret, Secrets};
 
@@ -93,13 +93,16 @@ impl SentinelSink {
 
     /// `text` masked, on one line, cut to the length a message quotes.
     fn quote(&self, text: &str) -> String {
-        let quoted = Answer {
-            status: StatusCode::OK,
-            retry_after: None,
-            body: text.as_bytes().to_vec(),
-            complete: true,
-        };
-        quoted.excerpt(&self.secrets)
+        quote(&self.secrets.mask(text), QUOTED_CHARS)
+    }
+
+    /// `STATUS: what Azure said`: the error its body names (`named`), else the start of the
+    /// body, masked.
+    fn summary(&self, got: &Answer, named: Option<String>) -> String {
+        match named.map(|text| self.quote(&text)) {
+            Some(said) if !said.is_empty() => format!("{}: {said}", got.status),
+            _ => got.summary(&self.secrets),
+        }
     }
 
     /// The bearer token: the cached one until shortly before it expires, else a new one from
@@ -141,14 +144,7 @@ impl SentinelSink {
         };
         let got = Answer::read(response, TOKEN_ANSWER_BYTES).await;
         if got.class() != Class::Delivered {
-            let said = answer::token_error(&got.body)
-                .map(|text| self.quote(&text))
-                .unwrap_or_else(|| got.excerpt(&self.secrets));
-            let summary = if said.is_empty() {
-                got.status.to_string()
-            } else {
-                format!("{}: {said}", got.status)
-            };
+            let summary = self.summary(&got, answer::token_error(&got.body));
             self.last_answer = Some(format!("token endpoint {summary}"));
             let busy = got.status == StatusCode::TOO_MANY_REQUESTS || got.status.is_server_error();
             let why = if busy {
@@ -222,14 +218,7 @@ impl SentinelSink {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let got = Answer::read(response, QUOTE_BYTES).await;
-            let said = answer::ingestion_error(&got.body)
-                .map(|text| self.quote(&text))
-                .unwrap_or_else(|| got.excerpt(&self.secrets));
-            let summary = if said.is_empty() {
-                got.status.to_string()
-            } else {
-                format!("{}: {said}", got.status)
-            };
+            let summary = self.summary(&got, answer::ingestion_error(&got.body));
             self.last_answer = Some(summary.clone());
             if got.status == StatusCode::UNAUTHORIZED && !fresh {
                 // The token expired or was revoked early: a new one, and the request once more.

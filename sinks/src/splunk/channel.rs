@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::util::guid::is_guid;
+
 /// The file that keeps the channel of pipe `pipe` in `dir`: `splunk-channel-PIPE` (characters
 /// other than ASCII letters, digits, `-`, `_` and `.` written as `_`).
 pub fn channel_file(dir: &Path, pipe: &str) -> PathBuf {
@@ -37,16 +39,6 @@ pub fn new_guid() -> Result<String, String> {
         &hex[16..20],
         &hex[20..32]
     ))
-}
-
-/// Whether `text` is a GUID (`8-4-4-4-12` hex digits, any case).
-pub fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The channel kept in `file`, or a new one written there (through a temporary file renamed

@@ -7,9 +7,10 @@ use broker_core::{Event, EventType};
 
 use super::answer::{ack_query, acked_ids, outcome, Outcome, Reply};
 use super::body::{event_time, Envelope};
-use super::channel::{channel_file, is_guid, load_or_create, new_guid};
+use super::channel::{channel_file, load_or_create, new_guid};
 use super::config::{SplunkConfig, DEFAULT_ACK_TIMEOUT, DEFAULT_BATCH};
 use super::SplunkSink;
+use crate::util::guid::is_guid;
 
 fn config(pairs: &[(&str, &str)]) -> Result<SplunkConfig, String> {
     SplunkConfig::from_settings(&PipeSettings::new("P", "/b.conf", pairs))

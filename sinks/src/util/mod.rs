@@ -16,6 +16,7 @@
 //!   one-line message (`connection refused`, without `(os error 111)`).
 //! - [`blocking`]: [`blocking::run_blocking`], blocking work (files, standard output) on tokio's
 //!   blocking pool, a failed task turned into a retryable [`SinkError`](broker_core::SinkError).
+//! - [`guid`]: [`guid::is_guid`], the `8-4-4-4-12` hex form of Splunk channels and Azure ids.
 //! - [`http`]: the HTTP sink layer: client keys (`Url`, `Timeout`, `Proxy`, `CA`) and the
 //!   reqwest client, secrets from a key or a file, a receiver's answer and what it means,
 //!   `Retry-After`, and masking secrets in whatever a receiver echoes.
@@ -66,6 +67,7 @@
 pub mod blocking;
 pub mod confirmed;
 pub mod connect;
+pub mod guid;
 pub mod http;
 pub mod io_error;
 pub mod tls;

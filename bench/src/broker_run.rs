@@ -132,14 +132,16 @@ impl ReleaseBroker {
     /// The end to end of a sink benchmark: enqueues `workload` in `sim`, writes the broker's
     /// files in a fresh directory `PREFIX...` under the root with one pipe from the four queues,
     /// `Max = 1000`, into the sink of `keys` (`To = ...` and the rest, one a line), and runs it
-    /// until `arrived` (see [`ReleaseBroker::run_until`]); returns the seconds it took.
+    /// until the receiver's count `taken` reaches the workload's (see
+    /// [`ReleaseBroker::run_until`]); returns the seconds it took. An error also when the
+    /// receiver then holds more events than were sent ([`Workload::all_taken`]).
     pub fn drain_into_sink(
         &self,
         sim: &BenchSim,
         workload: &Workload,
         prefix: &str,
         keys: &str,
-        arrived: impl FnMut() -> bool,
+        mut taken: impl FnMut() -> usize,
     ) -> Result<f64, String> {
         workload.enqueue(&sim.sim);
         let dir = temp_dir(&self.root, prefix);
@@ -147,7 +149,9 @@ impl ReleaseBroker {
             dir.path(),
             &sim.config_with_pipes(&dir.path().join("spool"), &sink_pipe(keys)),
         );
-        Ok(self.run_until(dir.path(), &config, arrived)?.seconds)
+        let run = self.run_until(dir.path(), &config, || taken() >= workload.len())?;
+        workload.all_taken(taken())?;
+        Ok(run.seconds)
     }
 }
 

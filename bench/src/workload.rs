@@ -81,6 +81,19 @@ impl Workload {
         self.queues.iter().map(|(_, r)| r.len()).sum()
     }
 
+    /// Ok when a receiver took exactly these events (`taken` of them), else what it took:
+    /// a benchmark's figures count only when nothing was lost or sent twice.
+    pub fn all_taken(&self, taken: usize) -> Result<(), String> {
+        if taken == self.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the receiver took {taken} of {} events",
+                self.len()
+            ))
+        }
+    }
+
     /// Whether there are no events.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -176,5 +189,21 @@ impl LinesDigest {
                 digest.bytes -= 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_taken_only_when_the_receiver_took_exactly_the_workload() {
+        let workload = Workload::generate(10, 1);
+        assert_eq!(workload.all_taken(10), Ok(()));
+        assert_eq!(
+            workload.all_taken(9),
+            Err("the receiver took 9 of 10 events".to_string())
+        );
+        assert!(workload.all_taken(11).is_err(), "one sent twice");
     }
 }
